@@ -1,0 +1,149 @@
+/**
+ * Configuration: explicit, safe defaults overridden by environment variables,
+ * validated at start. A bad value fails fast with a message naming the variable.
+ * Every variable here is documented in README.md ("Configuration").
+ */
+import { randomBytes } from 'node:crypto';
+
+export type BusKind = 'memory' | 'nats' | 'redis';
+
+export interface Config {
+  host: string;
+  port: number;
+  node: string;
+  region: string;
+  dataDir: string;
+  bus: BusKind;
+  natsUrl?: string;
+  natsAppHost?: string;
+  redisUrl?: string;
+  /** HMAC secret for session tokens; undefined = generate and keep one in dataDir (embedded only). */
+  secret?: string;
+  sessionTtlSec: number;
+  apiKey?: string;
+  /** Origins allowed to open a WebSocket; empty = same origin as the Host header only. '*' = any. */
+  allowedOrigins: string[];
+  rooms: string[];
+  maxFrameBytes: number;
+  maxTextChars: number;
+  maxRooms: number;
+  ratePerSec: number;
+  rateBurst: number;
+  floodCloseAfter: number;
+  sendBufferBytes: number;
+  maxConnPerIp: number;
+  pingIntervalMs: number;
+  pingTimeoutMs: number;
+  historyLimit: number;
+  recentOnJoin: number;
+  presenceGraceMs: number;
+  drainReadyDelayMs: number;
+  drainWindowMs: number;
+  shutdownTimeoutMs: number;
+  headersTimeoutMs: number;
+  maxHeaderBytes: number;
+  logLevel: string;
+}
+
+export class ConfigError extends Error {
+  readonly variable: string;
+  constructor(variable: string, message: string) {
+    super(`invalid ${variable}: ${message}`);
+    this.name = 'ConfigError';
+    this.variable = variable;
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+function int(env: Env, name: string, def: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return def;
+  if (!/^-?\d+$/.test(raw.trim())) throw new ConfigError(name, `expected an integer, got ${JSON.stringify(raw)}`);
+  const n = Number(raw);
+  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
+  return n;
+}
+
+function str(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+function list(env: Env, name: string): string[] | undefined {
+  const v = str(env, name);
+  return v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/** Generated node ids look like Fly alloc ids' first block: 8 hex chars. */
+export function generateNodeId(): string {
+  return randomBytes(4).toString('hex');
+}
+
+export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
+  const natsUrl = str(env, 'NATS_URL');
+  const natsAppHost = str(env, 'NATSAPPHOST');
+  const redisUrl = str(env, 'REDIS_URL');
+  let bus: BusKind = natsUrl || natsAppHost ? 'nats' : redisUrl ? 'redis' : 'memory';
+  const busEnv = str(env, 'CONFAB_BUS');
+  if (busEnv !== undefined) {
+    if (busEnv !== 'memory' && busEnv !== 'nats' && busEnv !== 'redis') throw new ConfigError('CONFAB_BUS', `expected memory, nats or redis, got ${JSON.stringify(busEnv)}`);
+    bus = busEnv;
+  }
+  if (bus === 'nats' && !natsUrl && !natsAppHost) throw new ConfigError('NATS_URL', 'CONFAB_BUS=nats needs NATS_URL or NATSAPPHOST');
+  if (bus === 'redis' && !redisUrl) throw new ConfigError('REDIS_URL', 'CONFAB_BUS=redis needs REDIS_URL');
+
+  const secret = str(env, 'CONFAB_SECRET');
+  if (secret !== undefined && secret.length < 16) throw new ConfigError('CONFAB_SECRET', 'must be at least 16 characters');
+  if (bus !== 'memory' && secret === undefined && !overrides.secret) {
+    throw new ConfigError('CONFAB_SECRET', `required with the ${bus} bus, so that every gateway accepts the same sessions`);
+  }
+  const rooms = list(env, 'CONFAB_ROOMS') ?? ['lobby', 'random'];
+  for (const r of rooms) if (!/^[a-z0-9][a-z0-9_-]{0,31}$/.test(r)) throw new ConfigError('CONFAB_ROOMS', `bad room name ${JSON.stringify(r)}`);
+  const host = str(env, 'HOST') ?? '0.0.0.0';
+  const node = str(env, 'FLY_ALLOC_ID') ?? str(env, 'CONFAB_NODE_ID') ?? generateNodeId();
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(node)) throw new ConfigError(env.FLY_ALLOC_ID ? 'FLY_ALLOC_ID' : 'CONFAB_NODE_ID', 'must be 1-64 chars of [A-Za-z0-9_-]');
+  const region = str(env, 'FLY_REGION') ?? str(env, 'CONFAB_REGION') ?? 'local';
+  if (!/^[A-Za-z0-9_-]{1,32}$/.test(region)) throw new ConfigError('FLY_REGION', 'must be 1-32 chars of [A-Za-z0-9_-]');
+  const pingIntervalMs = int(env, 'CONFAB_PING_INTERVAL_MS', 25_000, 100, 600_000);
+
+  const cfg: Config = {
+    host,
+    port: int(env, 'PORT', 8080, 0, 65535),
+    node,
+    region,
+    dataDir: str(env, 'CONFAB_DATA_DIR') ?? './data',
+    bus,
+    natsUrl,
+    natsAppHost,
+    redisUrl,
+    secret,
+    sessionTtlSec: int(env, 'CONFAB_SESSION_TTL_S', 7 * 24 * 3600, 60, 365 * 24 * 3600),
+    apiKey: str(env, 'CONFAB_API_KEY'),
+    allowedOrigins: list(env, 'CONFAB_ALLOWED_ORIGINS') ?? [],
+    rooms,
+    maxFrameBytes: int(env, 'CONFAB_MAX_FRAME_BYTES', 16 * 1024, 256, 16 * 1024 * 1024),
+    maxTextChars: int(env, 'CONFAB_MAX_TEXT_CHARS', 2000, 1, 1_000_000),
+    maxRooms: int(env, 'CONFAB_MAX_ROOMS', 50, 1, 100_000),
+    ratePerSec: int(env, 'CONFAB_RATE_PER_SEC', 20, 1, 1_000_000),
+    rateBurst: int(env, 'CONFAB_RATE_BURST', 40, 1, 1_000_000),
+    floodCloseAfter: int(env, 'CONFAB_FLOOD_CLOSE_AFTER', 100, 1, 1_000_000),
+    sendBufferBytes: int(env, 'CONFAB_SEND_BUFFER_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
+    maxConnPerIp: int(env, 'CONFAB_MAX_CONN_PER_IP', 256, 1, 1_000_000),
+    pingIntervalMs,
+    pingTimeoutMs: int(env, 'CONFAB_PING_TIMEOUT_MS', Math.min(10_000, pingIntervalMs), 50, 600_000),
+    historyLimit: int(env, 'CONFAB_HISTORY_LIMIT', 10_000, 1, 100_000_000),
+    recentOnJoin: int(env, 'CONFAB_RECENT_ON_JOIN', 50, 0, 10_000),
+    presenceGraceMs: int(env, 'CONFAB_PRESENCE_GRACE_MS', 5_000, 0, 600_000),
+    drainReadyDelayMs: int(env, 'CONFAB_DRAIN_READY_DELAY_MS', 1_000, 0, 600_000),
+    drainWindowMs: int(env, 'CONFAB_DRAIN_WINDOW_MS', 5_000, 0, 600_000),
+    shutdownTimeoutMs: int(env, 'CONFAB_SHUTDOWN_TIMEOUT_MS', 20_000, 100, 3_600_000),
+    headersTimeoutMs: int(env, 'CONFAB_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
+    maxHeaderBytes: int(env, 'CONFAB_MAX_HEADER_BYTES', 16 * 1024, 1024, 1024 * 1024),
+    logLevel: str(env, 'LOG_LEVEL') ?? 'info',
+    ...overrides,
+  };
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(cfg.logLevel)) throw new ConfigError('LOG_LEVEL', `unknown level ${cfg.logLevel}`);
+  return cfg;
+}
+

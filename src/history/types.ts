@@ -1,0 +1,61 @@
+/**
+ * History: the ordered, durable per-room log. It assigns offsets, dedupes client
+ * ids, and answers resume reads. Offsets are strictly increasing within a room
+ * and an epoch (they need not be contiguous: each message carries `prev`).
+ */
+import type { ChatMessage, Sender } from '../protocol/frames.js';
+
+export interface AppendInput {
+  room: string;
+  /** Client-made id; (room, from.user, id) is the idempotency key. */
+  id: string;
+  kind: 'msg' | 'alert';
+  text: string;
+  from: Sender;
+  ts: number;
+}
+
+export interface AppendResult {
+  /** The stored message (for a duplicate: the one stored the first time). */
+  message: ChatMessage;
+  duplicate: boolean;
+}
+
+export interface RoomInfo {
+  epoch: string;
+  /** Offset of the oldest message still kept, 0 when the room is empty. */
+  first: number;
+  /** Offset of the newest message, 0 when the room has none. */
+  last: number;
+}
+
+export interface ReadResult {
+  epoch: string;
+  /** Ascending by offset, all > `after`. */
+  messages: ChatMessage[];
+  /** Set when messages right after `after` are gone for good: offsets from..to inclusive. */
+  gap?: { from: number; to: number };
+  /** Newest offset in the room when read (0 when empty). */
+  last: number;
+  /** True when more messages after the last returned exist (read again from there). */
+  more: boolean;
+}
+
+export interface History {
+  readonly kind: string;
+  /**
+   * Store one message and resolve only once it is as durable as the adapter promises (docs: G8).
+   * A second append with the same (room, from.user, id) within the dedupe window stores nothing
+   * and resolves with the first message and duplicate=true. Rejects with ConfabError
+   * ('store_failed' or 'bus_unavailable') when nothing was stored.
+   */
+  append(input: AppendInput): Promise<AppendResult>;
+  /** Messages with offset > after, ascending, at most `limit`. */
+  read(room: string, after: number, limit: number): Promise<ReadResult>;
+  /** The newest `limit` messages of the room, ascending. */
+  recent(room: string, limit: number): Promise<ReadResult>;
+  info(room: string): Promise<RoomInfo>;
+  /** Rooms that have stored messages (may be capped by the adapter). */
+  rooms(): Promise<string[]>;
+  close(): Promise<void>;
+}

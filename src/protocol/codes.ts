@@ -1,0 +1,65 @@
+/**
+ * The one table of error and close codes, shared by server and client.
+ *
+ * Every error confab reports has a stable string `code`. Errors that end the
+ * connection also have a WebSocket close `close` code:
+ *   - 1000–1015  standard codes (1009 frame too large, 1001 going away, …)
+ *   - 4000–4499  the client should reconnect (with backoff, or after the retry hint)
+ *   - 4500–4999  the client must not reconnect as it is (new session needed, protocol bug)
+ * Errors without a close code are sent as an `error` frame and the connection stays open.
+ */
+export const ErrorCodes = {
+  bad_json: { close: null, message: 'frame is not valid JSON' },
+  bad_frame: { close: null, message: 'frame does not match the protocol schema' },
+  unknown_type: { close: null, message: 'unknown frame type' },
+  bad_room: { close: null, message: 'invalid room name' },
+  forbidden_room: { close: null, message: 'room is not open to this user' },
+  not_joined: { close: null, message: 'join the room first' },
+  too_many_rooms: { close: null, message: 'too many rooms on this connection' },
+  text_too_long: { close: null, message: 'message text too long' },
+  rate_limited: { close: null, message: 'too many frames, slow down' },
+  bus_unavailable: { close: null, message: 'message bus unavailable, message not stored; retry' },
+  store_failed: { close: null, message: 'history store failed, message not stored; retry' },
+  duplicate_id_conflict: { close: null, message: 'message id already used' },
+  internal: { close: null, message: 'internal error' },
+  // connection-ending errors (reconnect allowed)
+  too_large: { close: 1009, message: 'frame too large' },
+  draining: { close: 4000, message: 'node is draining; reconnect (see retryMs)' },
+  slow_consumer: { close: 4001, message: 'send buffer full; reconnect and resume' },
+  ping_timeout: { close: 4002, message: 'no pong within the ping timeout' },
+  flood: { close: 4003, message: 'rate limit exceeded repeatedly' },
+  server_error: { close: 4004, message: 'server error' },
+  // connection-ending errors (do not reconnect without a new session / fix)
+  unauthorized: { close: 4500, message: 'missing, invalid or expired session' },
+  protocol_violation: { close: 4501, message: 'protocol violation' },
+  replaced: { close: 4502, message: 'session closed by the server' },
+} as const satisfies Record<string, { close: number | null; message: string }>;
+
+export type ErrorCode = keyof typeof ErrorCodes;
+
+/** Close codes at or above this value mean: do not reconnect automatically. */
+export const CLOSE_NO_RECONNECT_MIN = 4500;
+
+/** True when a client receiving this close code should reconnect. */
+export function shouldReconnect(closeCode: number): boolean {
+  return !(closeCode >= CLOSE_NO_RECONNECT_MIN && closeCode <= 4999);
+}
+
+/** Look up the string code for a WebSocket close code, if confab defines one. */
+export function codeForClose(closeCode: number): ErrorCode | undefined {
+  for (const [k, v] of Object.entries(ErrorCodes)) if (v.close === closeCode) return k as ErrorCode;
+  return undefined;
+}
+
+/** A typed confab error: a stable string code, a close code when it ends the connection, and a cause. */
+export class ConfabError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message?: string, options?: { cause?: unknown }) {
+    super(message ?? ErrorCodes[code].message, options);
+    this.name = 'ConfabError';
+    this.code = code;
+  }
+  get closeCode(): number | null {
+    return ErrorCodes[this.code].close;
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * confab wire protocol v1: JSON text frames on the WebSocket subprotocol `confab.v1`.
+ * Every frame is an object with a string `t` (type). See docs/protocol.md.
+ */
+import { z } from 'zod';
+
+export const PROTOCOL_VERSION = 1;
+export const SUBPROTOCOL = 'confab.v1';
+
+/** Room names users may join: lower-case letters, digits, '-', '_', 1–32 chars, not starting with '_'. */
+export const ROOM_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
+/** The node-wide room every connection may join to receive alerts. */
+export const ALERTS_ROOM = '_alerts';
+/** Handles: letters, digits, '_', '-', '.', 2–24 chars, starting with a letter or digit. */
+export const HANDLE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{1,23}$/;
+/** Client message ids: 1–64 chars of [A-Za-z0-9_-]. */
+export const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+
+const room = z.string().max(64);
+const id = z.string().regex(ID_RE);
+const position = z.object({ epoch: z.string().max(64), offset: z.number().int().min(0) }).strict();
+
+export const ClientFrame = z.discriminatedUnion('t', [
+  z.object({ t: z.literal('join'), room, since: position.optional() }).strict(),
+  z.object({ t: z.literal('leave'), room }).strict(),
+  z.object({ t: z.literal('pub'), id, room, text: z.string() }).strict(),
+  z.object({ t: z.literal('alert'), id, text: z.string() }).strict(),
+  z.object({ t: z.literal('typing'), room }).strict(),
+  z.object({ t: z.literal('ping') }).strict(),
+  z.object({ t: z.literal('rooms') }).strict(),
+]);
+export type ClientFrame = z.infer<typeof ClientFrame>;
+export const CLIENT_FRAME_TYPES = ['join', 'leave', 'pub', 'alert', 'typing', 'ping', 'rooms'] as const;
+
+/** Identity stamped on every message by the server (G7). */
+export interface Sender {
+  user: string;
+  handle: string;
+  node: string;
+  region: string;
+}
+export interface Member {
+  id: string;
+  handle: string;
+}
+export interface Position {
+  epoch: string;
+  offset: number;
+}
+
+/** A stored, ordered room message (chat message or alert). */
+export interface ChatMessage {
+  room: string;
+  /** Room offset: strictly increasing within (room, epoch). */
+  offset: number;
+  /** Offset of the previous message of the room (0 for the first); lets any receiver detect a hole. */
+  prev: number;
+  epoch: string;
+  /** Client-made id (idempotency key within the sender). */
+  id: string;
+  kind: 'msg' | 'alert';
+  text: string;
+  from: Sender;
+  /** Server time in ms when the message was accepted. */
+  ts: number;
+}
+
+export type ServerFrame =
+  | {
+      t: 'welcome';
+      v: number;
+      node: string;
+      region: string;
+      version: string;
+      user: Member;
+      rooms: string[];
+      limits: { maxFrameBytes: number; maxTextChars: number; maxRooms: number; ratePerSec: number; pingIntervalMs: number };
+    }
+  | ({ t: 'msg' } & ChatMessage)
+  | {
+      t: 'joined';
+      room: string;
+      epoch: string;
+      /** Last offset in the room when the join was answered (0 for an empty room). */
+      last: number;
+      /** True when `since` was given and every message after it follows, with no hole. */
+      recovered: boolean;
+      /** Present when history no longer reaches back to `since`: offsets from..to are lost for good. */
+      gap?: { from: number; to: number };
+      /** Present and true when `since.epoch` is not the room's current epoch (history was reset). */
+      reset?: boolean;
+      members: Member[];
+    }
+  | { t: 'left'; room: string }
+  | { t: 'ack'; id: string; room: string; offset: number; epoch: string; dup: boolean }
+  | { t: 'error'; code: string; message: string; id?: string; room?: string }
+  | { t: 'presence'; room: string; event: 'join' | 'leave'; user: Member }
+  | { t: 'typing'; room: string; user: Member }
+  | { t: 'pong' }
+  | { t: 'rooms'; rooms: { name: string; members: number }[] };
+
+export type ServerFrameOf<T extends ServerFrame['t']> = Extract<ServerFrame, { t: T }>;
+
+export function encode(frame: ServerFrame | ClientFrame): string {
+  return JSON.stringify(frame);
+}
