@@ -1,0 +1,110 @@
+import type { ChatMessage, Member, ServerFrameOf } from '../protocol/frames.js';
+import type { BackoffOptions } from './backoff.js';
+import type { ClientError } from './errors.js';
+import type { StorageLike } from './storage.js';
+
+/**
+ * Connection state.
+ * - `idle`: created, connect() not called yet.
+ * - `connecting`: first socket being opened (or opened again after online/connect()).
+ * - `connected`: the server's `welcome` arrived; `node` and `region` are known.
+ * - `reconnecting`: the connection dropped; a new attempt starts in `retryInMs`.
+ * - `offline`: the browser reports no network; waits for the `online` event.
+ * - `closed`: close() was called, or the server refused us for good (close code ≥ 4500).
+ */
+export type ConnectionState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'offline' | 'closed';
+
+export const CONNECTION_STATES: readonly ConnectionState[] = ['idle', 'connecting', 'connected', 'reconnecting', 'offline', 'closed'];
+
+export interface StateChange {
+  state: ConnectionState;
+  prev: ConnectionState;
+  /** With `reconnecting`: delay before the next attempt. */
+  retryInMs?: number;
+  /** With `connected`: the node and region the server reported. */
+  node?: string;
+  region?: string;
+  /** With `reconnecting`/`closed`: the close code and string code that caused it, when known. */
+  closeCode?: number;
+  reason?: string;
+}
+
+/** The minimal WebSocket surface the client needs: the browser's WebSocket and the `ws` package both fit. */
+export interface WebSocketLike {
+  readonly readyState: number;
+  readonly protocol?: string;
+  onopen: ((ev: unknown) => void) | null;
+  onmessage: ((ev: { data: unknown }) => void) | null;
+  onclose: ((ev: { code: number; reason: string }) => void) | null;
+  onerror: ((ev: unknown) => void) | null;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+export type WebSocketCtor = new (url: string, protocols?: string | string[]) => WebSocketLike;
+
+export interface ClientOptions {
+  /** Server URL: http(s)://host[:port] (the socket goes to /ws) or a full ws(s):// URL. */
+  url: string;
+  /** Session token from POST /api/session, or a function returning the current one (called per attempt). */
+  token: string | (() => string | Promise<string>);
+  /** WebSocket constructor: the global one in browsers, `ws`'s default export in Node. */
+  WebSocket?: WebSocketCtor;
+  /** Where the outbox and room positions persist: localStorage in browsers; default in memory. */
+  storage?: StorageLike;
+  /** Storage key prefix, e.g. per user, so two users of one browser do not share an outbox. Default 'confab'. */
+  namespace?: string;
+  /** Reconnect backoff bounds (full jitter). Default {minMs: 500, maxMs: 20000}. */
+  backoff?: Partial<BackoffOptions>;
+  /** App-level ping interval in ms (default 25000; 0 disables). */
+  pingIntervalMs?: number;
+  /** Reconnect when no `pong` arrives within this many ms after a ping (default 10000). */
+  pingTimeoutMs?: number;
+  /** Give up on an opening socket after this many ms (default 10000). */
+  connectTimeoutMs?: number;
+  /** Follow the browser's online/offline events when available (default true). */
+  watchNetwork?: boolean;
+  /** Connect in the constructor (default false: call connect()). */
+  autoConnect?: boolean;
+  /** Random source for the backoff jitter (tests). */
+  random?: () => number;
+}
+
+/** `joined` as the app sees it. */
+export type JoinedEvent = ServerFrameOf<'joined'>;
+
+/** Emitted when messages of a room can no longer be delivered: offsets from..to are lost, or the history was reset. */
+export interface GapEvent {
+  room: string;
+  from: number;
+  to: number;
+  /** True when the room's epoch changed (history reset); from/to then cover what the old epoch had after our position. */
+  reset?: boolean;
+}
+
+export interface AckEvent {
+  id: string;
+  room: string;
+  offset: number;
+  epoch: string;
+  dup: boolean;
+}
+
+/** Everything a ConfabClient emits. */
+export interface ClientEvents {
+  state: StateChange;
+  welcome: ServerFrameOf<'welcome'>;
+  /** A chat message (kind 'msg'), new to this client, in room order. */
+  message: ChatMessage;
+  /** An alert (kind 'alert'), new to this client. */
+  alert: ChatMessage;
+  presence: { room: string; event: 'join' | 'leave'; user: Member };
+  typing: { room: string; user: Member };
+  joined: JoinedEvent;
+  left: { room: string };
+  gap: GapEvent;
+  ack: AckEvent;
+  /** Outbox changed (added, acked, dropped): its current length. */
+  outbox: { size: number };
+  rooms: { rooms: { name: string; members: number }[] };
+  error: ClientError;
+}
