@@ -106,6 +106,8 @@ export class MemoryBus implements Bus {
     };
   }
 
+  async flush(): Promise<void> {}
+
   subscriptionCount(): number {
     return new Set(this.mine.values()).size;
   }

@@ -26,6 +26,8 @@ export interface Bus {
   publish(subject: string, data: Uint8Array): void;
   /** Subscribe to one exact subject (no wildcards). Handlers for one subject see messages in publish order per publisher. */
   subscribe(subject: string, handler: BusHandler): BusSubscription;
+  /** Resolve once earlier subscribe/publish calls have reached the broker (a no-op in-process). */
+  flush(): Promise<void>;
   /** Number of subjects this node currently subscribes to (for interest tests and metrics). */
   subscriptionCount(): number;
   /** Release every subscription and per-instance resource, flush, disconnect. Idempotent. */
