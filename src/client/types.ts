@@ -29,14 +29,17 @@ export interface StateChange {
   reason?: string;
 }
 
+/** A handler type checked bivariantly, so both DOM and `ws` event types fit. */
+type Handler<E> = { bivarianceHack(ev: E): void }['bivarianceHack'];
+
 /** The minimal WebSocket surface the client needs: the browser's WebSocket and the `ws` package both fit. */
 export interface WebSocketLike {
   readonly readyState: number;
   readonly protocol?: string;
-  onopen: ((ev: unknown) => void) | null;
-  onmessage: ((ev: { data: unknown }) => void) | null;
-  onclose: ((ev: { code: number; reason: string }) => void) | null;
-  onerror: ((ev: unknown) => void) | null;
+  onopen: Handler<never> | null;
+  onmessage: Handler<{ data: unknown }> | null;
+  onclose: Handler<{ code: number; reason: string }> | null;
+  onerror: Handler<never> | null;
   send(data: string): void;
   close(code?: number, reason?: string): void;
 }

@@ -1,0 +1,551 @@
+import { codeForClose, shouldReconnect } from '../protocol/codes.js';
+import { ALERTS_ROOM, type ChatMessage, type ClientFrame, ROOM_RE, SUBPROTOCOL, type ServerFrame, type ServerFrameOf } from '../protocol/frames.js';
+import { Backoff } from './backoff.js';
+import { RoomCursors } from './cursors.js';
+import { Emitter } from './emitter.js';
+import { ClientError, isFatalForMessage } from './errors.js';
+import { Outbox, type OutboxEntry, newMessageId } from './outbox.js';
+import { MemoryStorage, type StorageLike } from './storage.js';
+import type { AckEvent, ClientEvents, ClientOptions, ConnectionState, JoinedEvent, StateChange, WebSocketCtor, WebSocketLike } from './types.js';
+
+const OPEN = 1;
+const TYPING_THROTTLE_MS = 2000;
+const MAX_RETRY_HINT_MS = 120_000;
+
+type Waiter<T> = { resolve: (v: T) => void; reject: (e: ClientError) => void };
+
+/** Build the WebSocket URL from an http(s) or ws(s) base URL. */
+export function socketUrl(base: string, token: string): string {
+  const u = new URL(base);
+  if (u.protocol === 'http:') u.protocol = 'ws:';
+  else if (u.protocol === 'https:') u.protocol = 'wss:';
+  else if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new TypeError(`unsupported URL scheme ${u.protocol}`);
+  if (u.pathname === '/' || u.pathname === '') u.pathname = '/ws';
+  u.searchParams.set('token', token);
+  return u.toString();
+}
+
+/** Parse the retry hint of a `draining` close reason: {"code":"draining","retryMs":N}. */
+export function retryHint(reason: string): number | undefined {
+  try {
+    const v: unknown = JSON.parse(reason);
+    const ms = (v as { retryMs?: unknown } | null)?.retryMs;
+    if (typeof ms === 'number' && Number.isFinite(ms) && ms >= 0) return Math.min(ms, MAX_RETRY_HINT_MS);
+  } catch {
+    /* not JSON: no hint */
+  }
+  return undefined;
+}
+
+function frameText(data: unknown): string | undefined {
+  if (typeof data === 'string') return data;
+  if (data instanceof ArrayBuffer) return new TextDecoder().decode(data);
+  if (ArrayBuffer.isView(data)) return new TextDecoder().decode(data);
+  return undefined;
+}
+
+/**
+ * The confab client: one WebSocket with explicit states, reconnect with full-jitter
+ * backoff, resume by (epoch, offset) per room, dedupe, and a persisted outbox.
+ * Works in browsers and in Node (pass the `ws` package as `WebSocket`).
+ */
+export class ConfabClient extends Emitter<ClientEvents> {
+  readonly #url: string;
+  readonly #token: ClientOptions['token'];
+  readonly #WS: WebSocketCtor;
+  readonly #storage: StorageLike;
+  readonly #backoff: Backoff;
+  readonly #outbox: Outbox;
+  readonly #cursors: RoomCursors;
+  readonly #pingIntervalMs: number;
+  readonly #pingTimeoutMs: number;
+  readonly #connectTimeoutMs: number;
+  readonly #random: () => number;
+
+  #state: ConnectionState = 'idle';
+  #ws: WebSocketLike | null = null;
+  #gen = 0;
+  #welcome: ServerFrameOf<'welcome'> | undefined;
+  #ready = false;
+  #pendingJoins = new Set<string>();
+  #joinedInfo = new Map<string, JoinedEvent>();
+  #sendWaiters = new Map<string, Waiter<AckEvent>>();
+  #joinWaiters = new Map<string, Waiter<JoinedEvent>[]>();
+  #roomsWaiters: ((r: ServerFrameOf<'rooms'>['rooms']) => void)[] = [];
+  #typingSent = new Map<string, number>();
+  #lastSocketError: string | undefined;
+  #timers: { retry?: ReturnType<typeof setTimeout>; ping?: ReturnType<typeof setInterval>; pong?: ReturnType<typeof setTimeout>; open?: ReturnType<typeof setTimeout>; flush?: ReturnType<typeof setTimeout> } = {};
+  #unwatchNetwork: (() => void) | undefined;
+
+  constructor(opts: ClientOptions) {
+    super();
+    if (!opts || typeof opts.url !== 'string') throw new TypeError('ConfabClient: options.url is required');
+    if (typeof opts.token !== 'string' && typeof opts.token !== 'function') throw new TypeError('ConfabClient: options.token is required');
+    socketUrl(opts.url, 'x'); // validate early
+    const WS = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketCtor }).WebSocket;
+    if (!WS) throw new TypeError("ConfabClient: no global WebSocket; pass options.WebSocket (in Node: the 'ws' package)");
+    this.#url = opts.url;
+    this.#token = opts.token;
+    this.#WS = WS;
+    this.#storage = opts.storage ?? new MemoryStorage();
+    this.#random = opts.random ?? Math.random;
+    this.#backoff = new Backoff(opts.backoff, this.#random);
+    const ns = opts.namespace ?? 'confab';
+    this.#outbox = new Outbox(this.#storage, `${ns}:outbox`);
+    this.#cursors = new RoomCursors(this.#storage, `${ns}:rooms`);
+    this.#cursors.add(ALERTS_ROOM);
+    this.#pingIntervalMs = opts.pingIntervalMs ?? 25_000;
+    this.#pingTimeoutMs = opts.pingTimeoutMs ?? 10_000;
+    this.#connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+    if (opts.watchNetwork !== false) this.#watchNetwork();
+    if (opts.autoConnect) this.connect();
+  }
+
+  /** Current connection state. */
+  get state(): ConnectionState {
+    return this.#state;
+  }
+  /** The last `welcome` (node, region, user, limits), while connected. */
+  get welcome(): ServerFrameOf<'welcome'> | undefined {
+    return this.#welcome;
+  }
+  /** Rooms this client is in (persisted; rejoined on every connect), without `_alerts`. */
+  get rooms(): string[] {
+    return this.#cursors.rooms().filter((r) => r !== ALERTS_ROOM);
+  }
+  /** Messages sent but not yet acknowledged, in send order. */
+  get pending(): OutboxEntry[] {
+    return this.#outbox.list();
+  }
+  /** True once connected and every room is re-joined (queued messages are flowing). */
+  get ready(): boolean {
+    return this.#ready;
+  }
+
+  /** Open the connection (no-op when already open or opening). */
+  connect(): void {
+    if (this.#state === 'connecting' || this.#state === 'connected') return;
+    if (this.#state === 'reconnecting') clearTimeout(this.#timers.retry);
+    if (this.#state === 'idle' || this.#state === 'closed') this.#backoff.reset();
+    if (!this.#unwatchNetwork && this.#state === 'closed') this.#watchNetwork();
+    const nav = (globalThis as { navigator?: { onLine?: boolean } }).navigator;
+    if (this.#unwatchNetwork && nav?.onLine === false) {
+      this.#setState({ state: 'offline' });
+      return;
+    }
+    void this.#open();
+  }
+
+  /**
+   * Close for good: no reconnect. Queued messages stay in the outbox (and in storage)
+   * and are sent by the next connect(); their promises reject with code 'closed'.
+   */
+  close(): void {
+    if (this.#state === 'closed') return;
+    this.#abandonSocket(1000, 'client closed');
+    this.#clearTimers();
+    this.#unwatchNetwork?.();
+    this.#unwatchNetwork = undefined;
+    this.#setState({ state: 'closed' });
+    for (const [, w] of this.#sendWaiters) w.reject(new ClientError('closed', 'client closed; the message stays in the outbox'));
+    this.#sendWaiters.clear();
+    for (const [room, ws] of this.#joinWaiters) for (const w of ws) w.reject(new ClientError('closed', 'client closed', { room }));
+    this.#joinWaiters.clear();
+  }
+
+  /** Join a room (persisted). Resolves with the server's `joined` answer, when connected. */
+  join(room: string): Promise<JoinedEvent> {
+    if (!ROOM_RE.test(room)) return Promise.reject(new ClientError('bad_room', `invalid room name ${JSON.stringify(room)}`, { room }));
+    const known = this.#joinedInfo.get(room);
+    if (known && this.#cursors.has(room) && !this.#pendingJoins.has(room)) return Promise.resolve(known);
+    const p = new Promise<JoinedEvent>((resolve, reject) => {
+      const list = this.#joinWaiters.get(room) ?? [];
+      list.push({ resolve, reject });
+      this.#joinWaiters.set(room, list);
+    });
+    const isNew = !this.#cursors.has(room);
+    this.#cursors.add(room);
+    if (this.#welcome && (isNew || !this.#pendingJoins.has(room))) this.#sendJoin(room);
+    return p;
+  }
+
+  /** Leave a room: forget its position and drop its queued messages (they reject with 'not_joined'). */
+  leave(room: string): void {
+    if (room === ALERTS_ROOM || !this.#cursors.has(room)) return;
+    this.#cursors.remove(room);
+    this.#joinedInfo.delete(room);
+    this.#pendingJoins.delete(room);
+    this.#typingSent.delete(room);
+    for (const w of this.#joinWaiters.get(room) ?? []) w.reject(new ClientError('not_joined', 'left the room', { room }));
+    this.#joinWaiters.delete(room);
+    this.#dropQueued((e) => e.room === room, 'not_joined', 'left the room before the message was sent');
+    if (this.#welcome) this.#sendFrame({ t: 'leave', room });
+  }
+
+  /**
+   * Send a chat message. It is queued in the outbox (persisted) and sent when connected,
+   * after the rooms are re-joined; it is resent after a reconnect until acknowledged.
+   * Resolves with the ack; rejects with a ClientError when the server refuses it for good.
+   */
+  send(room: string, text: string): Promise<AckEvent> {
+    if (!this.#cursors.has(room) || room === ALERTS_ROOM) return Promise.reject(new ClientError('not_joined', `join ${JSON.stringify(room)} before sending to it`, { room }));
+    return this.#enqueue('msg', room, text);
+  }
+
+  /** Send an alert to everyone on every node. Same outbox semantics as send(). */
+  alert(text: string): Promise<AckEvent> {
+    return this.#enqueue('alert', ALERTS_ROOM, text);
+  }
+
+  /** Tell the room this user is typing (throttled to once per 2 s per room; dropped when not connected). */
+  typing(room: string): void {
+    if (!this.#ready || !this.#cursors.has(room) || room === ALERTS_ROOM) return;
+    const now = Date.now();
+    if (now - (this.#typingSent.get(room) ?? 0) < TYPING_THROTTLE_MS) return;
+    this.#typingSent.set(room, now);
+    this.#sendFrame({ t: 'typing', room });
+  }
+
+  /** Ask the server for its room list (also emitted as 'rooms'). Rejects when not connected. */
+  listRooms(): Promise<{ name: string; members: number }[]> {
+    if (!this.#welcome) return Promise.reject(new ClientError('closed', 'not connected'));
+    const p = new Promise<{ name: string; members: number }[]>((resolve) => this.#roomsWaiters.push(resolve));
+    this.#sendFrame({ t: 'rooms' });
+    return p;
+  }
+
+  // ---- connection ----------------------------------------------------------
+
+  async #open(): Promise<void> {
+    const gen = ++this.#gen;
+    this.#setState({ state: 'connecting' });
+    let token: string;
+    try {
+      token = typeof this.#token === 'function' ? await this.#token() : this.#token;
+    } catch (err) {
+      if (gen !== this.#gen) return;
+      this.emit('error', new ClientError('connect_failed', 'could not get a session token', { cause: err }));
+      this.#dropped(1006, 'no token');
+      return;
+    }
+    if (gen !== this.#gen || this.#state !== 'connecting') return;
+    let ws: WebSocketLike;
+    try {
+      ws = new this.#WS(socketUrl(this.#url, token), SUBPROTOCOL);
+    } catch (err) {
+      this.emit('error', new ClientError('connect_failed', String((err as Error)?.message ?? err), { cause: err }));
+      this.#dropped(1006, 'connect failed');
+      return;
+    }
+    this.#ws = ws;
+    this.#lastSocketError = undefined;
+    this.#timers.open = setTimeout(() => {
+      if (gen !== this.#gen) return;
+      this.#abandonSocket(4002, 'connect timeout');
+      this.#dropped(1006, 'connect timeout');
+    }, this.#connectTimeoutMs);
+    ws.onmessage = (ev) => {
+      if (gen === this.#gen) this.#onData(ev.data);
+    };
+    ws.onerror = (ev) => {
+      if (gen !== this.#gen) return;
+      const e = ev as { message?: string; error?: { message?: string } };
+      this.#lastSocketError = e?.message ?? e?.error?.message ?? 'socket error';
+    };
+    ws.onclose = (ev) => {
+      if (gen !== this.#gen) return;
+      this.#ws = null;
+      this.#dropped(ev.code, ev.reason);
+    };
+  }
+
+  /** Detach from the current socket (its late events are ignored) and close it. */
+  #abandonSocket(code: number, reason: string): void {
+    this.#gen++;
+    const ws = this.#ws;
+    this.#ws = null;
+    this.#ready = false;
+    this.#welcome = undefined;
+    this.#pendingJoins.clear();
+    this.#joinedInfo.clear();
+    if (!ws) return;
+    ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
+    ws.onerror = () => {};
+    try {
+      ws.close(code, reason);
+    } catch {
+      /* already closing */
+    }
+  }
+
+  /** The connection is gone: decide between reconnecting and closing for good. */
+  #dropped(code: number, reason: string): void {
+    this.#gen++;
+    this.#clearTimers();
+    this.#ws = null;
+    this.#ready = false;
+    this.#welcome = undefined;
+    this.#pendingJoins.clear();
+    this.#joinedInfo.clear();
+    if (this.#state === 'closed' || this.#state === 'offline') return;
+    const unauthorizedAtUpgrade = code === 1006 && /\b401\b/.test(this.#lastSocketError ?? '');
+    if (!shouldReconnect(code) || (unauthorizedAtUpgrade && typeof this.#token === 'string')) {
+      const errCode = unauthorizedAtUpgrade ? 'unauthorized' : (codeForClose(code) ?? 'closed');
+      this.#unwatchNetwork?.();
+      this.#unwatchNetwork = undefined;
+      this.#setState({ state: 'closed', closeCode: code, reason: errCode });
+      this.emit('error', new ClientError(errCode, reason || undefined, { closeCode: code }));
+      return;
+    }
+    if (unauthorizedAtUpgrade) this.emit('error', new ClientError('unauthorized', 'session refused at upgrade (HTTP 401)', { closeCode: code }));
+    const hint = code === 4000 ? retryHint(reason) : undefined;
+    const delay = hint ?? this.#backoff.next();
+    const why = codeForClose(code) ?? (this.#lastSocketError ? 'connect_failed' : undefined);
+    this.#setState({ state: 'reconnecting', retryInMs: delay, closeCode: code, ...(why ? { reason: why } : {}) });
+    this.#timers.retry = setTimeout(() => {
+      if (this.#state === 'reconnecting') void this.#open();
+    }, delay);
+  }
+
+  #clearTimers(): void {
+    clearTimeout(this.#timers.retry);
+    clearInterval(this.#timers.ping);
+    clearTimeout(this.#timers.pong);
+    clearTimeout(this.#timers.open);
+    clearTimeout(this.#timers.flush);
+    this.#timers = {};
+  }
+
+  #setState(change: Omit<StateChange, 'prev'>): void {
+    const prev = this.#state;
+    this.#state = change.state;
+    this.emit('state', { ...change, prev });
+  }
+
+  #watchNetwork(): void {
+    const g = globalThis as { addEventListener?: (t: string, f: () => void) => void; removeEventListener?: (t: string, f: () => void) => void };
+    if (typeof g.addEventListener !== 'function' || typeof g.removeEventListener !== 'function') return;
+    const onOffline = (): void => {
+      if (this.#state === 'closed' || this.#state === 'idle' || this.#state === 'offline') return;
+      this.#abandonSocket(1000, 'offline');
+      this.#clearTimers();
+      this.#setState({ state: 'offline' });
+    };
+    const onOnline = (): void => {
+      if (this.#state !== 'offline') return;
+      this.#backoff.reset();
+      void this.#open();
+    };
+    g.addEventListener('offline', onOffline);
+    g.addEventListener('online', onOnline);
+    this.#unwatchNetwork = () => {
+      g.removeEventListener!('offline', onOffline);
+      g.removeEventListener!('online', onOnline);
+    };
+  }
+
+  #startPing(): void {
+    if (this.#pingIntervalMs <= 0) return;
+    const gen = this.#gen;
+    this.#timers.ping = setInterval(() => {
+      if (gen !== this.#gen || !this.#ws || this.#ws.readyState !== OPEN) return;
+      this.#sendFrame({ t: 'ping' });
+      if (this.#timers.pong === undefined) {
+        this.#timers.pong = setTimeout(() => {
+          if (gen !== this.#gen) return;
+          this.#abandonSocket(4002, 'ping_timeout');
+          this.#dropped(4002, 'ping_timeout');
+        }, this.#pingTimeoutMs);
+      }
+    }, this.#pingIntervalMs);
+  }
+
+  #sendFrame(frame: ClientFrame): boolean {
+    const ws = this.#ws;
+    if (!ws || ws.readyState !== OPEN) return false;
+    try {
+      ws.send(JSON.stringify(frame));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  #sendJoin(room: string): void {
+    const since = this.#cursors.since(room);
+    this.#pendingJoins.add(room);
+    this.#sendFrame(since ? { t: 'join', room, since } : { t: 'join', room });
+  }
+
+  // ---- incoming frames -----------------------------------------------------
+
+  #onData(data: unknown): void {
+    const text = frameText(data);
+    let f: ServerFrame;
+    try {
+      f = JSON.parse(text ?? '') as ServerFrame;
+    } catch {
+      this.emit('error', new ClientError('bad_server_frame', 'server frame is not JSON'));
+      return;
+    }
+    if (typeof f !== 'object' || f === null || typeof (f as { t?: unknown }).t !== 'string') {
+      this.emit('error', new ClientError('bad_server_frame', 'server frame has no type'));
+      return;
+    }
+    switch (f.t) {
+      case 'welcome':
+        return this.#onWelcome(f);
+      case 'joined':
+        return this.#onJoined(f);
+      case 'msg':
+        return this.#onMsg(f);
+      case 'ack':
+        return this.#onAck(f);
+      case 'error':
+        return this.#onError(f);
+      case 'presence':
+        this.emit('presence', { room: f.room, event: f.event, user: f.user });
+        return;
+      case 'typing':
+        this.emit('typing', { room: f.room, user: f.user });
+        return;
+      case 'pong':
+        clearTimeout(this.#timers.pong);
+        this.#timers.pong = undefined;
+        return;
+      case 'left':
+        this.#joinedInfo.delete(f.room);
+        this.emit('left', { room: f.room });
+        return;
+      case 'rooms': {
+        const waiters = this.#roomsWaiters.splice(0);
+        for (const w of waiters) w(f.rooms);
+        this.emit('rooms', { rooms: f.rooms });
+        return;
+      }
+      default:
+        return; // unknown frame types from a newer server are ignored
+    }
+  }
+
+  #onWelcome(f: ServerFrameOf<'welcome'>): void {
+    clearTimeout(this.#timers.open);
+    this.#welcome = f;
+    this.#backoff.reset();
+    this.#setState({ state: 'connected', node: f.node, region: f.region });
+    this.emit('welcome', f);
+    this.#startPing();
+    this.#cursors.add(ALERTS_ROOM);
+    for (const room of this.#cursors.rooms()) this.#sendJoin(room);
+  }
+
+  #onJoined(f: JoinedEvent): void {
+    const wasPending = this.#pendingJoins.delete(f.room);
+    if (!this.#cursors.has(f.room)) return; // left meanwhile
+    const { reset } = this.#cursors.joined(f.room, f.epoch, { gap: !!f.gap });
+    this.#joinedInfo.set(f.room, f);
+    if (reset || f.reset) this.emit('gap', { room: f.room, from: 0, to: 0, reset: true });
+    if (f.gap) this.emit('gap', { room: f.room, from: f.gap.from, to: f.gap.to });
+    this.emit('joined', f);
+    for (const w of this.#joinWaiters.get(f.room) ?? []) w.resolve(f);
+    this.#joinWaiters.delete(f.room);
+    if (wasPending) this.#maybeReady();
+  }
+
+  #maybeReady(): void {
+    if (this.#ready || !this.#welcome || this.#pendingJoins.size > 0) return;
+    this.#ready = true;
+    this.#flush();
+  }
+
+  #onMsg(m: ServerFrameOf<'msg'>): void {
+    const { t: _t, ...msg } = m;
+    const verdict = this.#cursors.accept(msg as ChatMessage);
+    if (!verdict.deliver) return;
+    if (verdict.hole) this.emit('gap', { room: msg.room, ...verdict.hole });
+    if (msg.kind === 'alert') this.emit('alert', msg as ChatMessage);
+    else this.emit('message', msg as ChatMessage);
+  }
+
+  #onAck(f: ServerFrameOf<'ack'>): void {
+    const entry = this.#outbox.remove(f.id);
+    if (!entry) return;
+    const ack: AckEvent = { id: f.id, room: f.room, offset: f.offset, epoch: f.epoch, dup: f.dup };
+    this.emit('outbox', { size: this.#outbox.size });
+    this.emit('ack', ack);
+    this.#sendWaiters.get(f.id)?.resolve(ack);
+    this.#sendWaiters.delete(f.id);
+  }
+
+  #onError(f: ServerFrameOf<'error'>): void {
+    const err = new ClientError(f.code, f.message, { id: f.id, room: f.room });
+    const entry = f.id ? this.#outbox.get(f.id) : undefined;
+    if (entry) {
+      if (isFatalForMessage(f.code)) {
+        this.#dropQueued((e) => e.id === entry.id, f.code, f.message);
+        this.emit('error', err);
+      } else {
+        this.emit('error', err);
+        this.#scheduleFlush();
+      }
+      return;
+    }
+    if (f.room && this.#pendingJoins.has(f.room) && !f.id) {
+      this.#pendingJoins.delete(f.room);
+      if (f.room !== ALERTS_ROOM) {
+        this.#cursors.remove(f.room);
+        this.#dropQueued((e) => e.room === f.room, 'not_joined', `could not join ${f.room}: ${f.message}`);
+      }
+      for (const w of this.#joinWaiters.get(f.room) ?? []) w.reject(err);
+      this.#joinWaiters.delete(f.room);
+      this.emit('error', err);
+      this.#maybeReady();
+      return;
+    }
+    this.emit('error', err);
+  }
+
+  // ---- outbox ----------------------------------------------------------------
+
+  #enqueue(kind: 'msg' | 'alert', room: string, text: string): Promise<AckEvent> {
+    if (typeof text !== 'string') return Promise.reject(new ClientError('bad_frame', 'text must be a string', { room }));
+    const entry: OutboxEntry = { id: newMessageId(), kind, room, text, createdAt: Date.now() };
+    const p = new Promise<AckEvent>((resolve, reject) => this.#sendWaiters.set(entry.id, { resolve, reject }));
+    this.#outbox.add(entry);
+    this.emit('outbox', { size: this.#outbox.size });
+    if (this.#ready) this.#sendEntry(entry);
+    return p;
+  }
+
+  #sendEntry(e: OutboxEntry): void {
+    if (e.kind === 'alert') this.#sendFrame({ t: 'alert', id: e.id, text: e.text });
+    else this.#sendFrame({ t: 'pub', id: e.id, room: e.room, text: e.text });
+  }
+
+  /** Send everything not acknowledged, in order (the server dedupes repeats by id). */
+  #flush(): void {
+    clearTimeout(this.#timers.flush);
+    this.#timers.flush = undefined;
+    if (!this.#ready) return;
+    this.#dropQueued((e) => e.kind === 'msg' && !this.#cursors.has(e.room), 'not_joined', 'room no longer joined');
+    for (const e of this.#outbox.list()) this.#sendEntry(e);
+  }
+
+  /** After a retryable refusal (bus down, rate limited…): resend the queue after a jittered delay. */
+  #scheduleFlush(): void {
+    if (this.#timers.flush !== undefined) return;
+    const delay = Math.round(this.#backoff.minMs * (1 + this.#random()) * 2);
+    this.#timers.flush = setTimeout(() => this.#flush(), delay);
+  }
+
+  #dropQueued(pred: (e: OutboxEntry) => boolean, code: string, message: string): void {
+    const gone = this.#outbox.removeWhere(pred);
+    if (gone.length === 0) return;
+    this.emit('outbox', { size: this.#outbox.size });
+    for (const e of gone) {
+      const w = this.#sendWaiters.get(e.id);
+      this.#sendWaiters.delete(e.id);
+      w?.reject(new ClientError(code, message, { id: e.id, room: e.room }));
+    }
+  }
+}

@@ -1,0 +1,29 @@
+/**
+ * confab client SDK, for browsers and Node. Public entry: import from here only.
+ *
+ *   const client = new ConfabClient({ url, token, WebSocket, storage });
+ *   client.on('message', (m) => …); client.connect(); await client.join('lobby');
+ *   await client.send('lobby', 'hi');
+ *
+ * See docs/client.md.
+ */
+export { ConfabClient, socketUrl, retryHint } from './client.js';
+export { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
+export { ClientError, isFatalForMessage, type ClientErrorCode, type LocalErrorCode } from './errors.js';
+export { Emitter, type Listener } from './emitter.js';
+export { Outbox, newMessageId, type OutboxEntry } from './outbox.js';
+export { RoomCursors, type AcceptResult, type RoomPositions } from './cursors.js';
+export { MemoryStorage, type StorageLike } from './storage.js';
+export {
+  CONNECTION_STATES,
+  type AckEvent,
+  type ClientEvents,
+  type ClientOptions,
+  type ConnectionState,
+  type GapEvent,
+  type JoinedEvent,
+  type StateChange,
+  type WebSocketCtor,
+  type WebSocketLike,
+} from './types.js';
+export { ALERTS_ROOM, HANDLE_RE, ID_RE, ROOM_RE, type ChatMessage, type Member, type Position } from '../protocol/frames.js';
