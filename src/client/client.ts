@@ -1,5 +1,6 @@
 import { codeForClose, shouldReconnect } from '../protocol/codes.js';
-import { ALERTS_ROOM, type ChatMessage, type ClientFrame, ROOM_RE, SUBPROTOCOL, type ServerFrame, type ServerFrameOf } from '../protocol/frames.js';
+import type { ChatMessage, ClientFrame, ServerFrame, ServerFrameOf } from '../protocol/frames.js';
+import { ALERTS_ROOM, ROOM_RE, SUBPROTOCOL } from './constants.js';
 import { Backoff } from './backoff.js';
 import { RoomCursors } from './cursors.js';
 import { Emitter } from './emitter.js';

@@ -26,4 +26,5 @@ export {
   type WebSocketCtor,
   type WebSocketLike,
 } from './types.js';
-export { ALERTS_ROOM, HANDLE_RE, ID_RE, ROOM_RE, type ChatMessage, type Member, type Position } from '../protocol/frames.js';
+export { ALERTS_ROOM, HANDLE_RE, ID_RE, ROOM_RE, SUBPROTOCOL } from './constants.js';
+export type { ChatMessage, Member, Position } from '../protocol/frames.js';
