@@ -97,6 +97,8 @@ export type ServerFrame =
   | { t: 'presence'; room: string; event: 'join' | 'leave'; user: Member }
   | { t: 'typing'; room: string; user: Member }
   | { t: 'pong' }
+  /** The node's message bus went down (publishes are refused with bus_unavailable) or came back. */
+  | { t: 'status'; bus: 'up' | 'down' }
   | { t: 'rooms'; rooms: { name: string; members: number }[] };
 
 export type ServerFrameOf<T extends ServerFrame['t']> = Extract<ServerFrame, { t: T }>;

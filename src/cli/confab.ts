@@ -1,0 +1,32 @@
+#!/usr/bin/env node
+/** The confab command line. `confab help` lists the commands. */
+import { runStart } from './start.js';
+
+const USAGE = `usage: confab <command>
+
+commands:
+  start          start a gateway (configured by environment variables; see README)
+  help           show this help
+`;
+
+async function main(argv: string[]): Promise<void> {
+  const [cmd = 'help', ...rest] = argv;
+  switch (cmd) {
+    case 'start':
+      return runStart();
+    case 'help':
+    case '--help':
+    case '-h':
+      process.stdout.write(USAGE);
+      return;
+    default:
+      process.stderr.write(`confab: unknown command ${JSON.stringify(cmd)}\n${USAGE}`);
+      void rest;
+      process.exit(2);
+  }
+}
+
+main(process.argv.slice(2)).catch((err: unknown) => {
+  console.error('confab:', err instanceof Error ? err.message : err);
+  process.exit(1);
+});

@@ -1,0 +1,48 @@
+/** `confab start`: one gateway configured from the environment, with graceful drain on SIGTERM/SIGINT. */
+import { pino } from 'pino';
+import { createAdapters } from '../adapters.js';
+import { ConfigError, loadConfig } from '../config/config.js';
+import { startGateway } from '../gateway/index.js';
+
+export async function runStart(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`confab: ${err.message}`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = pino({ level: config.logLevel }).child({ node: config.node, region: config.region });
+  const { bus, history } = await createAdapters(config, log);
+  const gw = await startGateway({ config, bus, history, logger: log });
+  console.log(`confab listening on ${gw.url} (node ${config.node}, region ${config.region}, bus ${bus.kind}, history ${history.kind})`);
+
+  let signals = 0;
+  const stop = (signal: string) => {
+    if (++signals > 1) {
+      log.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down gracefully');
+    const hard = setTimeout(() => {
+      log.error('drain did not finish in time: exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    hard.unref();
+    gw.drain().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (err: unknown) => {
+        log.error({ err }, 'drain failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

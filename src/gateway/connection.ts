@@ -1,0 +1,292 @@
+/**
+ * One authenticated WebSocket connection: decodes and checks client frames,
+ * applies the per-connection limits, joins rooms with resume, and writes frames
+ * with a send-buffer cap (a slow consumer is closed, never allowed to grow memory).
+ */
+import type { WebSocket, RawData } from 'ws';
+import type { History, ReadResult } from '../history/types.js';
+import { ConfabError, ErrorCodes, type ErrorCode } from '../protocol/codes.js';
+import { decodeClientFrame } from '../protocol/decode.js';
+import { ALERTS_ROOM, PROTOCOL_VERSION, ROOM_RE, type ChatMessage, type ClientFrame, type Member, type ServerFrame } from '../protocol/frames.js';
+import { VERSION, type Core } from './core.js';
+import { msgFrame, type RoomMember } from './hub.js';
+import { TokenBucket } from './limits.js';
+import { ONLINE } from './presence.js';
+
+const PAGE = 500;
+
+interface RoomState {
+  syncing: boolean;
+  queue: { msg: ChatMessage; frame: Buffer }[];
+  last: number;
+}
+
+type Frame<T extends ClientFrame['t']> = Extract<ClientFrame, { t: T }>;
+
+export class Connection implements RoomMember {
+  readonly rooms = new Map<string, RoomState>();
+  alive = true;
+  private readonly bucket: TokenBucket;
+  private strikes = 0;
+  private pubChain: Promise<void> = Promise.resolve();
+  private closed = false;
+  private leaving = false;
+
+  constructor(
+    private readonly core: Core,
+    readonly ws: WebSocket,
+    readonly user: Member,
+    readonly ip: string,
+    private readonly onGone: (c: Connection) => void,
+  ) {
+    const c = core.config;
+    this.bucket = new TokenBucket(c.ratePerSec, c.rateBurst);
+  }
+
+  start(): void {
+    const c = this.core.config;
+    this.ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
+    this.ws.on('pong', () => (this.alive = true));
+    this.ws.on('close', () => this.cleanup());
+    this.ws.on('error', (err) => this.core.log.debug({ err, user: this.user.id }, 'socket error'));
+    this.core.presence.add(ONLINE, this.user);
+    this.send({
+      t: 'welcome',
+      v: PROTOCOL_VERSION,
+      node: c.node,
+      region: c.region,
+      version: VERSION,
+      user: this.user,
+      rooms: c.rooms,
+      limits: { maxFrameBytes: c.maxFrameBytes, maxTextChars: c.maxTextChars, maxRooms: c.maxRooms, ratePerSec: c.ratePerSec, pingIntervalMs: c.pingIntervalMs },
+    });
+  }
+
+  // ---- RoomMember
+
+  onRoomMessage(room: string, msg: ChatMessage, frame: Buffer): void {
+    const st = this.rooms.get(room);
+    if (!st) return;
+    if (st.syncing) st.queue.push({ msg, frame });
+    else if (msg.offset > st.last) {
+      st.last = msg.offset;
+      this.sendRaw(frame);
+    }
+  }
+
+  onRoomFrame(room: string, frame: Buffer): void {
+    const st = this.rooms.get(room);
+    if (st && !st.syncing) this.sendRaw(frame);
+  }
+
+  // ---- output
+
+  send(frame: ServerFrame): void {
+    this.sendRaw(JSON.stringify(frame));
+  }
+
+  sendRaw(data: Buffer | string): void {
+    if (this.closed) return;
+    if (this.ws.bufferedAmount > this.core.config.sendBufferBytes) {
+      this.core.metrics.sendBufferDrops++;
+      this.close('slow_consumer');
+      return;
+    }
+    this.ws.send(data);
+  }
+
+  sendError(code: ErrorCode, message?: string, extra: { id?: string; room?: string } = {}): void {
+    this.core.metrics.errors.inc({ code });
+    this.send({ t: 'error', code, message: message ?? ErrorCodes[code].message, ...extra });
+  }
+
+  /** Close with a code from the table; `reason` defaults to the code name. */
+  close(code: ErrorCode, reason?: object): void {
+    if (this.closed) return;
+    const closeCode = ErrorCodes[code].close ?? 4004;
+    this.core.metrics.closes.inc({ code });
+    const text = JSON.stringify({ code, ...reason });
+    this.ws.close(closeCode, text.length <= 120 ? text : code);
+    // a peer that does not answer the close handshake (e.g. a slow consumer) is cut off
+    setTimeout(() => this.ws.terminate(), code === 'slow_consumer' ? 500 : 5000).unref();
+    this.cleanup();
+  }
+
+  /** Drain: finish in-flight publishes of this connection, then ask it to move. */
+  async drainClose(retryMs: number): Promise<void> {
+    this.leaving = true;
+    await this.pubChain;
+    this.close('draining', { retryMs });
+  }
+
+  terminate(): void {
+    this.ws.terminate();
+    this.cleanup();
+  }
+
+  // ---- input
+
+  private onMessage(data: RawData, isBinary: boolean): void {
+    this.alive = true;
+    if (this.closed) return;
+    if (!this.bucket.take()) {
+      this.core.metrics.errors.inc({ code: 'rate_limited' });
+      if (++this.strikes >= this.core.config.floodCloseAfter) this.close('flood');
+      else if (this.strikes === 1 || this.strikes % 10 === 0) this.sendError('rate_limited');
+      return;
+    }
+    this.strikes = 0;
+    if (isBinary) return this.sendError('bad_frame', 'binary frames are not part of confab.v1');
+    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data).toString('utf8');
+    const d = decodeClientFrame(text);
+    if (!d.ok) return this.sendError(d.code, d.message, d.id ? { id: d.id } : {});
+    if (this.leaving && d.frame.t !== 'ping') return this.sendError('bus_unavailable', 'node is draining; reconnect', 'id' in d.frame ? { id: d.frame.id } : {});
+    const f = d.frame;
+    switch (f.t) {
+      case 'join':
+        return void this.join(f).catch((err) => this.failed(err, { room: f.room }));
+      case 'leave':
+        return this.leave(f.room);
+      case 'pub':
+        return this.pub(f);
+      case 'alert':
+        return this.publish({ room: ALERTS_ROOM, id: f.id, kind: 'alert', text: f.text });
+      case 'typing':
+        return this.typing(f.room);
+      case 'ping':
+        return this.send({ t: 'pong' });
+      case 'rooms':
+        return this.send({ t: 'rooms', rooms: this.roomList() });
+    }
+  }
+
+  private failed(err: unknown, extra: { id?: string; room?: string }): void {
+    if (err instanceof ConfabError) return this.sendError(err.code, err.message, extra);
+    this.core.log.error({ err, user: this.user.id }, 'unexpected error handling a frame');
+    this.sendError('internal', undefined, extra);
+  }
+
+  private roomList(): { name: string; members: number }[] {
+    const counts = this.core.presence.roomCounts();
+    const names = new Set([...this.core.config.rooms, ...counts.keys()]);
+    return [...names].sort().map((name) => ({ name, members: counts.get(name) ?? 0 }));
+  }
+
+  private async join(f: Frame<'join'>): Promise<void> {
+    const { room } = f;
+    const alerts = room === ALERTS_ROOM;
+    if (!alerts && !ROOM_RE.test(room)) return this.sendError('bad_room', `room names match ${ROOM_RE}`, { room });
+    const joinedCount = this.rooms.size - (this.rooms.has(ALERTS_ROOM) ? 1 : 0);
+    if (!alerts && !this.rooms.has(room) && joinedCount >= this.core.config.maxRooms) return this.sendError('too_many_rooms', undefined, { room });
+    const wasMember = this.rooms.has(room);
+    if (wasMember) this.core.hub.leave(room, this); // a second join re-syncs the room
+    const st: RoomState = { syncing: true, queue: [], last: 0 };
+    this.rooms.set(room, st);
+    let info: { epoch: string };
+    try {
+      info = await this.core.hub.join(room, this);
+    } catch (err) {
+      if (this.rooms.get(room) === st) this.rooms.delete(room);
+      throw err instanceof ConfabError ? err : new ConfabError('bus_unavailable', 'could not subscribe to the room', { cause: err });
+    }
+    if (this.rooms.get(room) !== st || this.closed) return;
+    const h = this.core.history;
+    const since = f.since;
+    let res: ReadResult;
+    let recovered = false;
+    let reset = false;
+    if (since && since.epoch === info.epoch) {
+      res = await h.read(room, since.offset, PAGE);
+      recovered = !res.gap;
+    } else {
+      reset = since !== undefined;
+      res = await h.recent(room, this.core.config.recentOnJoin);
+    }
+    if (this.rooms.get(room) !== st || this.closed) return;
+    if (!alerts && !wasMember) this.core.presence.add(room, this.user);
+    const joined: ServerFrame = { t: 'joined', room, epoch: res.epoch, last: res.last, recovered, members: alerts ? [] : this.core.presence.members(room) };
+    if (res.gap) joined.gap = res.gap;
+    if (reset) joined.reset = true;
+    this.send(joined);
+    for (;;) {
+      for (const m of res.messages) this.replay(st, m);
+      if (!res.more) break;
+      res = await h.read(room, st.last, PAGE);
+      if (this.rooms.get(room) !== st || this.closed) return;
+    }
+    await this.flushQueue(room, st, h);
+  }
+
+  private replay(st: RoomState, m: ChatMessage): void {
+    if (m.offset <= st.last) return;
+    st.last = m.offset;
+    this.sendRaw(msgFrame(JSON.stringify(m)));
+  }
+
+  /** Hand over from replay to live: queued live messages follow with no hole and no duplicate. */
+  private async flushQueue(room: string, st: RoomState, h: History): Promise<void> {
+    while (st.queue.length > 0) {
+      const batch = st.queue.splice(0);
+      for (const q of batch) {
+        if (q.msg.offset <= st.last) continue;
+        if (q.msg.prev > st.last && st.last > 0) {
+          // history answered before it saw messages the hub has since delivered: read the hole
+          const hole = await h.read(room, st.last, PAGE);
+          if (this.rooms.get(room) !== st || this.closed) return;
+          for (const m of hole.messages) if (m.offset < q.msg.offset) this.replay(st, m);
+        }
+        st.last = q.msg.offset;
+        this.sendRaw(q.frame);
+      }
+    }
+    st.syncing = false;
+  }
+
+  private leave(room: string): void {
+    if (!this.rooms.delete(room)) return this.sendError('not_joined', undefined, { room });
+    this.core.hub.leave(room, this);
+    if (room !== ALERTS_ROOM) this.core.presence.remove(room, this.user, true);
+    this.send({ t: 'left', room });
+  }
+
+  private pub(f: Frame<'pub'>): void {
+    if (f.room === ALERTS_ROOM) return this.sendError('forbidden_room', 'send alerts with the alert frame', { id: f.id, room: f.room });
+    if (!this.rooms.has(f.room)) return this.sendError('not_joined', undefined, { id: f.id, room: f.room });
+    this.publish({ room: f.room, id: f.id, kind: 'msg', text: f.text });
+  }
+
+  private publish(p: { room: string; id: string; kind: 'msg' | 'alert'; text: string }): void {
+    if (p.text.length > this.core.config.maxTextChars) return this.sendError('text_too_long', `at most ${this.core.config.maxTextChars} characters`, { id: p.id, room: p.room });
+    if (p.text.trim() === '') return this.sendError('bad_frame', 'text is empty', { id: p.id, room: p.room });
+    // one connection's publishes are stored in the order they were sent
+    this.pubChain = this.pubChain.then(async () => {
+      try {
+        const res = await this.core.publish({ ...p, from: { user: this.user.id, handle: this.user.handle, node: this.core.config.node, region: this.core.config.region } });
+        this.send({ t: 'ack', id: p.id, room: p.room, offset: res.message.offset, epoch: res.message.epoch, dup: res.duplicate });
+      } catch (err) {
+        this.failed(err, { id: p.id, room: p.room });
+      }
+    });
+  }
+
+  private typing(room: string): void {
+    if (room === ALERTS_ROOM || !this.rooms.has(room)) return this.sendError('not_joined', undefined, { room });
+    try {
+      this.core.hub.typing(room, this.user);
+    } catch {
+      // typing is ephemeral: dropped while the bus is down
+    }
+  }
+
+  private cleanup(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const room of this.rooms.keys()) {
+      this.core.hub.leave(room, this);
+      if (room !== ALERTS_ROOM) this.core.presence.remove(room, this.user, false);
+    }
+    this.rooms.clear();
+    this.core.presence.remove(ONLINE, this.user, false);
+    this.onGone(this);
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * The gateway's shared state: config, adapters, the room hub, presence and the
+ * one publish path used by WebSocket clients and the HTTP publish API alike.
+ */
+import type { Logger } from 'pino';
+import type { Bus } from '../bus/types.js';
+import type { Config } from '../config/config.js';
+import type { AppendInput, AppendResult, History } from '../history/types.js';
+import { ConfabError } from '../protocol/codes.js';
+import type { Member } from '../protocol/frames.js';
+import { RoomHub } from './hub.js';
+import { GatewayMetrics } from './metrics.js';
+import { Presence } from './presence.js';
+import { SessionSigner } from './session.js';
+
+export const VERSION = '0.1.0';
+/** Rooms with more local members than this get no join/leave notices (they would cost O(members²)). */
+export const PRESENCE_NOTICE_MAX_MEMBERS = 1000;
+
+export class Core {
+  readonly hub: RoomHub;
+  readonly presence: Presence;
+  readonly metrics: GatewayMetrics;
+  readonly signer: SessionSigner;
+  draining = false;
+  private inflight = 0;
+  private idle: (() => void)[] = [];
+
+  constructor(
+    readonly config: Config,
+    readonly bus: Bus,
+    readonly history: History,
+    readonly log: Logger,
+    secret: string,
+  ) {
+    this.signer = new SessionSigner(secret, config.sessionTtlSec);
+    this.metrics = new GatewayMetrics({ node: config.node, region: config.region }, () => this.hub.localRooms().size);
+    this.hub = new RoomHub({
+      node: config.node,
+      bus,
+      history,
+      onDelivered: (n) => (this.metrics.messagesOut += n),
+      onWarn: (msg, extra) => log.warn(extra ?? {}, msg),
+    });
+    this.presence = new Presence({
+      node: config.node,
+      bus,
+      graceMs: config.presenceGraceMs,
+      onJoin: (room, user) => this.presenceNotice(room, 'join', user),
+      onLeave: (room, user) => this.presenceNotice(room, 'leave', user),
+      onError: (err) => log.debug({ err }, 'presence message failed'),
+    });
+  }
+
+  /** Store a message, deliver it here and fan it out. Resolves once stored (G8) or rejects with a ConfabError. */
+  async publish(input: Omit<AppendInput, 'ts'>): Promise<AppendResult> {
+    if (this.bus.status !== 'up') throw new ConfabError('bus_unavailable');
+    const t0 = process.hrtime.bigint();
+    this.inflight++;
+    try {
+      const res = await this.history.append({ ...input, ts: Date.now() });
+      this.metrics.messagesIn++;
+      try {
+        this.hub.published(res.message);
+      } catch (err) {
+        // stored but not fanned out: other nodes read it from history at the next message or resume
+        this.log.warn({ err, room: input.room, offset: res.message.offset }, 'fan-out failed after store');
+      }
+      this.metrics.publishLatency.observe(Number(process.hrtime.bigint() - t0) / 1e9);
+      return res;
+    } catch (err) {
+      if (err instanceof ConfabError) throw err;
+      throw new ConfabError('store_failed', undefined, { cause: err });
+    } finally {
+      if (--this.inflight === 0) for (const f of this.idle.splice(0)) f();
+    }
+  }
+
+  /** Resolves when no publish is in flight. */
+  whenIdle(): Promise<void> {
+    return this.inflight === 0 ? Promise.resolve() : new Promise((r) => this.idle.push(r));
+  }
+
+  private presenceNotice(room: string, event: 'join' | 'leave', user: Member): void {
+    const frame = Buffer.from(JSON.stringify({ t: 'presence', room, event, user }));
+    const members = this.hub.membersOf(room);
+    if (members.size > PRESENCE_NOTICE_MAX_MEMBERS) return; // large rooms show counts, not a notice per member
+    for (const m of members) if (m.user.id !== user.id) m.onRoomFrame(room, frame);
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * RoomHub: this node's view of its rooms. It subscribes to a room's bus subject
+ * only while the room has local members (interest-based), and delivers each
+ * room's messages to its members strictly in offset order with no hole: every
+ * message names its predecessor (`prev`), so a message that arrives early waits
+ * until the missing ones are read from history (G1). Each message is encoded
+ * once and the same buffer is handed to every local member.
+ */
+import type { Bus, BusSubscription } from '../bus/types.js';
+import { Subjects } from '../bus/types.js';
+import type { History } from '../history/types.js';
+import type { ChatMessage, Member } from '../protocol/frames.js';
+
+export interface RoomMember {
+  /** A user of this member (typing notices are not echoed to the same user). */
+  readonly user: Member;
+  onRoomMessage(room: string, msg: ChatMessage, frame: Buffer): void;
+  onRoomFrame(room: string, frame: Buffer): void;
+}
+
+interface Pending {
+  msg: ChatMessage;
+  frame: Buffer;
+}
+
+interface Room {
+  name: string;
+  members: Set<RoomMember>;
+  sub?: BusSubscription;
+  epoch: string;
+  last: number;
+  ready: Promise<void>;
+  isReady: boolean;
+  pending: Map<number, Pending>;
+  filling: boolean;
+}
+
+export interface HubOptions {
+  node: string;
+  bus: Bus;
+  history: History;
+  onDelivered?(count: number): void;
+  onWarn?(msg: string, extra?: object): void;
+}
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+/** Encode a stored message as a `msg` frame (once per message per node). */
+export function msgFrame(json: string): Buffer {
+  return Buffer.from(`{"t":"msg",${json.slice(1)}`);
+}
+
+export class RoomHub {
+  private readonly rooms = new Map<string, Room>();
+
+  constructor(private readonly o: HubOptions) {}
+
+  /** Add a member; resolves with the last offset delivered in the room once the room is live on this node. */
+  async join(name: string, member: RoomMember): Promise<{ last: number; epoch: string }> {
+    let room = this.rooms.get(name);
+    if (!room) room = this.open(name);
+    room.members.add(member);
+    try {
+      await room.ready;
+    } catch (err) {
+      this.leave(name, member);
+      throw err;
+    }
+    return { last: room.last, epoch: room.epoch };
+  }
+
+  leave(name: string, member: RoomMember): void {
+    const room = this.rooms.get(name);
+    if (!room || !room.members.delete(member)) return;
+    if (room.members.size === 0) {
+      room.sub?.unsubscribe();
+      this.rooms.delete(name);
+    }
+  }
+
+  /** A message stored by this node: deliver locally, then fan out to other nodes. */
+  published(msg: ChatMessage): void {
+    const json = JSON.stringify(msg);
+    const room = this.rooms.get(msg.room);
+    if (room?.isReady) this.deliver(room, msg, msgFrame(json));
+    this.o.bus.publish(Subjects.room(msg.room), enc.encode(`${this.o.node}\nm\n${json}`));
+  }
+
+  /** Ephemeral typing notice, fanned out through the bus to every node with members in the room. */
+  typing(name: string, user: Member): void {
+    this.o.bus.publish(Subjects.room(name), enc.encode(`${this.o.node}\nt\n${JSON.stringify(user)}`));
+  }
+
+  /** Local room names with member counts. */
+  localRooms(): Map<string, number> {
+    return new Map([...this.rooms].map(([n, r]) => [n, r.members.size]));
+  }
+
+  /** Members of a room on this node. */
+  membersOf(name: string): ReadonlySet<RoomMember> {
+    return this.rooms.get(name)?.members ?? new Set();
+  }
+
+  /** After a bus outage: read from history whatever each room may have missed. */
+  catchUp(): void {
+    for (const room of this.rooms.values()) if (room.isReady) void this.fill(room);
+  }
+
+  close(): void {
+    for (const room of this.rooms.values()) room.sub?.unsubscribe();
+    this.rooms.clear();
+  }
+
+  private open(name: string): Room {
+    const room: Room = { name, members: new Set(), epoch: '', last: 0, ready: Promise.resolve(), isReady: false, pending: new Map(), filling: false };
+    this.rooms.set(name, room);
+    room.ready = (async () => {
+      room.sub = this.o.bus.subscribe(Subjects.room(name), (d) => this.onBus(room, d));
+      await this.o.bus.flush();
+      const info = await this.o.history.info(name);
+      room.epoch = info.epoch;
+      room.last = info.last;
+      room.isReady = true;
+      this.drainPending(room);
+      if (room.pending.size > 0) void this.fill(room);
+    })();
+    room.ready.catch(() => {
+      room.sub?.unsubscribe();
+      if (this.rooms.get(name) === room) this.rooms.delete(name);
+    });
+    return room;
+  }
+
+  private onBus(room: Room, data: Uint8Array): void {
+    const s = dec.decode(data);
+    const a = s.indexOf('\n');
+    const b = s.indexOf('\n', a + 1);
+    if (a < 0 || b < 0) return;
+    const type = s.slice(a + 1, b);
+    const json = s.slice(b + 1);
+    if (type === 't') {
+      const user = JSON.parse(json) as Member;
+      const frame = Buffer.from(`{"t":"typing","room":${JSON.stringify(room.name)},"user":${json}}`);
+      for (const m of room.members) if (m.user.id !== user.id) m.onRoomFrame(room.name, frame);
+      return;
+    }
+    if (type !== 'm' || s.slice(0, a) === this.o.node) return; // own messages were delivered in published()
+    const msg = JSON.parse(json) as ChatMessage;
+    if (!room.isReady) {
+      room.pending.set(msg.prev, { msg, frame: msgFrame(json) });
+      return;
+    }
+    if (msg.offset <= room.last && msg.epoch === room.epoch) return;
+    this.deliver(room, msg, msgFrame(json));
+  }
+
+  private deliver(room: Room, msg: ChatMessage, frame: Buffer): void {
+    if (msg.epoch !== room.epoch) {
+      this.o.onWarn?.('history epoch changed; following the new epoch', { room: room.name, from: room.epoch, to: msg.epoch });
+      room.epoch = msg.epoch;
+      room.last = msg.prev;
+      room.pending.clear();
+    }
+    if (msg.offset <= room.last) return;
+    if (msg.prev !== room.last) {
+      room.pending.set(msg.prev, { msg, frame });
+      void this.fill(room);
+      return;
+    }
+    this.emit(room, msg, frame);
+    this.drainPending(room);
+  }
+
+  private emit(room: Room, msg: ChatMessage, frame: Buffer): void {
+    room.last = msg.offset;
+    for (const m of room.members) m.onRoomMessage(room.name, msg, frame);
+    this.o.onDelivered?.(room.members.size);
+  }
+
+  private drainPending(room: Room): void {
+    let next: Pending | undefined;
+    while ((next = room.pending.get(room.last))) {
+      room.pending.delete(room.last);
+      if (next.msg.epoch === room.epoch && next.msg.offset > room.last) this.emit(room, next.msg, next.frame);
+    }
+    if (room.pending.size > 0) for (const k of room.pending.keys()) if (k < room.last) room.pending.delete(k);
+  }
+
+  /** Read the hole between `room.last` and the earliest pending message from history. */
+  private async fill(room: Room): Promise<void> {
+    if (room.filling) return;
+    room.filling = true;
+    try {
+      for (let i = 0; i < 1000 && room.pending.size > 0 && this.rooms.get(room.name) === room; i++) {
+        const before = room.last;
+        const r = await this.o.history.read(room.name, room.last, 500);
+        if (r.gap && r.gap.from === room.last + 1) {
+          this.o.onWarn?.('history no longer reaches back to this node\'s position; skipping', { room: room.name, gap: r.gap });
+          room.last = r.gap.to;
+        }
+        for (const m of r.messages) {
+          if (m.offset <= room.last) continue;
+          if (m.prev !== room.last) break;
+          this.emit(room, m, msgFrame(JSON.stringify(m)));
+        }
+        this.drainPending(room);
+        if (!r.more || room.last === before) break;
+      }
+      // whatever is still pending could not be linked from history: a message we
+      // were sent but history does not (yet) show. Keep it; the next message retries.
+    } catch (err) {
+      this.o.onWarn?.('history read failed while filling a hole', { room: room.name, err: String(err) });
+    } finally {
+      room.filling = false;
+    }
+  }
+}

@@ -1,0 +1,204 @@
+/**
+ * The gateway: one HTTP server for the web client, health, metrics, the publish
+ * API and the WebSocket upgrade (authenticated in the `upgrade` handler), over a
+ * Bus and a History. `startGateway` returns once it listens; `drain` is the
+ * graceful shutdown (G5); `close` stops at once.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { AddressInfo } from 'node:net';
+import { pino, type Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import type { Bus } from '../bus/types.js';
+import type { Config } from '../config/config.js';
+import type { History } from '../history/types.js';
+import { SUBPROTOCOL } from '../protocol/frames.js';
+import { Connection } from './connection.js';
+import { Core } from './core.js';
+import { createRequestHandler } from './http.js';
+import { PerIpLimit } from './limits.js';
+import { loadOrCreateSecret } from './session.js';
+
+export { Core, VERSION } from './core.js';
+
+export interface GatewayDeps {
+  config: Config;
+  bus: Bus;
+  history: History;
+  logger?: Logger;
+}
+
+export interface Gateway {
+  readonly url: string;
+  readonly port: number;
+  readonly node: string;
+  readonly core: Core;
+  readonly server: Server;
+  /** Open connections on this node. */
+  connectionCount(): number;
+  /** Graceful drain (G5): fail readiness, stop accepting, move clients over the drain window, finish publishes, release the bus. */
+  drain(): Promise<void>;
+  /** Stop at once: close sockets, server, bus and history. */
+  close(): Promise<void>;
+}
+
+function rejectUpgrade(socket: Duplex, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ code, message });
+  const reason = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 503: 'Service Unavailable' }[status] ?? 'Error';
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+}
+
+function originAllowed(config: Config, req: IncomingMessage): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return true; // non-browser clients send no Origin
+  if (config.allowedOrigins.includes('*') || config.allowedOrigins.includes(origin)) return true;
+  if (config.allowedOrigins.length > 0) return false;
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch {
+    return false;
+  }
+}
+
+function tokenOf(req: IncomingMessage): string | undefined {
+  const auth = req.headers.authorization;
+  if (auth?.startsWith('Bearer ')) return auth.slice(7).trim();
+  return new URL(req.url ?? '/', 'http://x').searchParams.get('token') ?? undefined;
+}
+
+export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
+  const { config, bus, history } = deps;
+  const log = deps.logger ?? pino({ level: config.logLevel }).child({ node: config.node, region: config.region });
+  const core = new Core(config, bus, history, log, loadOrCreateSecret(config.secret, config.dataDir));
+  const conns = new Set<Connection>();
+  const perIp = new PerIpLimit(config.maxConnPerIp);
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: config.maxFrameBytes,
+    perMessageDeflate: false,
+    handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+  });
+  const server = createServer(
+    { maxHeaderSize: config.maxHeaderBytes, headersTimeout: config.headersTimeoutMs, requestTimeout: config.headersTimeoutMs * 3, keepAliveTimeout: 5000 },
+    createRequestHandler(core),
+  );
+
+  server.on('upgrade', (req, socket, head) => {
+    socket.on('error', () => socket.destroy());
+    const ip = req.socket.remoteAddress ?? 'unknown';
+    if (core.draining) return rejectUpgrade(socket, 503, 'draining', 'node is draining');
+    if (new URL(req.url ?? '/', 'http://x').pathname !== '/ws') return rejectUpgrade(socket, 404, 'not_found', 'WebSocket endpoint is /ws');
+    if (!originAllowed(config, req)) return rejectUpgrade(socket, 403, 'forbidden_origin', 'origin not allowed');
+    const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
+    if (!offered.includes(SUBPROTOCOL)) return rejectUpgrade(socket, 400, 'protocol_violation', `offer the subprotocol ${SUBPROTOCOL}`);
+    const session = core.signer.verify(tokenOf(req));
+    if (!session) return rejectUpgrade(socket, 401, 'unauthorized', 'missing, invalid or expired session token');
+    if (!perIp.tryAcquire(ip)) return rejectUpgrade(socket, 429, 'too_many_connections', 'too many connections from this address');
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      const conn = new Connection(core, ws, { id: session.id, handle: session.handle }, ip, (c) => {
+        if (conns.delete(c)) {
+          perIp.release(ip);
+          core.metrics.connections--;
+        }
+      });
+      conns.add(conn);
+      core.metrics.connections++;
+      conn.start();
+    });
+  });
+  server.on('clientError', (err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+    log.debug({ err: (err as Error).message }, 'client error');
+  });
+
+  // keepalive: WebSocket pings, never broadcast; a peer without a pong within the timeout is cut off
+  const sweep = () => {
+    for (const c of conns) if (!c.alive) {
+      core.metrics.closes.inc({ code: 'ping_timeout' });
+      c.terminate();
+    }
+  };
+  let sweepTimer: ReturnType<typeof setTimeout> | undefined;
+  const pinger = setInterval(() => {
+    for (const c of conns) {
+      c.alive = false;
+      c.ws.ping();
+    }
+    sweepTimer = setTimeout(sweep, config.pingTimeoutMs);
+    sweepTimer.unref();
+  }, config.pingIntervalMs);
+  pinger.unref();
+
+  const offStatus = bus.onStatus((s) => {
+    log.warn({ bus: s }, s === 'up' ? 'bus is back' : 'bus is down: publishes are rejected until it returns');
+    const frame = JSON.stringify({ t: 'status', bus: s });
+    for (const c of conns) c.sendRaw(frame);
+    if (s === 'up') core.hub.catchUp();
+  });
+  core.presence.start();
+
+  await new Promise<void>((resolveListen, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => {
+      server.off('error', reject);
+      resolveListen();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const shownHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${shownHost}:${port}`;
+  log.info({ url, bus: bus.kind, history: history.kind }, 'gateway listening');
+
+  let stopped: Promise<void> | undefined;
+  const release = async () => {
+    clearInterval(pinger);
+    if (sweepTimer) clearTimeout(sweepTimer);
+    offStatus();
+    core.presence.stop();
+    core.hub.close();
+    await new Promise<void>((r) => server.close(() => r()));
+    wss.close();
+    await bus.close();
+    await history.close();
+  };
+
+  return {
+    url,
+    port,
+    node: config.node,
+    core,
+    server,
+    connectionCount: () => conns.size,
+    drain() {
+      stopped ??= (async () => {
+        core.draining = true;
+        log.info({ connections: conns.size }, 'draining: readiness fails now');
+        if (config.drainReadyDelayMs > 0) await new Promise((r) => setTimeout(r, config.drainReadyDelayMs));
+        server.close();
+        server.closeIdleConnections();
+        const all = [...conns];
+        await Promise.all(
+          all.map(async (c) => {
+            const at = Math.random() * config.drainWindowMs;
+            await new Promise((r) => setTimeout(r, at));
+            await c.drainClose(Math.floor(Math.random() * 1000));
+          }),
+        );
+        await core.whenIdle();
+        log.info('drained: releasing bus subscriptions and history');
+        await release();
+      })();
+      return stopped;
+    },
+    close() {
+      stopped ??= (async () => {
+        core.draining = true;
+        for (const c of [...conns]) c.terminate();
+        server.closeAllConnections();
+        await release();
+      })();
+      return stopped;
+    },
+  };
+}

@@ -1,0 +1,40 @@
+/**
+ * Prometheus metrics (prom-client), one registry per gateway so several gateways
+ * can live in one process. Hot-path counts are plain numbers read at scrape time.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  connections = 0;
+  messagesIn = 0;
+  messagesOut = 0;
+  sendBufferDrops = 0;
+  readonly errors: Counter<'code'>;
+  readonly publishLatency: Histogram;
+  readonly closes: Counter<'code'>;
+
+  constructor(labels: { node: string; region: string }, getRooms: () => number, defaults = true) {
+    const registers = [this.registry];
+    this.registry.setDefaultLabels(labels);
+    if (defaults) collectDefaultMetrics({ register: this.registry });
+    const self = this;
+    new Gauge({ name: 'confab_connections', help: 'Open WebSocket connections', registers, collect() { this.set(self.connections); } });
+    new Gauge({ name: 'confab_rooms', help: 'Rooms with members on this node', registers, collect() { this.set(getRooms()); } });
+    const counter = (name: string, help: string, read: () => number) => {
+      let seen = 0;
+      new Counter({ name, help, registers, collect() { const v = read(); this.inc(v - seen); seen = v; } });
+    };
+    counter('confab_messages_in_total', 'Messages accepted from clients and the publish API', () => self.messagesIn);
+    counter('confab_messages_out_total', 'Message frames delivered to local sockets', () => self.messagesOut);
+    counter('confab_send_buffer_drops_total', 'Connections closed because their send buffer was full', () => self.sendBufferDrops);
+    this.errors = new Counter({ name: 'confab_errors_total', help: 'Typed errors sent to clients, by code', labelNames: ['code'], registers });
+    this.closes = new Counter({ name: 'confab_closes_total', help: 'Connections closed by the server, by code', labelNames: ['code'], registers });
+    this.publishLatency = new Histogram({
+      name: 'confab_publish_latency_seconds',
+      help: 'From a publish received to stored and fanned out',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+  }
+}

@@ -1,0 +1,264 @@
+/**
+ * Cluster-wide presence. Each node owns the (room, user) entries of its own
+ * connections and announces changes on the node-wide `ctl.presence` subject;
+ * every node keeps the union and turns its changes into join/leave notices for
+ * its local sockets. A user who vanishes (socket closed, node drained or killed)
+ * is shown as leaving only after `graceMs`, so moving to another node, a reload
+ * or a quick reconnect shows nothing. An explicit `leave` is shown at once.
+ * Room '*' marks "connected at all" (for handle uniqueness) and is never shown.
+ */
+import type { Bus, BusSubscription } from '../bus/types.js';
+import { Subjects } from '../bus/types.js';
+import type { Member } from '../protocol/frames.js';
+
+export const ONLINE = '*';
+
+type Entry = [room: string, id: string, handle: string];
+type Wire =
+  | { k: 'add' | 'rm'; node: string; room: string; id: string; handle: string; now?: boolean }
+  | { k: 'state'; node: string; e: Entry[] }
+  | { k: 'hello' | 'hb' | 'bye'; node: string };
+
+export interface PresenceOptions {
+  node: string;
+  bus: Bus;
+  graceMs: number;
+  heartbeatMs?: number;
+  onJoin(room: string, user: Member): void;
+  onLeave(room: string, user: Member): void;
+  onError?(err: unknown): void;
+}
+
+interface NodeTable {
+  seen: number;
+  rooms: Map<string, Map<string, string>>;
+}
+
+export class Presence {
+  private readonly nodes = new Map<string, NodeTable>();
+  private readonly local = new Map<string, Map<string, { handle: string; count: number }>>();
+  private readonly pending = new Map<string, ReturnType<typeof setTimeout>>();
+  private sub?: BusSubscription;
+  private timer?: ReturnType<typeof setInterval>;
+  private beats = 0;
+  private readonly hbMs: number;
+  private readonly enc = new TextEncoder();
+  private readonly dec = new TextDecoder();
+  private offStatus?: () => void;
+
+  constructor(private readonly o: PresenceOptions) {
+    this.hbMs = o.heartbeatMs ?? 2000;
+    this.nodes.set(o.node, { seen: Infinity, rooms: new Map() });
+  }
+
+  start(): void {
+    this.sub = this.o.bus.subscribe(Subjects.presence, (d) => this.onWire(d));
+    this.offStatus = this.o.bus.onStatus((s) => {
+      if (s === 'up') this.announce(true);
+    });
+    this.announce(true);
+    this.timer = setInterval(() => this.tick(), this.hbMs);
+    this.timer.unref();
+  }
+
+  /** A local connection of `user` entered `room` (reference-counted per node). */
+  add(room: string, user: Member): void {
+    let r = this.local.get(room);
+    if (!r) this.local.set(room, (r = new Map()));
+    const cur = r.get(user.id);
+    if (cur) {
+      cur.count++;
+      return;
+    }
+    r.set(user.id, { handle: user.handle, count: 1 });
+    this.apply(this.o.node, room, user.id, user.handle, true, false);
+    this.send({ k: 'add', node: this.o.node, room, id: user.id, handle: user.handle });
+  }
+
+  /** A local connection of `user` left `room`; `now` skips the grace period (explicit leave). */
+  remove(room: string, user: Member, now = false): void {
+    const r = this.local.get(room);
+    const cur = r?.get(user.id);
+    if (!r || !cur) return;
+    if (--cur.count > 0) return;
+    r.delete(user.id);
+    if (r.size === 0) this.local.delete(room);
+    this.apply(this.o.node, room, user.id, user.handle, false, now);
+    this.send({ k: 'rm', node: this.o.node, room, id: user.id, handle: user.handle, now });
+  }
+
+  /** Members of a room across the cluster (at most `cap`). */
+  members(room: string, cap = 1000): Member[] {
+    const out = new Map<string, string>();
+    for (const t of this.nodes.values()) {
+      const r = t.rooms.get(room);
+      if (!r) continue;
+      for (const [id, handle] of r) {
+        out.set(id, handle);
+        if (out.size >= cap) break;
+      }
+    }
+    return [...out].map(([id, handle]) => ({ id, handle }));
+  }
+
+  /** Member counts of every room known anywhere in the cluster. */
+  roomCounts(): Map<string, number> {
+    const ids = new Map<string, Set<string>>();
+    for (const t of this.nodes.values()) {
+      for (const [room, r] of t.rooms) {
+        if (room === ONLINE) continue;
+        let s = ids.get(room);
+        if (!s) ids.set(room, (s = new Set()));
+        for (const id of r.keys()) s.add(id);
+      }
+    }
+    return new Map([...ids].map(([room, s]) => [room, s.size]));
+  }
+
+  /** True when a user other than `exceptId` with this handle (case-insensitive) is online anywhere. */
+  handleTaken(handle: string, exceptId?: string): boolean {
+    const h = handle.toLowerCase();
+    for (const t of this.nodes.values()) {
+      const r = t.rooms.get(ONLINE);
+      if (!r) continue;
+      for (const [id, hd] of r) if (id !== exceptId && hd.toLowerCase() === h) return true;
+    }
+    return false;
+  }
+
+  /** Stop: announce departure (others apply the grace period), release the subscription and timers. */
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.send({ k: 'bye', node: this.o.node });
+    this.sub?.unsubscribe();
+    this.offStatus?.();
+    for (const t of this.pending.values()) clearTimeout(t);
+    this.pending.clear();
+  }
+
+  private tick(): void {
+    const now = Date.now();
+    this.beats++;
+    if (this.beats % 15 === 0) this.announce(false);
+    else this.send({ k: 'hb', node: this.o.node });
+    for (const [node, t] of this.nodes) {
+      if (node !== this.o.node && now - t.seen > this.hbMs * 3 + 1000) this.replace(node, []);
+    }
+  }
+
+  private announce(hello: boolean): void {
+    if (hello) this.send({ k: 'hello', node: this.o.node });
+    const e: Entry[] = [];
+    for (const [room, r] of this.local) for (const [id, v] of r) e.push([room, id, v.handle]);
+    this.send({ k: 'state', node: this.o.node, e });
+  }
+
+  private send(w: Wire): void {
+    if (this.o.bus.status !== 'up') return; // healed by the next state announcement
+    try {
+      this.o.bus.publish(Subjects.presence, this.enc.encode(JSON.stringify(w)));
+    } catch (err) {
+      this.o.onError?.(err);
+    }
+  }
+
+  private onWire(data: Uint8Array): void {
+    let w: Wire;
+    try {
+      w = JSON.parse(this.dec.decode(data)) as Wire;
+    } catch (err) {
+      this.o.onError?.(err);
+      return;
+    }
+    if (typeof w?.node !== 'string' || w.node === this.o.node) return;
+    const t = this.table(w.node);
+    switch (w.k) {
+      case 'add':
+      case 'rm':
+        this.apply(w.node, w.room, w.id, w.handle, w.k === 'add', w.now === true);
+        break;
+      case 'state':
+        if (Array.isArray(w.e)) this.replace(w.node, w.e);
+        break;
+      case 'hello':
+        this.announce(false);
+        break;
+      case 'bye':
+        this.replace(w.node, []);
+        this.nodes.delete(w.node);
+        break;
+      case 'hb':
+        break;
+    }
+    if (w.k !== 'bye') t.seen = Date.now();
+  }
+
+  private table(node: string): NodeTable {
+    let t = this.nodes.get(node);
+    if (!t) this.nodes.set(node, (t = { seen: Date.now(), rooms: new Map() }));
+    return t;
+  }
+
+  private count(room: string, id: string): number {
+    let n = 0;
+    for (const t of this.nodes.values()) if (t.rooms.get(room)?.has(id)) n++;
+    return n;
+  }
+
+  private apply(node: string, room: string, id: string, handle: string, present: boolean, now: boolean): void {
+    if (typeof room !== 'string' || typeof id !== 'string' || typeof handle !== 'string') return;
+    const t = this.table(node);
+    const before = this.count(room, id);
+    let r = t.rooms.get(room);
+    if (present) {
+      if (!r) t.rooms.set(room, (r = new Map()));
+      r.set(id, handle);
+    } else if (r) {
+      r.delete(id);
+      if (r.size === 0) t.rooms.delete(room);
+    }
+    const after = this.count(room, id);
+    if (before === 0 && after > 0) this.up(room, { id, handle });
+    else if (before > 0 && after === 0) this.down(room, { id, handle }, now);
+  }
+
+  private replace(node: string, entries: Entry[]): void {
+    const t = this.table(node);
+    const next = new Set(entries.map(([room, id]) => `${room}\u0000${id}`));
+    for (const [room, r] of [...t.rooms]) {
+      for (const [id, handle] of [...r]) if (!next.has(`${room}\u0000${id}`)) this.apply(node, room, id, handle, false, false);
+    }
+    for (const e of entries) if (Array.isArray(e) && !t.rooms.get(e[0])?.has(e[1])) this.apply(node, e[0], e[1], e[2], true, false);
+  }
+
+  private up(room: string, user: Member): void {
+    const key = `${room}\u0000${user.id}`;
+    const t = this.pending.get(key);
+    if (t) {
+      clearTimeout(t);
+      this.pending.delete(key);
+      return; // came back within the grace period: nothing to show
+    }
+    if (room !== ONLINE) this.o.onJoin(room, user);
+  }
+
+  private down(room: string, user: Member, now: boolean): void {
+    if (room === ONLINE) return;
+    const key = `${room}\u0000${user.id}`;
+    if (now || this.o.graceMs === 0) {
+      const t = this.pending.get(key);
+      if (t) clearTimeout(t);
+      this.pending.delete(key);
+      this.o.onLeave(room, user);
+      return;
+    }
+    if (this.pending.has(key)) return;
+    const timer = setTimeout(() => {
+      this.pending.delete(key);
+      if (this.count(room, user.id) === 0) this.o.onLeave(room, user);
+    }, this.o.graceMs);
+    timer.unref();
+    this.pending.set(key, timer);
+  }
+}

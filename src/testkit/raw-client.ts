@@ -1,0 +1,85 @@
+/**
+ * A raw protocol client for tests: speaks confab.v1 frames directly over `ws`
+ * and records everything it receives, so tests assert exact frame order.
+ */
+import WebSocket from 'ws';
+import type { ClientFrame, ServerFrame } from '../protocol/frames.js';
+import { SUBPROTOCOL } from '../protocol/frames.js';
+import { waitFor } from './wait.js';
+
+export class RawClient {
+  readonly frames: ServerFrame[] = [];
+  closeCode?: number;
+  closeReason?: string;
+  private cursor = 0;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (d) => this.frames.push(JSON.parse(d.toString()) as ServerFrame));
+    ws.on('close', (code, reason) => {
+      this.closeCode = code;
+      this.closeReason = reason.toString();
+    });
+    ws.on('error', () => {});
+  }
+
+  /** Connect with a token; resolves after the `welcome` frame. */
+  static async connect(wsUrl: string, token: string, opts: { headers?: Record<string, string>; protocol?: string | null } = {}): Promise<RawClient> {
+    const protocols = opts.protocol === null ? [] : [opts.protocol ?? SUBPROTOCOL];
+    const ws = new WebSocket(`${wsUrl}?token=${encodeURIComponent(token)}`, protocols, { headers: opts.headers });
+    const c = new RawClient(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('unexpected-response', (_req, res) => reject(Object.assign(new Error(`upgrade refused: ${res.statusCode}`), { status: res.statusCode })));
+      ws.once('error', reject);
+    });
+    await c.next('welcome');
+    return c;
+  }
+
+  send(frame: ClientFrame | Record<string, unknown>): void {
+    this.ws.send(JSON.stringify(frame));
+  }
+
+  sendText(text: string | Buffer): void {
+    this.ws.send(text);
+  }
+
+  /** The next frame (after the last one returned) of type `t` matching `pred`, waiting up to `timeoutMs`. */
+  async next<T extends ServerFrame['t']>(t: T, pred: (f: Extract<ServerFrame, { t: T }>) => boolean = () => true, timeoutMs = 10_000): Promise<Extract<ServerFrame, { t: T }>> {
+    let found: Extract<ServerFrame, { t: T }> | undefined;
+    await waitFor(
+      () => {
+        for (let i = this.cursor; i < this.frames.length; i++) {
+          const f = this.frames[i]!;
+          if (f.t === t && pred(f as Extract<ServerFrame, { t: T }>)) {
+            found = f as Extract<ServerFrame, { t: T }>;
+            this.cursor = i + 1;
+            return true;
+          }
+        }
+        return false;
+      },
+      { timeoutMs, what: `frame ${t}`, intervalMs: 5 },
+    );
+    return found!;
+  }
+
+  /** All frames of a type received so far. */
+  all<T extends ServerFrame['t']>(t: T): Extract<ServerFrame, { t: T }>[] {
+    return this.frames.filter((f) => f.t === t) as Extract<ServerFrame, { t: T }>[];
+  }
+
+  /** `msg` frames of a room, in arrival order. */
+  msgs(room: string): Extract<ServerFrame, { t: 'msg' }>[] {
+    return this.all('msg').filter((m) => m.room === room);
+  }
+
+  async closed(timeoutMs = 10_000): Promise<number> {
+    await waitFor(() => this.closeCode !== undefined, { timeoutMs, what: 'close' });
+    return this.closeCode!;
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
