@@ -1,0 +1,319 @@
+/**
+ * JetStream History: one stream, one subject per room (`<prefix>.hist.<room>`).
+ *
+ * - Offsets are stream sequence numbers: strictly increasing per room, not
+ *   contiguous, so every stored message carries `prev`, the room's previous
+ *   offset. `prev` is exact because each append is published with
+ *   `Nats-Expected-Last-Subject-Sequence: prev`; when another node appended
+ *   meanwhile the server refuses (10071), we take the real last sequence and retry.
+ * - Idempotency: `Nats-Msg-Id = <room>:<user>:<id>`; within the stream's
+ *   duplicate window a resend is acknowledged with the original sequence and
+ *   the original message is returned with duplicate=true.
+ * - Epoch: the stream's creation time; it changes only when the stream is recreated.
+ * - Reads: see `replay` (direct gets or an ordered consumer, chosen by measurement, docs/nats.md).
+ */
+import { JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream';
+import type pino from 'pino';
+import type { ChatMessage, Sender } from '../protocol/frames.js';
+import { ConfabError } from '../protocol/codes.js';
+import { readResult } from '../history/common.js';
+import type { AppendInput, AppendResult, History, ReadResult, RoomInfo } from '../history/types.js';
+import type { NatsLink } from './link.js';
+import { ensureStream, epochOf, histSubject, roomToken, tokenRoom } from './stream.js';
+
+/** How replays fetch messages: per-message direct gets, or one ephemeral ordered consumer per read. */
+export type ReplayMode = 'direct' | 'consumer';
+
+const WRONG_LAST_SEQUENCE = 10071;
+const STREAM_NOT_FOUND = 10059;
+const MAX_ATTEMPTS = 25;
+
+interface Stored {
+  prev: number;
+  id: string;
+  kind: 'msg' | 'alert';
+  text: string;
+  from: Sender;
+  ts: number;
+}
+
+export interface JetStreamHistoryOptions {
+  node: string;
+  /** Replay strategy; default 'consumer' above `directBelow` messages, 'direct' below. */
+  replay?: ReplayMode | 'auto';
+  /** In 'auto' mode, reads of fewer than this many messages use direct gets. */
+  directBelow?: number;
+}
+
+export class JetStreamHistory implements History {
+  readonly kind = 'nats';
+  private _epoch = '';
+  private readonly lastSeq = new Map<string, number>();
+  private readonly tails = new Map<string, Promise<unknown>>();
+  private closed = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly stream: string;
+  private readonly prefix: string;
+  private readonly timeout: number;
+  /** Appends retried because another writer got there first (metrics, tests). */
+  conflicts = 0;
+
+  private constructor(
+    private readonly link: NatsLink,
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly opts: JetStreamHistoryOptions,
+    private readonly log: pino.Logger,
+  ) {
+    this.stream = link.settings.stream.name;
+    this.prefix = link.settings.prefix;
+    this.timeout = link.settings.requestTimeoutMs;
+  }
+
+  /** Ensure the stream exists with the configured settings, then serve. */
+  static async open(link: NatsLink, opts: JetStreamHistoryOptions, log: pino.Logger): Promise<JetStreamHistory> {
+    const timeout = link.settings.requestTimeoutMs;
+    const jsm = await jetstreamManager(link.nc, { timeout });
+    const js = jetstream(link.nc, { timeout });
+    const h = new JetStreamHistory(link, js, jsm, opts, log);
+    const info = await ensureStream(jsm, link.settings.prefix, link.settings.stream, log);
+    h._epoch = epochOf(info);
+    link.acquire();
+    h.timer = setInterval(() => void h.refreshEpoch().catch(() => {}), 30_000);
+    h.timer.unref();
+    return h;
+  }
+
+  get epoch(): string {
+    return this._epoch;
+  }
+
+  /** Re-read the stream's creation time; a new epoch drops every cached sequence. */
+  async refreshEpoch(recreate = false): Promise<void> {
+    const info = recreate ? await ensureStream(this.jsm, this.prefix, this.link.settings.stream, this.log) : await this.jsm.streams.info(this.stream);
+    const epoch = epochOf(info);
+    if (epoch !== this._epoch) {
+      this.log.warn({ from: this._epoch, to: epoch }, 'history stream was recreated: new epoch');
+      this._epoch = epoch;
+      this.lastSeq.clear();
+    }
+  }
+
+  private subject(room: string): string {
+    if (typeof room !== 'string' || room.length === 0 || room.length > 256) throw new ConfabError('bad_room');
+    return histSubject(this.prefix, room);
+  }
+
+  private decode(room: string, m: StoredMsg): ChatMessage | undefined {
+    try {
+      const s = JSON.parse(new TextDecoder().decode(m.data)) as Stored;
+      if (typeof s.prev !== 'number' || typeof s.id !== 'string' || typeof s.text !== 'string' || !s.from) throw new Error('bad shape');
+      return { room, offset: m.seq, prev: s.prev, epoch: this._epoch, id: s.id, kind: s.kind === 'alert' ? 'alert' : 'msg', text: s.text, from: s.from, ts: s.ts };
+    } catch (e) {
+      this.log.warn({ err: e, room, seq: m.seq }, 'skipping a malformed history record');
+      return undefined;
+    }
+  }
+
+  private fail(e: unknown, what: string): never {
+    if (e instanceof ConfabError) throw e;
+    if (this.link.status !== 'up') throw new ConfabError('bus_unavailable', `${what}: NATS unavailable`, { cause: e });
+    throw new ConfabError('store_failed', `${what}: ${(e as Error).message}`, { cause: e });
+  }
+
+  /** The room's newest sequence, read from the stream leader (0 when the room is empty). */
+  private async fetchLast(subject: string): Promise<StoredMsg | null> {
+    return await this.jsm.streams.getMessage(this.stream, { last_by_subj: subject });
+  }
+
+  /** Run appends of one room one after another (one writer per room per node; other nodes are handled by expectations). */
+  private serial<T>(room: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.tails.get(room) ?? Promise.resolve();
+    const p = before.then(fn, fn);
+    const tail = p.catch(() => {});
+    this.tails.set(room, tail);
+    void tail.then(() => {
+      if (this.tails.get(room) === tail) this.tails.delete(room);
+    });
+    return p;
+  }
+
+  async append(input: AppendInput): Promise<AppendResult> {
+    if (this.closed) throw new ConfabError('bus_unavailable', 'history is closed');
+    const subject = this.subject(input.room);
+    this.link.assertUp();
+    return this.serial(input.room, () => this.appendNow(input, subject));
+  }
+
+  private async appendNow(input: AppendInput, subject: string): Promise<AppendResult> {
+    const baseID = `${roomToken(input.room)}:${input.from.user}:${input.id}`;
+    let msgID = baseID;
+    let lastError: unknown;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      if (attempt > 2) await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 2 ** attempt)));
+      this.link.assertUp();
+      try {
+        let prev = this.lastSeq.get(input.room);
+        if (prev === undefined) prev = (await this.fetchLast(subject))?.seq ?? 0;
+        const body: Stored = { prev, id: input.id, kind: input.kind, text: input.text, from: input.from, ts: input.ts };
+        const ack = await this.js.publish(subject, JSON.stringify(body), { msgID, expect: { lastSubjectSequence: prev }, timeout: this.timeout });
+        if (ack.duplicate) {
+          const orig = await this.jsm.streams.getMessage(this.stream, { seq: ack.seq }).catch(() => null);
+          const message = orig && orig.subject === subject ? this.decode(input.room, orig) : undefined;
+          if (!message) {
+            // the original was trimmed by retention: the id is free again, but JetStream still remembers
+            // it for the duplicate window, so store under an id derived from the trimmed sequence
+            // (deterministic, so a resend of this new copy is deduped in turn)
+            msgID = `${baseID}~${ack.seq}`;
+            continue;
+          }
+          // a retry of our own timed-out attempt is not a duplicate from the caller's point of view
+          return { message, duplicate: !(lastError !== undefined && message.ts === input.ts && message.text === input.text) };
+        }
+        if (this.lastSeq.size > 100_000) this.lastSeq.clear();
+        this.lastSeq.set(input.room, ack.seq);
+        return { message: { ...input, offset: ack.seq, prev, epoch: this._epoch }, duplicate: false };
+      } catch (e) {
+        if (e instanceof JetStreamApiError && e.code === WRONG_LAST_SEQUENCE) {
+          this.conflicts++;
+          const m = /wrong last sequence: (\d+)/.exec(e.message);
+          if (m) this.lastSeq.set(input.room, Number(m[1]));
+          else this.lastSeq.delete(input.room);
+          continue;
+        }
+        if (e instanceof JetStreamApiError && e.code === STREAM_NOT_FOUND) {
+          await this.refreshEpoch(true).catch(() => {});
+          continue;
+        }
+        if (e instanceof ConfabError) throw e;
+        // timeouts / no responders (leader election, node restart): retry with the same msg id (dedupe makes it safe)
+        lastError = e;
+        this.lastSeq.delete(input.room);
+        if (this.link.status !== 'up') break;
+        const name = (e as Error).name;
+        if (name !== 'TimeoutError' && name !== 'NoRespondersError' && name !== 'RequestError') break;
+      }
+    }
+    this.fail(lastError ?? new Error('too many concurrent writers'), 'append');
+  }
+
+  async read(room: string, after: number, limit: number): Promise<ReadResult> {
+    const subject = this.subject(room);
+    this.link.assertUp();
+    try {
+      const lastMsg = await this.fetchLast(subject);
+      const last = lastMsg?.seq ?? 0;
+      if (limit <= 0 || last <= after) return readResult(this._epoch, after, [], last, limit);
+      const msgs = await this.replay(room, subject, after, Math.floor(limit), last);
+      return readResult(this._epoch, after, msgs, last, limit);
+    } catch (e) {
+      this.fail(e, 'read');
+    }
+  }
+
+  /** Messages of `subject` with seq > after, ascending, at most `limit`, reading up to `last`. */
+  private async replay(room: string, subject: string, after: number, limit: number, last: number): Promise<ChatMessage[]> {
+    const mode = this.opts.replay ?? 'auto';
+    const useDirect = mode === 'direct' || (mode === 'auto' && Math.min(limit, last - after) < (this.opts.directBelow ?? 64));
+    return useDirect ? this.replayDirect(room, subject, after, limit, last) : this.replayConsumer(room, subject, after, limit, last);
+  }
+
+  private async replayDirect(room: string, subject: string, after: number, limit: number, last: number): Promise<ChatMessage[]> {
+    const out: ChatMessage[] = [];
+    let cursor = after + 1;
+    while (out.length < limit && cursor <= last) {
+      // any replica may answer a direct get; a lagging one misses the tail, so ask the leader then
+      let m = await this.jsm.direct.getMessage(this.stream, { next_by_subj: subject, seq: cursor });
+      if (!m || m.seq > last) m = await this.jsm.streams.getMessage(this.stream, { next_by_subj: subject, seq: cursor } as never);
+      if (!m || m.seq > last) break;
+      const c = this.decode(room, m);
+      if (c) out.push(c);
+      cursor = m.seq + 1;
+    }
+    return out;
+  }
+
+  private async replayConsumer(room: string, subject: string, after: number, limit: number, last: number): Promise<ChatMessage[]> {
+    const out: ChatMessage[] = [];
+    const c = await this.js.consumers.get(this.stream, {
+      name_prefix: `confab_${this.opts.node}`,
+      filter_subjects: subject,
+      opt_start_seq: after + 1,
+      inactive_threshold: 10_000,
+    });
+    try {
+      const it = await c.fetch({ max_messages: limit, expires: this.timeout });
+      for await (const m of it) {
+        if (m.seq > last) break;
+        const msg = this.decode(room, { subject: m.subject, seq: m.seq, data: m.data } as StoredMsg);
+        if (msg) out.push(msg);
+        if (m.seq >= last || out.length >= limit) break;
+      }
+    } finally {
+      void c.delete().catch(() => {});
+    }
+    return out;
+  }
+
+  async recent(room: string, limit: number): Promise<ReadResult> {
+    const subject = this.subject(room);
+    this.link.assertUp();
+    try {
+      const lastMsg = await this.fetchLast(subject);
+      const last = lastMsg?.seq ?? 0;
+      const out: ChatMessage[] = [];
+      if (lastMsg && limit > 0) {
+        const first = this.decode(room, lastMsg);
+        if (first) out.push(first);
+        // walk back along `prev`; a missing link means older messages are gone
+        let prev = first?.prev ?? 0;
+        while (out.length < limit && prev > 0) {
+          let m = await this.jsm.direct.getMessage(this.stream, { seq: prev });
+          if (!m) m = await this.jsm.streams.getMessage(this.stream, { seq: prev });
+          if (!m || m.subject !== subject) break;
+          const c = this.decode(room, m);
+          if (!c) break;
+          out.push(c);
+          prev = c.prev;
+        }
+        out.reverse();
+      }
+      return { epoch: this._epoch, messages: out, last, more: false };
+    } catch (e) {
+      this.fail(e, 'recent');
+    }
+  }
+
+  async info(room: string): Promise<RoomInfo> {
+    const subject = this.subject(room);
+    this.link.assertUp();
+    try {
+      const [lastMsg, firstMsg] = await Promise.all([
+        this.fetchLast(subject),
+        this.jsm.streams.getMessage(this.stream, { next_by_subj: subject, seq: 1 } as never),
+      ]);
+      return { epoch: this._epoch, first: firstMsg?.seq ?? 0, last: lastMsg?.seq ?? 0 };
+    } catch (e) {
+      this.fail(e, 'info');
+    }
+  }
+
+  async rooms(): Promise<string[]> {
+    this.link.assertUp();
+    try {
+      const info = await this.jsm.streams.info(this.stream, { subjects_filter: `${this.prefix}.hist.>` });
+      const pre = `${this.prefix}.hist.`;
+      return Object.keys(info.state.subjects ?? {}).filter((s) => s.startsWith(pre)).map((s) => tokenRoom(s.slice(pre.length)));
+    } catch (e) {
+      this.fail(e, 'rooms');
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    await Promise.allSettled([...this.tails.values()]);
+    await this.link.release();
+  }
+}

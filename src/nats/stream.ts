@@ -1,0 +1,81 @@
+/**
+ * The history stream: one JetStream stream (subjects `<prefix>.hist.>`), one
+ * subject per room, limits retention. Created or updated idempotently by every
+ * node at start; a concurrent create by another node is not an error.
+ */
+import { DiscardPolicy, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig, type StreamInfo } from '@nats-io/jetstream';
+import type pino from 'pino';
+import type { StreamSettings } from './options.js';
+
+const NS = 1_000_000_000;
+
+/** Room name -> subject token. Names that are not plain tokens are base64url-encoded behind '='. */
+export function roomToken(room: string): string {
+  return /^[A-Za-z0-9_-]{1,128}$/.test(room) ? room : `=${Buffer.from(room, 'utf8').toString('base64url')}`;
+}
+
+export function tokenRoom(token: string): string {
+  return token.startsWith('=') ? Buffer.from(token.slice(1), 'base64url').toString('utf8') : token;
+}
+
+export function histSubject(prefix: string, room: string): string {
+  return `${prefix}.hist.${roomToken(room)}`;
+}
+
+/** The stream config confab wants for these settings. */
+export function desiredConfig(prefix: string, s: StreamSettings): Partial<StreamConfig> & { name: string } {
+  return {
+    name: s.name,
+    subjects: [`${prefix}.hist.>`],
+    retention: RetentionPolicy.Limits,
+    storage: s.storage === 'memory' ? StorageType.Memory : StorageType.File,
+    num_replicas: s.replicas,
+    max_age: s.maxAgeSec * NS,
+    max_bytes: s.maxBytes,
+    max_msgs_per_subject: s.perRoom,
+    max_msgs: -1,
+    discard: DiscardPolicy.Old,
+    duplicate_window: s.duplicateWindowSec * NS,
+    allow_direct: true,
+  };
+}
+
+/** The fields compared to decide whether an update is needed. */
+const COMPARED = ['subjects', 'num_replicas', 'max_age', 'max_bytes', 'max_msgs_per_subject', 'duplicate_window', 'allow_direct', 'discard'] as const;
+
+/** Epoch string from the stream's creation time: changes only when the stream is recreated. */
+export function epochOf(info: StreamInfo): string {
+  return `js${info.created.replace(/[^0-9]/g, '')}`;
+}
+
+/** Create the stream, or update it when its settings differ. Returns the current info. */
+export async function ensureStream(jsm: JetStreamManager, prefix: string, s: StreamSettings, log: pino.Logger): Promise<StreamInfo> {
+  const want = desiredConfig(prefix, s);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    let info: StreamInfo | undefined;
+    try {
+      info = await jsm.streams.info(s.name);
+    } catch (e) {
+      if (!(e instanceof JetStreamApiError) || e.code !== 10059) throw e;
+    }
+    if (!info) {
+      try {
+        const created = await jsm.streams.add(want);
+        log.info({ stream: s.name, replicas: s.replicas, storage: s.storage }, 'created history stream');
+        return created;
+      } catch (e) {
+        // another node created it meanwhile: read it again and compare
+        if (e instanceof JetStreamApiError && e.code === 10058) continue;
+        throw e;
+      }
+    }
+    const have = info.config as unknown as Record<string, unknown>;
+    const differs = COMPARED.filter((k) => JSON.stringify(have[k]) !== JSON.stringify((want as Record<string, unknown>)[k]));
+    if (have.storage !== want.storage) log.warn({ stream: s.name, have: have.storage, want: want.storage }, 'stream storage type cannot change; keeping the existing one');
+    if (differs.length === 0) return info;
+    log.info({ stream: s.name, fields: differs }, 'updating history stream settings');
+    const { storage: _ignored, ...rest } = want;
+    return await jsm.streams.update(s.name, { ...info.config, ...rest } as StreamConfig);
+  }
+  throw new Error(`could not create or read stream ${s.name}`);
+}
