@@ -1,0 +1,195 @@
+/**
+ * History on Redis Streams: one stream per room, offsets contiguous from 1
+ * (stream ids "<offset>-0"), each append one Lua script that dedupes, assigns
+ * offset and prev, and trims to the history limit (exact MAXLEN), atomically.
+ *
+ * Durability (G8, docs/redis.md): append resolves once Redis executed the
+ * script, i.e. the message is in Redis memory (and, with
+ * CONFAB_REDIS_WAIT_REPLICAS=N, acknowledged by N replicas). What survives a
+ * Redis crash is what Redis' own persistence settings say; the epoch policy
+ * makes sure a restart that may have lost acknowledged messages changes the
+ * epoch, so clients are told `reset` instead of resuming over reused offsets.
+ */
+import type { Redis } from 'ioredis';
+import type pino from 'pino';
+import { ConfabError } from '../protocol/codes.js';
+import type { ChatMessage } from '../protocol/frames.js';
+import { newEpoch, readResult } from '../history/common.js';
+import type { AppendInput, AppendResult, History, ReadResult, RoomInfo } from '../history/types.js';
+import { connectReady, openConnection, quitConnection, startHealthPings, typedError } from './connection.js';
+import type { RedisSettings } from './options.js';
+import { APPEND_LUA, READ_LUA, keyPart } from './scripts.js';
+
+type Entry = [id: string, fields: string[]];
+type ReadReply = [epoch: string, last: string, entries: Entry[]];
+type AppendReply = [dup: number, offset: string, prev: string, epoch: string, body?: string];
+
+interface ScriptedRedis extends Redis {
+  confabAppend(...args: string[]): Promise<AppendReply>;
+  confabRead(...args: string[]): Promise<ReadReply>;
+}
+
+/** Fields of AppendInput kept in the stream entry's JSON (offset, prev, epoch are stored or derived separately). */
+type Body = Omit<ChatMessage, 'offset' | 'prev' | 'epoch'>;
+
+export class RedisHistory implements History {
+  readonly kind = 'redis';
+  private closed: Promise<void> | undefined;
+  private readonly stopPings: () => void;
+
+  private constructor(
+    private readonly conn: ScriptedRedis,
+    private readonly s: RedisSettings,
+    /** Resolved epoch policy: 'keep' or 'restart'. */
+    readonly epochPolicy: 'keep' | 'restart',
+    private readonly log: pino.Logger,
+  ) {
+    this.stopPings = startHealthPings([conn], s, log);
+  }
+
+  /** Connect, resolve the epoch policy, and make sure the epoch exists. */
+  static async open(s: RedisSettings, log: pino.Logger, node: string): Promise<RedisHistory> {
+    const conn = openConnection(s, `confab-${node}-hist`) as ScriptedRedis;
+    conn.on('error', (err: Error) => log.debug({ err: err.message, conn: 'hist' }, 'redis connection error'));
+    conn.defineCommand('confabAppend', { numberOfKeys: 5, lua: APPEND_LUA });
+    conn.defineCommand('confabRead', { numberOfKeys: 4, lua: READ_LUA });
+    await connectReady(conn, s, 'history');
+    try {
+      const policy = s.epochPolicy === 'auto' ? await autoPolicy(conn) : s.epochPolicy;
+      const h = new RedisHistory(conn, s, policy, log);
+      const epoch = (await h.run(h.key('x'), '', 'epoch', '0', '0'))[0];
+      log.info({ epoch, epochPolicy: policy, prefix: s.prefix }, 'redis history ready');
+      return h;
+    } catch (e) {
+      conn.disconnect(false);
+      throw typedError(e, 'history open');
+    }
+  }
+
+  private key(room: string): string {
+    return `${this.s.prefix}:hist:${keyPart(room)}`;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new ConfabError('bus_unavailable', 'history is closed');
+    if (this.conn.status !== 'ready') throw new ConfabError('bus_unavailable', 'redis history connection is down');
+  }
+
+  private async run(stream: string, room: string, mode: string, a: string, b: string): Promise<ReadReply> {
+    this.assertOpen();
+    const p = this.s.prefix;
+    try {
+      return await this.conn.confabRead(stream, `${p}:epoch`, `${p}:epoch:run`, `${p}:rooms`, room, mode, a, b, this.epochPolicy, newEpoch());
+    } catch (err) {
+      throw typedError(err, `read ${mode}`);
+    }
+  }
+
+  async append(input: AppendInput): Promise<AppendResult> {
+    this.assertOpen();
+    const p = this.s.prefix;
+    const body: Body = { room: input.room, id: input.id, kind: input.kind, text: input.text, from: input.from, ts: input.ts };
+    const dedupe = `${p}:id:${keyPart(input.room)}:${keyPart(input.from.user)}:${keyPart(input.id)}`;
+    let r: AppendReply;
+    try {
+      r = await this.conn.confabAppend(
+        this.key(input.room), dedupe, `${p}:epoch`, `${p}:epoch:run`, `${p}:rooms`,
+        input.room, JSON.stringify(body), String(this.s.historyLimit), String(this.s.dedupeSec), this.epochPolicy, newEpoch(),
+      );
+    } catch (err) {
+      throw typedError(err, 'append');
+    }
+    const [dup, offset, prev, epoch, stored] = r;
+    if (dup === 1) return { message: this.message(`${offset}-0`, stored ?? '', prev, epoch), duplicate: true };
+    if (this.s.waitReplicas > 0) await this.waitReplicas(Number(offset));
+    return { message: { ...body, offset: Number(offset), prev: Number(prev), epoch }, duplicate: false };
+  }
+
+  /** WAIT for the configured replicas; fewer in time = store_failed (a retry with the same id returns the stored message). */
+  private async waitReplicas(offset: number): Promise<void> {
+    let acked: number;
+    try {
+      acked = Number(await this.conn.wait(this.s.waitReplicas, this.s.waitTimeoutMs));
+    } catch (err) {
+      throw typedError(err, 'wait');
+    }
+    if (acked < this.s.waitReplicas) {
+      this.log.warn({ offset, acked, wanted: this.s.waitReplicas }, 'redis append not replicated in time');
+      throw new ConfabError('store_failed', `stored on the primary but acknowledged by ${acked} of ${this.s.waitReplicas} replicas; retry with the same id`);
+    }
+  }
+
+  private message(id: string, body: string, prev: string, epoch: string): ChatMessage {
+    let b: Body;
+    try {
+      b = JSON.parse(body) as Body;
+    } catch (err) {
+      throw new ConfabError('store_failed', `corrupt stream entry ${id}`, { cause: err });
+    }
+    return { ...b, offset: Number(id.slice(0, id.indexOf('-'))), prev: Number(prev), epoch };
+  }
+
+  private messages(entries: Entry[]): ChatMessage[] {
+    return entries.map(([id, f]) => this.message(id, f[1] ?? '', f[3] ?? '0', ''));
+  }
+
+  async read(room: string, after: number, limit: number): Promise<ReadResult> {
+    const from = Math.max(0, Math.floor(Number.isFinite(after) ? after : 0));
+    const n = Math.floor(limit);
+    if (!(n > 0)) {
+      const { epoch, last } = await this.info(room);
+      return { epoch, messages: [], last, more: false };
+    }
+    const [epoch, last, entries] = await this.run(this.key(room), room, 'after', String(from + 1), String(n));
+    const msgs = this.messages(entries).map((m) => ({ ...m, epoch }));
+    return readResult(epoch, from, msgs, Number(last), n);
+  }
+
+  async recent(room: string, limit: number): Promise<ReadResult> {
+    const n = Math.floor(limit);
+    const [epoch, last, entries] = await this.run(this.key(room), room, n > 0 ? 'recent' : 'info', String(Math.max(n, 1)), '0');
+    const msgs = n > 0 ? this.messages(entries).reverse().map((m) => ({ ...m, epoch })) : [];
+    return { epoch, messages: msgs, last: Number(last), more: false };
+  }
+
+  async info(room: string): Promise<RoomInfo> {
+    const [epoch, last, entries] = await this.run(this.key(room), room, 'info', '0', '0');
+    const first = entries[0] ? Number(entries[0][0].slice(0, entries[0][0].indexOf('-'))) : 0;
+    return { epoch, first, last: Number(last) };
+  }
+
+  async rooms(): Promise<string[]> {
+    this.assertOpen();
+    const out: string[] = [];
+    let cursor = '0';
+    try {
+      do {
+        const [next, flat] = await this.conn.hscan(`${this.s.prefix}:rooms`, cursor, 'COUNT', 500);
+        for (let i = 0; i < flat.length; i += 2) out.push(flat[i]!);
+        cursor = next;
+      } while (cursor !== '0' && out.length < 1000);
+    } catch (err) {
+      throw typedError(err, 'rooms');
+    }
+    return out.slice(0, 1000);
+  }
+
+  close(): Promise<void> {
+    this.closed ??= (async () => {
+      this.stopPings();
+      await quitConnection(this.conn, this.s.commandTimeoutMs);
+    })();
+    return this.closed;
+  }
+}
+
+/** 'keep' only when the server says nothing acknowledged can be lost on a restart (AOF, fsync always). */
+async function autoPolicy(conn: Redis): Promise<'keep' | 'restart'> {
+  try {
+    const [, aof] = (await conn.config('GET', 'appendonly')) as string[];
+    const [, fsync] = (await conn.config('GET', 'appendfsync')) as string[];
+    return aof === 'yes' && fsync === 'always' ? 'keep' : 'restart';
+  } catch {
+    return 'restart'; // CONFIG disabled (managed Redis): assume a restart may lose data
+  }
+}

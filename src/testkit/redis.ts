@@ -1,0 +1,222 @@
+/**
+ * Test kit: real `redis-server` processes on free loopback ports, each with its
+ * own temp dir. `startRedis()` resolves once the server answers PING; the server
+ * can be stopped (SIGTERM = graceful, saves if persistence is on; SIGKILL =
+ * crash), started again on the same port and dir, or restarted. Every process
+ * started here is SIGKILLed when the test process exits, so a failing test never
+ * leaves one behind; tests still call `close()` in `after()`.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './nats.js';
+import { waitFor } from './wait.js';
+
+export const REDIS_SERVER_BIN = process.env.REDIS_SERVER_BIN ?? '/usr/bin/redis-server';
+
+export interface StartRedisOptions {
+  /**
+   * Append-only file: false (default: nothing persisted, like `--save ''`),
+   * 'everysec' or 'always' (appendonly yes with that appendfsync policy).
+   */
+  appendonly?: false | 'everysec' | 'always';
+  /** RDB snapshot rule, e.g. '3600 1' (default '' = no snapshots). */
+  save?: string;
+  /** Extra command-line arguments (e.g. ['--maxmemory', '10mb']). */
+  args?: string[];
+  /** Milliseconds to wait for PING (default 10000). */
+  readyTimeoutMs?: number;
+}
+
+export interface RedisServer {
+  /** redis://127.0.0.1:PORT */
+  readonly url: string;
+  readonly port: number;
+  readonly dir: string;
+  /** PID of the running process, undefined while stopped. */
+  readonly pid: number | undefined;
+  readonly running: boolean;
+  /** Graceful stop by PID (SIGTERM): redis saves/fsyncs what its persistence config says, then exits. */
+  stop(): Promise<void>;
+  /** Crash by PID (SIGKILL): nothing is flushed beyond what was already on disk. */
+  kill(): Promise<void>;
+  /** Start again on the same port and dir; resolves once PING answers. */
+  start(): Promise<void>;
+  /** stop() (or kill() when `crash`) then start(). */
+  restart(opts?: { crash?: boolean }): Promise<void>;
+  /** Send one inline command (e.g. 'PING', 'INFO persistence') and return the raw reply text. */
+  command(line: string): Promise<string>;
+  /** Recent server log output (diagnostics). */
+  recentLog(): string;
+  /** SIGKILL and delete the temp dir. */
+  close(): Promise<void>;
+}
+
+const live = new Set<ChildProcess>();
+let hookInstalled = false;
+function installExitHook(): void {
+  if (hookInstalled) return;
+  hookInstalled = true;
+  process.once('exit', () => {
+    for (const c of live) {
+      try {
+        if (c.pid) process.kill(c.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  });
+}
+
+/** One inline command over a fresh TCP connection; resolves with the first complete reply (bounded by a timeout). */
+export function redisCommand(port: number, line: string, timeoutMs = 2000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const sock = createConnection({ host: '127.0.0.1', port });
+    let buf = '';
+    const done = (err: Error | null, v?: string) => {
+      clearTimeout(timer);
+      sock.destroy();
+      if (err) reject(err);
+      else resolve(v!);
+    };
+    const timer = setTimeout(() => done(new Error(`redis ${line}: no reply within ${timeoutMs} ms`)), timeoutMs);
+    sock.on('error', (e) => done(e));
+    sock.on('connect', () => sock.write(`${line}\r\n`));
+    sock.on('data', (d) => {
+      buf += d.toString();
+      const nl = buf.indexOf('\r\n');
+      if (nl < 0) return;
+      if (buf[0] === '$') {
+        const len = Number(buf.slice(1, nl));
+        if (len < 0) return done(null, '');
+        if (buf.length >= nl + 2 + len + 2) return done(null, buf.slice(nl + 2, nl + 2 + len));
+        return;
+      }
+      if (buf[0] === '-') return done(new Error(buf.slice(1, nl)));
+      done(null, buf.slice(1, nl));
+    });
+  });
+}
+
+class RedisProc implements RedisServer {
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private log = '';
+
+  constructor(readonly port: number, readonly dir: string, private readonly argv: string[], private readonly readyTimeoutMs: number) {}
+
+  get url() { return `redis://127.0.0.1:${this.port}`; }
+  get pid() { return this.child?.pid; }
+  get running() { return this.child !== undefined; }
+
+  async start(): Promise<void> {
+    if (this.child) return;
+    installExitHook();
+    const child = spawn(REDIS_SERVER_BIN, this.argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd: this.dir });
+    const keep = (d: Buffer) => {
+      this.log = (this.log + d.toString()).slice(-8000);
+    };
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    live.add(child);
+    this.child = child;
+    let gone = false;
+    this.exited = new Promise((resolve) => {
+      child.once('exit', () => {
+        live.delete(child);
+        gone = true;
+        if (this.child === child) this.child = undefined;
+        resolve();
+      });
+      child.once('error', (e) => {
+        keep(Buffer.from(String(e)));
+        gone = true;
+        live.delete(child);
+        if (this.child === child) this.child = undefined;
+        resolve();
+      });
+    });
+    try {
+      await waitFor(async () => {
+        if (gone) throw new Error(`redis-server exited during start`);
+        // PING answers -LOADING while an AOF/RDB is being loaded; wait for PONG
+        return (await this.command('PING').catch(() => '')) === 'PONG';
+      }, { timeoutMs: this.readyTimeoutMs, intervalMs: 20, what: `redis-server on port ${this.port}` });
+    } catch (e) {
+      throw new Error(`${(e as Error).message}\nlog:\n${this.log}`, { cause: e });
+    }
+  }
+
+  private async signal(sig: 'SIGTERM' | 'SIGKILL'): Promise<void> {
+    const child = this.child;
+    if (!child?.pid) return;
+    try {
+      process.kill(child.pid, sig);
+    } catch {
+      // already exited
+    }
+    const t = setTimeout(() => {
+      try {
+        process.kill(child.pid!, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }, 10_000);
+    await this.exited;
+    clearTimeout(t);
+  }
+
+  stop(): Promise<void> {
+    return this.signal('SIGTERM');
+  }
+
+  kill(): Promise<void> {
+    return this.signal('SIGKILL');
+  }
+
+  async restart(opts: { crash?: boolean } = {}): Promise<void> {
+    await (opts.crash ? this.kill() : this.stop());
+    await this.start();
+  }
+
+  command(line: string): Promise<string> {
+    return redisCommand(this.port, line);
+  }
+
+  recentLog(): string {
+    return this.log;
+  }
+
+  async close(): Promise<void> {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Start one redis-server on a free loopback port with a temp dir; resolves once it answers PING. */
+export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisServer> {
+  const dir = mkdtempSync(join(tmpdir(), 'confab-redis-'));
+  const port = await freePort();
+  const argv = [
+    '--port', String(port),
+    '--bind', '127.0.0.1',
+    '--dir', dir,
+    '--save', opts.save ?? '',
+    '--daemonize', 'no',
+    '--protected-mode', 'yes',
+    '--logfile', '',
+  ];
+  if (opts.appendonly) argv.push('--appendonly', 'yes', '--appendfsync', opts.appendonly);
+  else argv.push('--appendonly', 'no');
+  argv.push(...(opts.args ?? []));
+  const s = new RedisProc(port, dir, argv, opts.readyTimeoutMs ?? 10_000);
+  try {
+    await s.start();
+  } catch (e) {
+    await s.close();
+    throw e;
+  }
+  return s;
+}
