@@ -24,6 +24,6 @@ const result = await build({
   logLevel: 'warning',
   metafile: true,
 });
-await Promise.all(['index.html', 'style.css'].map((f) => copyFile(join(src, f), join(out, f))));
+await Promise.all(['index.html', 'style.css', 'favicon.svg'].map((f) => copyFile(join(src, f), join(out, f))));
 const bytes = result.metafile.outputs[Object.keys(result.metafile.outputs).find((k) => k.endsWith('app.js'))]?.bytes ?? 0;
-console.log(`web: dist/web/app.js ${(bytes / 1024).toFixed(1)} KiB, index.html, style.css`);
+console.log(`web: dist/web/app.js ${(bytes / 1024).toFixed(1)} KiB, index.html, style.css, favicon.svg`);

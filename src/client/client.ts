@@ -198,7 +198,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     return this.#enqueue('alert', ALERTS_ROOM, text);
   }
 
-  /** Tell the room this user is typing (throttled to once per 2 s per room; dropped when not connected). */
+  /** Tell the room this user is typing (throttled to once per 2 s per room until the next send; dropped when not connected). */
   typing(room: string): void {
     if (!this.#ready || !this.#cursors.has(room) || room === ALERTS_ROOM) return;
     const now = Date.now();
@@ -240,6 +240,12 @@ export class ConfabClient extends Emitter<ClientEvents> {
     }
     this.#ws = ws;
     this.#lastSocketError = undefined;
+    // confab.v1 frames are text; accept a binary-framed JSON frame too, decoded synchronously.
+    try {
+      (ws as { binaryType?: string }).binaryType = 'arraybuffer';
+    } catch {
+      /* not supported: Blob frames are then reported as bad_server_frame */
+    }
     this.#timers.open = setTimeout(() => {
       if (gen !== this.#gen) return;
       this.#abandonSocket(4002, 'connect timeout');
@@ -511,6 +517,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
   #enqueue(kind: 'msg' | 'alert', room: string, text: string): Promise<AckEvent> {
     if (typeof text !== 'string') return Promise.reject(new ClientError('bad_frame', 'text must be a string', { room }));
     const entry: OutboxEntry = { id: newMessageId(), kind, room, text, createdAt: Date.now() };
+    this.#typingSent.delete(room); // a sent message ends "typing"; the next keystroke announces it again
     const p = new Promise<AckEvent>((resolve, reject) => this.#sendWaiters.set(entry.id, { resolve, reject }));
     this.#outbox.add(entry);
     this.emit('outbox', { size: this.#outbox.size });

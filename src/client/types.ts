@@ -36,6 +36,7 @@ type Handler<E> = { bivarianceHack(ev: E): void }['bivarianceHack'];
 export interface WebSocketLike {
   readonly readyState: number;
   readonly protocol?: string;
+  binaryType?: string;
   onopen: Handler<never> | null;
   onmessage: Handler<{ data: unknown }> | null;
   onclose: Handler<{ code: number; reason: string }> | null;
