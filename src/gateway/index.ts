@@ -79,7 +79,13 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
     handleProtocols: (protocols) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
   });
   const server = createServer(
-    { maxHeaderSize: config.maxHeaderBytes, headersTimeout: config.headersTimeoutMs, requestTimeout: config.headersTimeoutMs * 3, keepAliveTimeout: 5000 },
+    {
+      maxHeaderSize: config.maxHeaderBytes,
+      headersTimeout: config.headersTimeoutMs,
+      requestTimeout: config.headersTimeoutMs * 3,
+      keepAliveTimeout: 5000,
+      connectionsCheckingInterval: Math.max(100, Math.min(5000, Math.floor(config.headersTimeoutMs / 2))),
+    },
     createRequestHandler(core),
   );
 
