@@ -11,7 +11,7 @@ export class RawClient {
   readonly frames: ServerFrame[] = [];
   closeCode?: number;
   closeReason?: string;
-  private cursor = 0;
+  private readonly taken = new Set<number>();
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (d) => this.frames.push(JSON.parse(d.toString()) as ServerFrame));
@@ -44,16 +44,16 @@ export class RawClient {
     this.ws.send(text);
   }
 
-  /** The next frame (after the last one returned) of type `t` matching `pred`, waiting up to `timeoutMs`. */
+  /** The earliest frame of type `t` matching `pred` not returned by `next` before, waiting up to `timeoutMs`. */
   async next<T extends ServerFrame['t']>(t: T, pred: (f: Extract<ServerFrame, { t: T }>) => boolean = () => true, timeoutMs = 10_000): Promise<Extract<ServerFrame, { t: T }>> {
     let found: Extract<ServerFrame, { t: T }> | undefined;
     await waitFor(
       () => {
-        for (let i = this.cursor; i < this.frames.length; i++) {
+        for (let i = 0; i < this.frames.length; i++) {
           const f = this.frames[i]!;
-          if (f.t === t && pred(f as Extract<ServerFrame, { t: T }>)) {
+          if (!this.taken.has(i) && f.t === t && pred(f as Extract<ServerFrame, { t: T }>)) {
             found = f as Extract<ServerFrame, { t: T }>;
-            this.cursor = i + 1;
+            this.taken.add(i);
             return true;
           }
         }
