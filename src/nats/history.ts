@@ -6,6 +6,12 @@
  *   offset. `prev` is exact because each append is published with
  *   `Nats-Expected-Last-Subject-Sequence: prev`; when another node appended
  *   meanwhile the server refuses (10071), we take the real last sequence and retry.
+ *   On a clustered nats-server 2.9 that check runs against the applied state only,
+ *   so two writers on different nodes can both pass it with the same `prev`; on a
+ *   cluster the adapter therefore confirms every `prev` it hands out (after an
+ *   append, and for the first message of a read) by walking the room's subject
+ *   forward from the stored hint (`exactPrev`). Retention removes a room's
+ *   oldest messages first, so a stored hint is never newer than the truth.
  * - Idempotency: `Nats-Msg-Id = <room>:<user>:<id>`; within the stream's
  *   duplicate window a resend is acknowledged with the original sequence and
  *   the original message is returned with duplicate=true.
@@ -126,6 +132,35 @@ export class JetStreamHistory implements History {
     return await this.jsm.streams.getMessage(this.stream, { last_by_subj: subject });
   }
 
+  /** True when connected to a clustered server (where the expected-sequence check can race). */
+  private get clustered(): boolean {
+    return this.link.nc.info?.cluster !== undefined;
+  }
+
+  /**
+   * The exact previous offset of the room's message at `seq`, given a stored hint
+   * that is never newer than the truth: follow the subject forward from hint+1 (leader reads).
+   */
+  private async exactPrev(subject: string, seq: number, hint: number): Promise<number> {
+    if (!this.clustered) return hint;
+    let prev = hint;
+    for (let i = 0; i < 10_000; i++) {
+      const m = await this.jsm.streams.getMessage(this.stream, { next_by_subj: subject, seq: prev + 1 } as never);
+      if (!m || m.seq >= seq) return prev;
+      prev = m.seq;
+    }
+    return prev;
+  }
+
+  /** Give every message after the first its exact prev (the one before it in the list), and the first one via exactPrev. */
+  private async relink(subject: string, msgs: ChatMessage[], after: number): Promise<ChatMessage[]> {
+    for (let i = 1; i < msgs.length; i++) msgs[i]!.prev = msgs[i - 1]!.offset;
+    const f = msgs[0];
+    // a hint above `after` already proves a hole; otherwise the exact value only sharpens `prev`
+    if (f && f.prev < after) f.prev = await this.exactPrev(subject, f.offset, f.prev);
+    return msgs;
+  }
+
   /** Run appends of one room one after another (one writer per room per node; other nodes are handled by expectations). */
   private serial<T>(room: string, fn: () => Promise<T>): Promise<T> {
     const before = this.tails.get(room) ?? Promise.resolve();
@@ -167,12 +202,15 @@ export class JetStreamHistory implements History {
             msgID = `${baseID}~${ack.seq}`;
             continue;
           }
+          message.prev = await this.exactPrev(subject, message.offset, message.prev);
           // a retry of our own timed-out attempt is not a duplicate from the caller's point of view
           return { message, duplicate: !(lastError !== undefined && message.ts === input.ts && message.text === input.text) };
         }
         if (this.lastSeq.size > 100_000) this.lastSeq.clear();
         this.lastSeq.set(input.room, ack.seq);
-        return { message: { ...input, offset: ack.seq, prev, epoch: this._epoch }, duplicate: false };
+        const exact = await this.exactPrev(subject, ack.seq, prev);
+        if (exact !== prev) this.conflicts++;
+        return { message: { ...input, offset: ack.seq, prev: exact, epoch: this._epoch }, duplicate: false };
       } catch (e) {
         if (e instanceof JetStreamApiError && e.code === WRONG_LAST_SEQUENCE) {
           this.conflicts++;
@@ -204,7 +242,7 @@ export class JetStreamHistory implements History {
       const lastMsg = await this.fetchLast(subject);
       const last = lastMsg?.seq ?? 0;
       if (limit <= 0 || last <= after) return readResult(this._epoch, after, [], last, limit);
-      const msgs = await this.replay(room, subject, after, Math.floor(limit), last);
+      const msgs = await this.relink(subject, await this.replay(room, subject, after, Math.floor(limit), last), after);
       return readResult(this._epoch, after, msgs, last, limit);
     } catch (e) {
       this.fail(e, 'read');
@@ -277,6 +315,15 @@ export class JetStreamHistory implements History {
           prev = c.prev;
         }
         out.reverse();
+        if (this.clustered && out.length > 0) {
+          // a racy stored prev can skip a message: read forward from the oldest visited and keep the newest `limit`
+          const start = out[0]!.offset - 1;
+          const fwd = await this.replay(room, subject, start, limit * 2 + 64, last);
+          if (fwd.length > 0 && fwd[fwd.length - 1]!.offset === last) {
+            const kept = fwd.slice(-limit);
+            return { epoch: this._epoch, messages: await this.relink(subject, kept, Number.MAX_SAFE_INTEGER), last, more: false };
+          }
+        }
       }
       return { epoch: this._epoch, messages: out, last, more: false };
     } catch (e) {
