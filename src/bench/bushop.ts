@@ -10,9 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { startSystem, freePort, Loadgen, ROOT, type SystemProc } from './systems.js';
-import type { BenchSizes, Step } from './scenarios.js';
-import { CLIENT_BOUND_PCT, P99_BOUND_US } from './scenarios.js';
-import type { StepResult } from './loadgen.js';
+import { measuredStep, type BenchSizes, type Step } from './scenarios.js';
 
 /** null when the bus hop can run, else why not. */
 export function busHopAvailable(): string | null {
@@ -74,18 +72,7 @@ async function measure(servers: SystemProc[], n: number, s: BenchSizes): Promise
     if (init.failed > 0) throw new Error(`${init.failed} clients failed to connect: ${JSON.stringify(init.reasons)}`);
     const rate = 50_000 / n;
     await lg.call({ cmd: 'step', rate, durationMs: 300, drainMs: s.drainMs, payloadBytes: 100 });
-    const c0 = servers.reduce((a, x) => a + x.cpu(), 0);
-    const r = await lg.call<StepResult>({ cmd: 'step', rate, durationMs: s.stepMs * 2, drainMs: s.drainMs, payloadBytes: 100 });
-    const cpu = servers.reduce((a, x) => a + x.cpu(), 0) - c0;
-    const { hist: _h, ...rest } = r;
-    void _h;
-    return {
-      ...rest,
-      serverCpuPct: (cpu * 1e5) / r.wallMs,
-      cpuUsPerDelivery: (cpu * 1e6) / Math.max(1, r.received),
-      clientBound: r.loadgenCpuPct > CLIENT_BOUND_PCT,
-      ok: r.p99 <= P99_BOUND_US && r.lost === 0 && r.dup === 0 && r.outOfOrder === 0,
-    };
+    return await measuredStep(servers, lg, { rate, durationMs: s.stepMs * 2, drainMs: s.drainMs, payloadBytes: 100 });
   } finally {
     await lg.stop();
   }

@@ -4,7 +4,7 @@
  * one at a time, so every system gets core 0 to itself and the load generator
  * core 1.
  */
-import { startSystem, Loadgen, type SystemProc, type Memory } from './systems.js';
+import { startSystem, Loadgen, machineBusySeconds, type SystemProc, type Memory } from './systems.js';
 import type { SystemKind } from './protocols.js';
 import type { StepResult } from './loadgen.js';
 
@@ -12,6 +12,8 @@ import type { StepResult } from './loadgen.js';
 export const P99_BOUND_US = 250_000;
 /** Load generator CPU above this marks a measurement client-bound. */
 export const CLIENT_BOUND_PCT = 85;
+/** CPU used by other processes on the machine above this (% of one core) marks a step noisy. */
+export const NOISY_PCT = 20;
 
 export interface BenchSizes {
   quick: boolean;
@@ -33,16 +35,13 @@ export function sizes(quick: boolean): BenchSizes {
       quick,
       stepMs: 1000,
       drainMs: 1500,
-      fanout: [
-        { name: 'room-1k', n: 1000, rates: [10, 50, 200, 800] },
-        { name: 'room-2k', n: 2000, rates: [5, 25, 100, 400] },
-      ],
-      bigRoom: 'room-2k',
+      fanout: [{ name: 'room-1k', n: 1000, rates: [10, 50, 200, 800] }],
+      bigRoom: 'room-1k',
       groups: { n: 2000, groupSize: 10, rates: [1000, 5000, 20000] },
       connRate: 1000,
       storm: { jitterMs: 500, timeoutMs: 20_000 },
       resume: { n: 200, missed: 100 },
-      slow: { n: 500, rate: 100, payloadBytes: 1024, stepMs: 1500, fraction: 0.01 },
+      slow: { n: 500, rate: 25, payloadBytes: 8000, stepMs: 1500, fraction: 0.01 },
     };
   }
   return {
@@ -58,7 +57,7 @@ export function sizes(quick: boolean): BenchSizes {
     connRate: 2000,
     storm: { jitterMs: 1000, timeoutMs: 30_000 },
     resume: { n: 1000, missed: 100 },
-    slow: { n: 1000, rate: 50, payloadBytes: 1024, stepMs: 4000, fraction: 0.01 },
+    slow: { n: 1000, rate: 25, payloadBytes: 8000, stepMs: 5000, fraction: 0.01 },
   };
 }
 
@@ -67,6 +66,9 @@ export interface Step extends Omit<StepResult, 'hist'> {
   serverCpuPct: number;
   cpuUsPerDelivery: number;
   clientBound: boolean;
+  /** CPU used by processes other than the server and the load generator during the step, % of one core. */
+  otherCpuPct: number;
+  noisy: boolean;
   /** p99 within bound and nothing lost, duplicated or reordered. */
   ok: boolean;
 }
@@ -98,12 +100,27 @@ export interface StormResult {
   loadgenCpuPct: number;
 }
 
-function toStep(r: StepResult, cpuSec: number): Step {
+/** Measure server CPU and the machine's other load around one load-generator step. */
+export async function measuredStep(sys: SystemProc | SystemProc[], lg: Loadgen, req: { rate: number; durationMs: number; drainMs: number; payloadBytes: number }): Promise<Step> {
+  const list = Array.isArray(sys) ? sys : [sys];
+  const c0 = list.reduce((a, x) => a + x.cpu(), 0);
+  const m0 = machineBusySeconds();
+  const r = await lg.call<StepResult>({ cmd: 'step', ...req });
+  const cpu = list.reduce((a, x) => a + x.cpu(), 0) - c0;
+  const busyPct = ((machineBusySeconds() - m0) * 1e5) / r.wallMs;
+  return toStep(r, cpu, busyPct);
+}
+
+function toStep(r: StepResult, cpuSec: number, machineBusyPct: number): Step {
   const { hist: _h, ...rest } = r;
   void _h;
+  const serverCpuPct = (cpuSec * 1000 * 100) / r.wallMs;
+  const otherCpuPct = Math.max(0, machineBusyPct - serverCpuPct - r.loadgenCpuPct);
   return {
     ...rest,
-    serverCpuPct: (cpuSec * 1000 * 100) / r.wallMs,
+    otherCpuPct,
+    noisy: otherCpuPct > NOISY_PCT,
+    serverCpuPct,
     cpuUsPerDelivery: r.received > 0 ? (cpuSec * 1e6) / r.received : NaN,
     clientBound: r.loadgenCpuPct > CLIENT_BOUND_PCT,
     ok: r.p99 <= P99_BOUND_US && r.lost === 0 && r.dup === 0 && r.outOfOrder === 0 && r.received > 0,
@@ -134,9 +151,7 @@ async function runSteps(sys: SystemProc, lg: Loadgen, rates: number[], s: BenchS
   await lg.call({ cmd: 'step', rate: rates[0]!, durationMs: 300, drainMs: s.drainMs, payloadBytes });
   const steps: Step[] = [];
   for (const rate of rates) {
-    const c0 = sys.cpu();
-    const r = await lg.call<StepResult>({ cmd: 'step', rate, durationMs: s.stepMs, drainMs: s.drainMs, payloadBytes });
-    const st = toStep(r, sys.cpu() - c0);
+    const st = await measuredStep(sys, lg, { rate, durationMs: s.stepMs, drainMs: s.drainMs, payloadBytes });
     steps.push(st);
     if (!st.ok) break;
   }
@@ -277,16 +292,15 @@ export interface SlowResult {
 async function sampledStep(sys: SystemProc, lg: Loadgen, s: BenchSizes): Promise<{ step: Step; peak: number }> {
   let peak = sys.rss();
   const t = setInterval(() => (peak = Math.max(peak, sys.rss())), 50);
-  const c0 = sys.cpu();
   try {
-    const r = await lg.call<StepResult>({ cmd: 'step', rate: s.slow.rate, durationMs: s.slow.stepMs, drainMs: s.drainMs, payloadBytes: s.slow.payloadBytes });
-    return { step: toStep(r, sys.cpu() - c0), peak: Math.max(peak, sys.rss()) };
+    const step = await measuredStep(sys, lg, { rate: s.slow.rate, durationMs: s.slow.stepMs, drainMs: s.drainMs, payloadBytes: s.slow.payloadBytes });
+    return { step, peak: Math.max(peak, sys.rss()) };
   } finally {
     clearInterval(t);
   }
 }
 
-/** A room at fixed load with 1 KiB messages, first clean, then with a fraction of clients not reading. */
+/** A room at fixed load with 8 KB messages (so a stalled reader fills its kernel buffers within a second), first clean, then with a fraction of clients not reading. */
 export async function slowConsumers(kind: SystemKind, s: BenchSizes): Promise<SlowResult> {
   return withSystem(kind, async (sys, lg) => {
     const init = await lg.call<InitResult>({ cmd: 'init', system: kind, host: sys.host, port: sys.port, layout: { kind: 'room', n: s.slow.n, pubs: 4 }, concurrency: 256 });

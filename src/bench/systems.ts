@@ -69,6 +69,17 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
+/** CPU seconds used by the whole machine so far (all cores, busy time only). */
+export function machineBusySeconds(): number {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+    return (total - f[3]! - f[4]!) / 100;
+  } catch {
+    return NaN;
+  }
+}
+
 /** Resident set size in bytes. */
 export function rssBytes(pid: number): number {
   try {
@@ -187,7 +198,7 @@ export function confabEnv(port: number, dataDir: string): Record<string, string>
     CONFAB_SEND_BUFFER_BYTES: String(1024 * 1024),
     CONFAB_RECENT_ON_JOIN: '0',
     CONFAB_MAX_ROOMS: '100',
-    CONFAB_MAX_TEXT_CHARS: '4000',
+    CONFAB_MAX_TEXT_CHARS: '10000',
     CONFAB_DRAIN_READY_DELAY_MS: '0',
     CONFAB_DRAIN_WINDOW_MS: '0',
     CONFAB_SHUTDOWN_TIMEOUT_MS: '3000',
