@@ -53,6 +53,7 @@ function renderStatus(s: StateChange): void {
   clearInterval(countdown);
   countdown = undefined;
   ui.status.dataset.state = s.state;
+  ui.chat.dataset.state = s.state;
   switch (s.state) {
     case 'connected':
       ui.status.textContent = `connected to node ${s.node ?? '?'} in region ${s.region ?? '?'}`;

@@ -91,6 +91,11 @@ export class GatewayProcess {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.#child = child;
+    const reap = (): void => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    };
+    process.once('exit', reap); // never leave a gateway behind, even if the test process ends abruptly
+    child.once('exit', () => process.off('exit', reap));
     await new Promise<void>((resolve, reject) => {
       let buf = '';
       const timer = setTimeout(() => done(new Error(`gateway did not start within ${timeoutMs} ms:\n${this.log}`)), timeoutMs);
@@ -122,8 +127,14 @@ export class GatewayProcess {
     await exited;
   }
 
+  /** Send a signal without waiting (e.g. SIGSTOP/SIGCONT to freeze the process: a half-open connection). */
+  signal(sig: NodeJS.Signals): void {
+    if (this.running) this.#child!.kill(sig);
+  }
+
   /** Kill if running and remove the data dir. */
   async dispose(): Promise<void> {
+    this.signal('SIGCONT');
     await this.kill();
     rmSync(this.dataDir, { recursive: true, force: true });
   }
