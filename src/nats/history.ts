@@ -63,6 +63,8 @@ export class JetStreamHistory implements History {
   private readonly timeout: number;
   /** Appends retried because another writer got there first (metrics, tests). */
   conflicts = 0;
+  private reads = 0;
+  private readonly instance = Math.random().toString(36).slice(2, 8);
 
   private constructor(
     private readonly link: NatsLink,
@@ -253,7 +255,14 @@ export class JetStreamHistory implements History {
   private async replay(room: string, subject: string, after: number, limit: number, last: number): Promise<ChatMessage[]> {
     const mode = this.opts.replay ?? 'auto';
     const useDirect = mode === 'direct' || (mode === 'auto' && Math.min(limit, last - after) < (this.opts.directBelow ?? 8));
-    return useDirect ? this.replayDirect(room, subject, after, limit, last) : this.replayConsumer(room, subject, after, limit, last);
+    if (useDirect) return this.replayDirect(room, subject, after, limit, last);
+    try {
+      return await this.replayConsumer(room, subject, after, limit, last);
+    } catch (e) {
+      if (this.link.status !== 'up') throw e;
+      this.log.warn({ err: e, room }, 'consumer replay failed; falling back to direct gets');
+      return this.replayDirect(room, subject, after, limit, last);
+    }
   }
 
   private async replayDirect(room: string, subject: string, after: number, limit: number, last: number): Promise<ChatMessage[]> {
@@ -274,7 +283,8 @@ export class JetStreamHistory implements History {
   private async replayConsumer(room: string, subject: string, after: number, limit: number, last: number): Promise<ChatMessage[]> {
     const out: ChatMessage[] = [];
     const c = await this.js.consumers.get(this.stream, {
-      name_prefix: `confab_${this.opts.node}`,
+      // unique per read: the client numbers ordered consumers from 1 under the prefix
+      name_prefix: `confab_${this.opts.node}_${this.instance}${(++this.reads).toString(36)}`,
       filter_subjects: subject,
       opt_start_seq: after + 1,
       inactive_threshold: 10_000,
