@@ -12,6 +12,8 @@ import type { AckEvent, ClientEvents, ClientOptions, ConnectionState, JoinedEven
 const OPEN = 1;
 const TYPING_THROTTLE_MS = 2000;
 const MAX_RETRY_HINT_MS = 120_000;
+/** Join refusals that retrying cannot fix: the room is forgotten and its queue dropped. */
+const JOIN_FATAL = new Set(['bad_room', 'forbidden_room', 'too_many_rooms', 'bad_frame']);
 
 type Waiter<T> = { resolve: (v: T) => void; reject: (e: ClientError) => void };
 
@@ -67,9 +69,11 @@ export class ConfabClient extends Emitter<ClientEvents> {
   #ws: WebSocketLike | null = null;
   #gen = 0;
   #welcome: ServerFrameOf<'welcome'> | undefined;
-  #ready = false;
   #pendingJoins = new Set<string>();
+  /** Rooms answered with `joined` on the current connection: their queued messages may flow. */
   #joinedInfo = new Map<string, JoinedEvent>();
+  #rejoinAttempts = new Map<string, number>();
+  #rejoinTimers = new Set<ReturnType<typeof setTimeout>>();
   #sendWaiters = new Map<string, Waiter<AckEvent>>();
   #joinWaiters = new Map<string, Waiter<JoinedEvent>[]>();
   #roomsWaiters: ((r: ServerFrameOf<'rooms'>['rooms']) => void)[] = [];
@@ -120,7 +124,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
   }
   /** True once connected and every room is re-joined (queued messages are flowing). */
   get ready(): boolean {
-    return this.#ready;
+    return this.#welcome !== undefined && this.#cursors.rooms().every((r) => this.#joinedInfo.has(r));
   }
 
   /** Open the connection (no-op when already open or opening). */
@@ -200,7 +204,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
 
   /** Tell the room this user is typing (throttled to once per 2 s per room until the next send; dropped when not connected). */
   typing(room: string): void {
-    if (!this.#ready || !this.#cursors.has(room) || room === ALERTS_ROOM) return;
+    if (!this.#joinedInfo.has(room) || room === ALERTS_ROOM) return;
     const now = Date.now();
     if (now - (this.#typingSent.get(room) ?? 0) < TYPING_THROTTLE_MS) return;
     this.#typingSent.set(room, now);
@@ -271,7 +275,6 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#gen++;
     const ws = this.#ws;
     this.#ws = null;
-    this.#ready = false;
     this.#welcome = undefined;
     this.#pendingJoins.clear();
     this.#joinedInfo.clear();
@@ -290,7 +293,6 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#gen++;
     this.#clearTimers();
     this.#ws = null;
-    this.#ready = false;
     this.#welcome = undefined;
     this.#pendingJoins.clear();
     this.#joinedInfo.clear();
@@ -315,6 +317,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
   }
 
   #clearTimers(): void {
+    for (const t of this.#rejoinTimers) clearTimeout(t);
+    this.#rejoinTimers.clear();
     clearTimeout(this.#timers.retry);
     clearInterval(this.#timers.ping);
     clearTimeout(this.#timers.pong);
@@ -451,18 +455,13 @@ export class ConfabClient extends Emitter<ClientEvents> {
     if (!this.#cursors.has(f.room)) return; // left meanwhile
     const { reset } = this.#cursors.joined(f.room, f.epoch, { gap: !!f.gap });
     this.#joinedInfo.set(f.room, f);
+    this.#rejoinAttempts.delete(f.room);
     if (reset || f.reset) this.emit('gap', { room: f.room, from: 0, to: 0, reset: true });
     if (f.gap) this.emit('gap', { room: f.room, from: f.gap.from, to: f.gap.to });
     this.emit('joined', f);
     for (const w of this.#joinWaiters.get(f.room) ?? []) w.resolve(f);
     this.#joinWaiters.delete(f.room);
-    if (wasPending) this.#maybeReady();
-  }
-
-  #maybeReady(): void {
-    if (this.#ready || !this.#welcome || this.#pendingJoins.size > 0) return;
-    this.#ready = true;
-    this.#flush();
+    if (wasPending) for (const e of this.#outbox.list()) if (e.room === f.room) this.#sendEntry(e);
   }
 
   #onMsg(m: ServerFrameOf<'msg'>): void {
@@ -498,15 +497,26 @@ export class ConfabClient extends Emitter<ClientEvents> {
       return;
     }
     if (f.room && this.#pendingJoins.has(f.room) && !f.id) {
-      this.#pendingJoins.delete(f.room);
-      if (f.room !== ALERTS_ROOM) {
-        this.#cursors.remove(f.room);
-        this.#dropQueued((e) => e.room === f.room, 'not_joined', `could not join ${f.room}: ${f.message}`);
+      const room = f.room;
+      this.#pendingJoins.delete(room);
+      if (JOIN_FATAL.has(f.code) && room !== ALERTS_ROOM) {
+        this.#cursors.remove(room);
+        this.#dropQueued((e) => e.room === room, 'not_joined', `could not join ${room}: ${f.message}`);
+        for (const w of this.#joinWaiters.get(room) ?? []) w.reject(err);
+        this.#joinWaiters.delete(room);
+      } else {
+        // bus or store trouble: keep the room (and its queue) and join again after a jittered delay
+        const n = (this.#rejoinAttempts.get(room) ?? 0) + 1;
+        this.#rejoinAttempts.set(room, n);
+        const delay = Math.round(Math.min(this.#backoff.maxMs, this.#backoff.minMs * 2 ** Math.min(n, 10)) * (0.5 + this.#random() / 2));
+        const gen = this.#gen;
+        const timer = setTimeout(() => {
+          this.#rejoinTimers.delete(timer);
+          if (gen === this.#gen && this.#welcome && this.#cursors.has(room) && !this.#joinedInfo.has(room) && !this.#pendingJoins.has(room)) this.#sendJoin(room);
+        }, delay);
+        this.#rejoinTimers.add(timer);
       }
-      for (const w of this.#joinWaiters.get(f.room) ?? []) w.reject(err);
-      this.#joinWaiters.delete(f.room);
       this.emit('error', err);
-      this.#maybeReady();
       return;
     }
     this.emit('error', err);
@@ -521,7 +531,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     const p = new Promise<AckEvent>((resolve, reject) => this.#sendWaiters.set(entry.id, { resolve, reject }));
     this.#outbox.add(entry);
     this.emit('outbox', { size: this.#outbox.size });
-    if (this.#ready) this.#sendEntry(entry);
+    if (this.#joinedInfo.has(room)) this.#sendEntry(entry);
     return p;
   }
 
@@ -530,13 +540,12 @@ export class ConfabClient extends Emitter<ClientEvents> {
     else this.#sendFrame({ t: 'pub', id: e.id, room: e.room, text: e.text });
   }
 
-  /** Send everything not acknowledged, in order (the server dedupes repeats by id). */
+  /** Resend everything not acknowledged whose room is joined, in order (the server dedupes repeats by id). */
   #flush(): void {
     clearTimeout(this.#timers.flush);
     this.#timers.flush = undefined;
-    if (!this.#ready) return;
     this.#dropQueued((e) => e.kind === 'msg' && !this.#cursors.has(e.room), 'not_joined', 'room no longer joined');
-    for (const e of this.#outbox.list()) this.#sendEntry(e);
+    for (const e of this.#outbox.list()) if (this.#joinedInfo.has(e.room)) this.#sendEntry(e);
   }
 
   /** After a retryable refusal (bus down, rate limited…): resend the queue after a jittered delay. */

@@ -13,7 +13,7 @@ let gw: GatewayProcess;
 const clients: ConfabClient[] = [];
 
 before(async () => {
-  gw = await GatewayProcess.create({ CONFAB_NODE_ID: 'node-n1', CONFAB_REGION: 'lhr', CONFAB_DRAIN_WINDOW_MS: '300', CONFAB_DRAIN_READY_DELAY_MS: '0', CONFAB_MAX_TEXT_CHARS: '100' });
+  gw = await GatewayProcess.create({ CONFAB_SECRET: 'e2e-secret-0123456789abcdef', CONFAB_NODE_ID: 'node-n1', CONFAB_REGION: 'lhr', CONFAB_DRAIN_WINDOW_MS: '300', CONFAB_DRAIN_READY_DELAY_MS: '0', CONFAB_MAX_TEXT_CHARS: '100' });
   await gw.start();
 });
 after(async () => {
@@ -167,6 +167,44 @@ test('half-open connection (server frozen): no pong within the timeout, the clie
   await waitFor(() => a.state === 'connected', { what: 'back after the server thaws', timeoutMs: T.long });
   const ack = await a.send('room6', 'after thaw');
   await waitFor(() => r.msgs.some((m) => m.id === ack.id), { what: 'echo after thaw', timeoutMs: T.short });
+});
+
+test('join then send at once: the message waits for the joined answer; queues of several rooms survive a restart', async () => {
+  const a = makeClient(await session('node-jon'));
+  const r = collect(a);
+  a.connect();
+  await waitFor(() => a.state === 'connected', { what: 'connected', timeoutMs: T.short });
+  const joining = a.join('room7');
+  const first = await a.send('room7', 'sent right after join');
+  assert.equal((await joining).room, 'room7');
+  assert.equal(first.room, 'room7');
+  await a.join('room8');
+  await gw.kill('SIGKILL');
+  await waitFor(() => a.state !== 'connected', { what: 'crash noticed', timeoutMs: T.short });
+  const sends = [a.send('room7', 'x1'), a.send('room8', 'y1'), a.send('room7', 'x2'), a.alert('z1'), a.send('room8', 'y2')];
+  await gw.start();
+  const acks = await Promise.all(sends);
+  assert.deepEqual(acks.map((x) => x.room), ['room7', 'room8', 'room7', '_alerts', 'room8']);
+  await waitFor(() => r.msgs.length >= 5 && r.alerts.some((m) => m.text === 'z1'), { what: 'all echoed', timeoutMs: T.short });
+  assert.deepEqual(r.msgs.filter((m) => m.room === 'room7').map((m) => m.text), ['sent right after join', 'x1', 'x2']);
+  assert.deepEqual(r.msgs.filter((m) => m.room === 'room8').map((m) => m.text), ['y1', 'y2']);
+});
+
+test('history reset (data lost): the client is told with a reset gap and continues in the new epoch', async () => {
+  const a = makeClient(await session('node-kim'));
+  const r = collect(a);
+  const gaps: { room: string; reset?: boolean }[] = [];
+  a.on('gap', (g) => gaps.push(g));
+  a.connect();
+  await a.join('room9');
+  const before = await a.send('room9', 'old epoch');
+  await gw.kill('SIGKILL');
+  gw.wipe();
+  await gw.start();
+  await waitFor(() => gaps.some((g) => g.room === 'room9' && g.reset === true), { what: 'reset gap', timeoutMs: T.long });
+  const after = await a.send('room9', 'new epoch');
+  assert.notEqual(after.epoch, before.epoch);
+  await waitFor(() => r.msgs.some((m) => m.text === 'new epoch'), { what: 'new-epoch message delivered (not deduped by the old offset)', timeoutMs: T.short });
 });
 
 test('a forged token is refused: the client stops with a typed unauthorized error', async () => {

@@ -4,7 +4,7 @@
  * port and data dir, and page helpers that drive the web UI by data-testid.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -130,6 +130,13 @@ export class GatewayProcess {
   /** Send a signal without waiting (e.g. SIGSTOP/SIGCONT to freeze the process: a half-open connection). */
   signal(sig: NodeJS.Signals): void {
     if (this.running) this.#child!.kill(sig);
+  }
+
+  /** Empty the data dir (the gateway must be stopped): its history starts over in a new epoch. */
+  wipe(): void {
+    if (this.running) throw new Error('stop the gateway before wiping its data');
+    rmSync(this.dataDir, { recursive: true, force: true });
+    mkdirSync(this.dataDir, { recursive: true });
   }
 
   /** Kill if running and remove the data dir. */
