@@ -14,7 +14,7 @@ import { measuredStep, type BenchSizes, type Step } from './scenarios.js';
 
 /** null when the bus hop can run, else why not. */
 export function busHopAvailable(): string | null {
-  if (!existsSync(path.join(ROOT, 'dist', 'bus', 'nats.js'))) return 'no NATS bus adapter (dist/bus/nats.js) yet';
+  if (!existsSync(path.join(ROOT, 'dist', 'nats', 'index.js'))) return 'no NATS adapter (dist/nats/index.js) yet';
   try {
     execFileSync('nats-server', ['--version'], { stdio: 'ignore' });
   } catch {

@@ -4,7 +4,7 @@
  * same tables rendered for the terminal and as markdown.
  */
 import { summarize, ratioSummary, fmtNum, fmtMs, type Summary } from './stats.js';
-import { P99_BOUND_US, CLIENT_BOUND_PCT, type BenchSizes, type FanoutResult, type GroupsResult, type ConnRateResult, type ResumeResult, type SlowResult, type Step } from './scenarios.js';
+import { P99_BOUND_US, CLIENT_BOUND_PCT, NOISY_PCT, type BenchSizes, type FanoutResult, type GroupsResult, type ConnRateResult, type ResumeResult, type SlowResult, type Step } from './scenarios.js';
 
 export interface RunRecord {
   run: number;
@@ -26,6 +26,8 @@ export interface BenchMeta {
   notes: string[];
   sizes: BenchSizes;
   totalSeconds?: number;
+  /** CPU used by other processes during load steps, % of one core. */
+  otherLoad?: { median: number; max: number; steps: number };
 }
 
 /** One point of a latency/throughput curve: medians over runs at one offered rate. */
@@ -38,6 +40,8 @@ export interface CurvePoint {
   p999: number;
   ok: boolean;
   clientBound: boolean;
+  /** CPU used by other processes on the machine during the step, % of one core (median over runs). */
+  other: number;
   runs: number;
 }
 
@@ -103,6 +107,7 @@ function loadSummary(results: ({ steps: Step[]; capacity: number | null; capacit
       p999: summarize(st.map((x) => x.p999))?.median ?? NaN,
       ok: st.filter((x) => x.ok).length * 2 > st.length,
       clientBound: st.some((x) => x.clientBound),
+      other: summarize(st.map((x) => x.otherCpuPct))?.median ?? NaN,
       runs: st.length,
     }));
   const fixed = results.map((r) => (r ? fixedStep(r.steps, n) : undefined));
@@ -178,8 +183,13 @@ export function aggregate(records: RunRecord[], meta: BenchMeta): Aggregate {
     const stepRows: string[][] = [];
     for (const [sys, l] of Object.entries(per))
       for (const p of l.curve)
-        stepRows.push([sysLabel(sys), String(p.rate), fmtNum(p.offered), fmtNum(p.delivered), fmtMs(p.p50), fmtMs(p.p99), fmtMs(p.p999), p.ok ? 'ok' : 'FAIL', p.clientBound ? 'yes' : '', String(p.runs)]);
-    tables.push({ title: `${sc.name}: steps (medians over runs)`, header: ['system', 'msgs/s', 'offered/s', 'delivered/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'pass', 'client-bound', 'runs'], rows: stepRows });
+        stepRows.push([sysLabel(sys), String(p.rate), fmtNum(p.offered), fmtNum(p.delivered), fmtMs(p.p50), fmtMs(p.p99), fmtMs(p.p999), p.ok ? 'ok' : 'FAIL', p.clientBound ? 'yes' : '', Number.isFinite(p.other) ? p.other.toFixed(0) : '–', String(p.runs)]);
+    tables.push({
+      title: `${sc.name}: steps (medians over runs)`,
+      header: ['system', 'msgs/s', 'offered/s', 'delivered/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'pass', 'client-bound', 'other load %', 'runs'],
+      rows: stepRows,
+      note: `other load % = CPU used by processes other than the server and the load generator during the step (% of one core); above ${NOISY_PCT}% the machine was shared and latency figures are inflated.`,
+    });
   }
 
   // idle memory + storm (from the big-room fan-out)
@@ -289,6 +299,16 @@ export function aggregate(records: RunRecord[], meta: BenchMeta): Aggregate {
     if (rows.length) tables.push({ title: 'Bus hop at 50k deliveries/s: one gateway on the in-process bus vs two gateways over NATS (half the room on each)', header: ['run', 'single p50 ms', 'single p99 ms', 'two over NATS p50 ms', 'two over NATS p99 ms', 'pass'], rows });
   }
 
+  const others: number[] = [];
+  for (const r of records) {
+    const res = r.result as { steps?: Step[]; clean?: Step; withSlow?: Step } | null;
+    for (const st of [...(res?.steps ?? []), ...(res?.clean ? [res.clean] : []), ...(res?.withSlow ? [res.withSlow] : [])]) others.push(st.otherCpuPct);
+  }
+  const o = summarize(others);
+  if (o) {
+    meta.otherLoad = { median: o.median, max: o.max, steps: o.n };
+    if (o.median > NOISY_PCT) meta.notes.push(`the machine was shared: other processes used a median ${o.median.toFixed(0)}% of a core (max ${o.max.toFixed(0)}%) during load steps; latencies and capacities are pessimistic`);
+  }
   const targets = computeTargets(series, records, runs, s);
   return { meta, load, series, tables, targets };
 }
@@ -375,5 +395,63 @@ export function renderMarkdown(a: Aggregate, charts: string[]): string {
     '',
     ...charts.map((c) => `![chart](${c})\n`),
     ...tables.map(renderMd),
+    METHOD,
   ].join('\n');
 }
+
+const METHOD = `## Method
+
+**Processes.** Each system under test runs alone in its own Node process, pinned with \`taskset\` to core 0 when the
+machine has one; the load generator is another process pinned to core 1. Systems run one after another (never two
+servers at once), and the order of systems rotates between runs. Every server is started with
+\`--inspect=127.0.0.1:0\` so memory is read the same way for all (full GC through the inspector, then
+\`process.memoryUsage()\`); server CPU comes from \`/proc/PID/stat\`, RSS from \`/proc/PID/status\`.
+
+**Systems.**
+- *raw ws*: \`src/bench/baselines.ts raw\` — \`ws\` server; a publish is framed once and the same bytes are written
+  straight to every member's socket (the floor Node allows); a member with more than 1 MiB buffered is dropped.
+- *Socket.IO 4*: \`src/bench/baselines.ts sio\` — \`socket.io\` 4.8, WebSocket transport only, no compression,
+  \`socket.to(room).emit('msg', text)\`; connection-state recovery on only for the resume scenario.
+- *confab*: \`node dist/cli/confab.js start\` with the in-process bus and the LMDB history (every publish is stored and
+  synced before it is acknowledged and fanned out), \`LOG_LEVEL=warn\`, per-IP/rate limits raised so only the load is
+  measured (\`CONFAB_MAX_CONN_PER_IP=100000\`, \`CONFAB_RATE_PER_SEC/BURST=1000000\`), \`CONFAB_RECENT_ON_JOIN=0\`,
+  1 MiB send buffer per connection (the default).
+
+**Load generator** (\`src/bench/loadgen.ts\`, \`wire.ts\`, \`protocols.ts\`). One process holds every client. It speaks
+each wire protocol directly over a minimal WebSocket client written on \`net\` (reads into one shared buffer through
+\`onread\`, frames parsed in place, client frames masked with a zero key), because the \`ws\` and \`socket.io-client\`
+clients cost more per message than the servers they would measure. confab: \`POST /api/session\` per client (distinct
+handles, not timed), \`/ws?token=…\` with subprotocol \`confab.v1\`, \`join\`/\`joined\`, \`pub\`, \`msg\`; Socket.IO:
+\`/socket.io/?EIO=4&transport=websocket\`, \`0{…}\`, \`40{auth}\`, \`42[…]\`, ping \`2\` / pong \`3\`.
+
+**Messages and latency.** Publishers send ~100-byte payloads \`B|step|publisher|seq|µs|…\` at a fixed schedule. The
+timestamp is the *scheduled* send time: when the sender falls behind it catches up with the original timestamps, so
+queueing in the sender counts against the system (no coordinated omission). Latency is recorded per delivery in a
+log-linear histogram (< 1% error). Each receiver tracks the last sequence number per publisher, so duplicates and
+order violations are counted; loss is expected deliveries minus unique deliveries after a drain period. Publishers'
+own echoes are not counted (confab echoes to the sender, the baselines do not).
+
+**Steps and capacity.** Each fan-out scenario climbs through fixed publish rates; a step passes when p99 ≤ 250 ms and
+nothing is lost, duplicated or reordered, and the climb stops at the first failing step. *Capacity* is the highest
+passing offered rate in deliveries/s. *CPU µs per delivery* is server CPU time over the step divided by deliveries, at
+the step that offers 50,000 deliveries/s. A step where the load generator used more than 85% of its core is marked
+*client-bound* (the server might do more than was measured). The CPU used by every other process on the machine during
+the step is reported as *other load*: this machine may be shared, and figures from noisy steps are pessimistic.
+
+**Other scenarios.** *Idle memory*: RSS and heap after a full GC with N idle connections minus the same before they
+connected, per connection. *Reconnect storm*: all N clients of the big room are dropped at once by the client side and
+reconnect after a uniform random delay (jitter), retrying with full-jitter backoff; time until 50%/99% are back *and
+subscribed* (confab resumes with \`since\`). *Connection rate*: N clients connect at once (sessions made beforehand)
+until each is subscribed (confab: \`welcome\` + \`joined\`; Socket.IO: \`40\` + a \`ready\` event; raw: a \`ready\` text).
+*Resume*: clients drop, a publisher sends 100 messages and waits until they are processed, then all reconnect at once
+with their position; time until every client has all 100 (confab \`since\`; Socket.IO connection-state recovery).
+*Slow consumers*: a room at a fixed load of 8 KB messages runs once clean, then with 1% of clients that stop reading;
+reported: the others' p99 both times and the growth of the server's peak RSS. *Bus hop*: one confab gateway on the
+in-process bus against two gateways over a real \`nats-server\`, half the room on each, at 50,000 deliveries/s.
+
+**Runs.** The full run repeats every scenario 3 times (\`--runs\`), rotating the order of systems; figures are medians
+with [min–max], and confab's ratios are medians of per-run ratios against the baselines of the same run.
+\`--quick\` uses smaller N and one run (for CI: it proves the harness works; its numbers are not for comparison).
+
+Raw results (JSON with every step) are written to \`bench/results/\`; large JSON files are not committed.
+`;

@@ -35,13 +35,13 @@ export function sizes(quick: boolean): BenchSizes {
       quick,
       stepMs: 1000,
       drainMs: 1500,
-      fanout: [{ name: 'room-1k', n: 1000, rates: [10, 50, 200, 800] }],
-      bigRoom: 'room-1k',
-      groups: { n: 2000, groupSize: 10, rates: [1000, 5000, 20000] },
-      connRate: 1000,
+      fanout: [{ name: 'room-500', n: 500, rates: [20, 100, 400, 1600] }],
+      bigRoom: 'room-500',
+      groups: { n: 1000, groupSize: 10, rates: [1000, 5000, 20000] },
+      connRate: 500,
       storm: { jitterMs: 500, timeoutMs: 20_000 },
       resume: { n: 200, missed: 100 },
-      slow: { n: 500, rate: 25, payloadBytes: 8000, stepMs: 1500, fraction: 0.01 },
+      slow: { n: 300, rate: 25, payloadBytes: 8000, stepMs: 1000, fraction: 0.01 },
     };
   }
   return {

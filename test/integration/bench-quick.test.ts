@@ -41,11 +41,11 @@ describe('npm run bench -- --quick', () => {
     });
     assert.equal(code, 0, `bench exited ${code}:\n${stderr.slice(-3000)}`);
     assert.match(stdout, /QUICK MODE/);
-    assert.match(stdout, /Fan-out: one room of 1,000 clients/);
+    assert.match(stdout, /Fan-out: one room of 500 clients/);
 
     const files = readdirSync(out);
-    for (const f of ['quick.json', 'quick.md', 'quick-room-1k.svg', 'quick-groups.svg']) assert.ok(files.includes(f), `missing ${f} in ${files.join(', ')}`);
-    const svg = readFileSync(path.join(out, 'quick-room-1k.svg'), 'utf8');
+    for (const f of ['quick.json', 'quick.md', 'quick-room-500.svg', 'quick-groups.svg']) assert.ok(files.includes(f), `missing ${f} in ${files.join(', ')}`);
+    const svg = readFileSync(path.join(out, 'quick-room-500.svg'), 'utf8');
     assert.match(svg, /^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
     assert.match(svg, /<path d="M/);
     assert.match(readFileSync(path.join(out, 'quick.md'), 'utf8'), /^# Benchmarks/);
@@ -55,9 +55,9 @@ describe('npm run bench -- --quick', () => {
     const expected = existsSync(path.join(root, 'dist', 'cli', 'confab.js')) ? ['raw', 'sio', 'confab'] : ['raw', 'sio'];
     assert.deepEqual([...json.meta.systems].sort(), [...expected].sort());
     for (const sys of expected) {
-      const fan = json.records.filter((r) => r.scenario === 'room-1k' && r.system === sys);
-      assert.equal(fan.length, 1, `one room-1k record for ${sys}`);
-      assert.equal(fan[0]!.error, undefined, `room-1k ${sys} failed: ${fan[0]!.error}`);
+      const fan = json.records.filter((r) => r.scenario === 'room-500' && r.system === sys);
+      assert.equal(fan.length, 1, `one room-500 record for ${sys}`);
+      assert.equal(fan[0]!.error, undefined, `room-500 ${sys} failed: ${fan[0]!.error}`);
       const steps = fan[0]!.result?.steps ?? [];
       assert.ok(steps.length > 0 && steps[0]!.received > 0, `${sys} delivered nothing`);
     }
