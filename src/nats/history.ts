@@ -45,7 +45,7 @@ interface Stored {
 
 export interface JetStreamHistoryOptions {
   node: string;
-  /** Replay strategy; "auto" (default): direct gets below `directBelow` messages (default 8), an ordered consumer above (measured: src/nats/measure.ts). */
+  /** Replay strategy; "auto" (default): direct gets below `directBelow` messages (default 16), an ordered consumer above (measured: src/nats/measure.ts). */
   replay?: ReplayMode | 'auto';
   /** In 'auto' mode, reads of fewer than this many messages use direct gets. */
   directBelow?: number;
@@ -254,7 +254,7 @@ export class JetStreamHistory implements History {
   /** Messages of `subject` with seq > after, ascending, at most `limit`, reading up to `last`. */
   private async replay(room: string, subject: string, after: number, limit: number, last: number): Promise<ChatMessage[]> {
     const mode = this.opts.replay ?? 'auto';
-    const useDirect = mode === 'direct' || (mode === 'auto' && Math.min(limit, last - after) < (this.opts.directBelow ?? 8));
+    const useDirect = mode === 'direct' || (mode === 'auto' && Math.min(limit, last - after) < (this.opts.directBelow ?? 16));
     if (useDirect) return this.replayDirect(room, subject, after, limit, last);
     try {
       return await this.replayConsumer(room, subject, after, limit, last);

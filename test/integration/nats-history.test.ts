@@ -4,6 +4,7 @@
  *  - R4: the stream leader killed (SIGKILL, then SIGTERM) and restarted under load: every
  *    acknowledged message is stored exactly once, at its acknowledged offset, chain intact;
  *  - R5: NATS fully down: appends are rejected with bus_unavailable, and work again after;
+ *  - G8: a single R1 file-storage server killed with SIGKILL under load keeps every acknowledged message;
  *  - replay consumers are per-instance (named after the node) and removed after each read.
  */
 import assert from 'node:assert/strict';
@@ -162,5 +163,41 @@ describe('JetStream history when NATS is fully down (R5)', () => {
     assert.equal(next.duplicate, false);
     assert.equal(next.message.prev, first.message.offset);
     assert.deepEqual((await n.history.read(room, 0, 10)).messages.map((m) => m.id), ['before', 'during']);
+  });
+});
+
+describe('JetStream history, one server, file storage, R1 (G8)', () => {
+  it('kill -9 of nats-server under load keeps every acknowledged message', async (t) => {
+    const s = await startNats();
+    t.after(() => s.close());
+    const n = await node(s.url, 'g8', 'G8', 1);
+    t.after(async () => {
+      await n.bus.close();
+      await n.history.close();
+    });
+    for (let round = 0; round < 2; round++) {
+      const acked = new Map<string, number>();
+      let stop = false;
+      const writers = Array.from({ length: 8 }, async (_, w) => {
+        for (let k = 0; !stop; k++) {
+          const id = `r${round}w${w}k${k}`;
+          try {
+            acked.set(id, (await n.history.append({ room: `g8room${w}`, id, kind: 'msg', text: id, from: from('u'), ts: Date.now() })).message.offset);
+          } catch (e) {
+            assert.ok(e instanceof ConfabError, `typed error, got ${String(e)}`);
+            return;
+          }
+        }
+      });
+      await waitFor(() => acked.size >= 200, { what: 'load running' });
+      await s.stop('SIGKILL');
+      stop = true;
+      await Promise.all(writers);
+      await s.start();
+      await waitFor(() => n.bus.status === 'up', { timeoutMs: 20_000, what: 'reconnected' });
+      const stored = new Map<string, number>();
+      for (let w = 0; w < 8; w++) for (const m of (await n.history.read(`g8room${w}`, 0, 100_000)).messages) stored.set(m.id, m.offset);
+      for (const [id, offset] of acked) assert.equal(stored.get(id), offset, `acknowledged ${id} survived kill -9`);
+    }
   });
 });
