@@ -9,6 +9,7 @@ import { Store, memberList, type TimelineItem } from './store.js';
 
 const ui = {
   status: byTestId('status'),
+  reconnect: byTestId<HTMLButtonElement>('reconnect'),
   me: byTestId('me'),
   logout: byTestId<HTMLButtonElement>('logout'),
   login: byTestId('login'),
@@ -54,6 +55,7 @@ function renderStatus(s: StateChange): void {
   countdown = undefined;
   ui.status.dataset.state = s.state;
   ui.chat.dataset.state = s.state;
+  show(ui.reconnect, s.state === 'closed' && client !== undefined);
   switch (s.state) {
     case 'connected':
       ui.status.textContent = `connected to node ${s.node ?? '?'} in region ${s.region ?? '?'}`;
@@ -75,7 +77,7 @@ function renderStatus(s: StateChange): void {
       ui.status.textContent = 'offline';
       break;
     case 'closed':
-      ui.status.textContent = 'disconnected';
+      ui.status.textContent = s.reason ? `disconnected by the server (${s.reason})` : 'disconnected';
       break;
     default:
       ui.status.textContent = 'starting…';
@@ -337,6 +339,7 @@ function logout(reason?: string): void {
   show(ui.login, true);
   setError(ui.loginError, reason);
   clearInterval(countdown);
+  show(ui.reconnect, false);
   ui.status.dataset.state = 'idle';
   ui.status.textContent = 'not signed in';
   ui.handleInput.focus();
@@ -396,6 +399,7 @@ ui.joinForm.addEventListener('submit', (ev) => {
 });
 
 ui.leave.addEventListener('click', leaveCurrent);
+ui.reconnect.addEventListener('click', () => client?.connect());
 ui.logout.addEventListener('click', () => logout());
 
 // ---- boot --------------------------------------------------------------------

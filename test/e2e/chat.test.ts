@@ -108,6 +108,36 @@ test('XSS payloads stay text (messages and alerts); nothing runs', async () => {
   for (const p of payloads) assert.ok(texts.includes(p), `payload shown verbatim: ${p}`);
 });
 
+test('rooms: join a new room by name, see its history on join, switch back, leave', async () => {
+  await alice.getByTestId('join-input').fill('dev-team');
+  await alice.getByTestId('join-submit').click();
+  await alice.getByTestId('room-title').filter({ hasText: 'dev-team' }).waitFor({ timeout: T.short });
+  await alice.waitForFunction(() => document.querySelector('[data-testid="room-item"][data-room="dev-team"]')?.getAttribute('data-joined') === 'true', undefined, { timeout: T.short });
+  await say(alice, 'only in dev-team');
+  await waitForMessage(alice, 'only in dev-team');
+  assert.deepEqual(await messageTexts(alice), ['only in dev-team'], 'the lobby\'s messages are not in dev-team');
+
+  await bob.getByTestId('join-input').fill('Bad Room!');
+  await bob.getByTestId('join-submit').click();
+  await bob.getByTestId('join-error').waitFor({ state: 'visible', timeout: T.short });
+  await bob.getByTestId('join-input').fill('dev-team');
+  await bob.getByTestId('join-submit').click();
+  await waitForMessage(bob, 'only in dev-team'); // history on join
+  await bob.getByTestId('member').filter({ hasText: 'alice' }).waitFor({ timeout: T.short });
+
+  await bob.locator('[data-testid="room-item"][data-room="lobby"] button').click();
+  await bob.getByTestId('room-title').filter({ hasText: 'lobby' }).waitFor({ timeout: T.short });
+  await waitForMessage(bob, 'hello from alice');
+  await bob.locator('[data-testid="room-item"][data-room="dev-team"] button').click();
+  await bob.getByTestId('room-title').filter({ hasText: 'dev-team' }).waitFor({ timeout: T.short });
+  await bob.getByTestId('leave-room').click();
+  await bob.getByTestId('room-title').filter({ hasText: 'lobby' }).waitFor({ timeout: T.short });
+  await alice.getByTestId('notice').filter({ hasText: 'bob left' }).waitFor({ timeout: T.short });
+  assert.equal(await bob.locator('[data-testid="room-item"][data-room="dev-team"][data-joined="true"]').count(), 0);
+  await alice.locator('[data-testid="room-item"][data-room="lobby"] button').click();
+  await alice.getByTestId('room-title').filter({ hasText: 'lobby' }).waitFor({ timeout: T.short });
+});
+
 test('the browser going offline shows "offline"; what is typed meanwhile goes out when it is back', async () => {
   await alice.context().setOffline(true);
   await alice.waitForFunction(() => document.querySelector('[data-testid="status"]')?.getAttribute('data-state') === 'offline', undefined, { timeout: T.short });
