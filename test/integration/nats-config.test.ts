@@ -131,6 +131,37 @@ describe('NATS credentials against a real server', () => {
   });
 });
 
+describe('history stream settings', () => {
+  it('are applied at start by every node, idempotently: created once, updated when settings change', async (t) => {
+    const s = await startNats();
+    t.after(() => s.close());
+    const env = (extra: Record<string, string>) => ({ NATS_URL: s.url, CONFAB_SECRET: 'x'.repeat(20), CONFAB_STREAM_NAME: 'SETTINGS', CONFAB_NATS_PREFIX: 'settings', ...extra });
+    const open = async (extra: Record<string, string>) => {
+      const e = env(extra);
+      const a = await createNatsAdapters(loadConfig(e), log, { env: e });
+      await a.bus.close();
+      return a.history;
+    };
+    // two nodes starting at once with the same settings: one stream, one epoch
+    const [h1, h2] = await Promise.all([open({ CONFAB_HISTORY_LIMIT: '50' }), open({ CONFAB_HISTORY_LIMIT: '50' })]);
+    assert.equal(h1.epoch, h2.epoch);
+    const first = await h1.append({ room: 'lobby', id: 'a', kind: 'msg', text: 'a', from: { user: 'u', handle: 'u', node: 'n', region: 'r' }, ts: 1 });
+    await h1.close();
+    await h2.close();
+    const h3 = await open({ CONFAB_HISTORY_LIMIT: '70', CONFAB_STREAM_MAX_AGE_S: '3600', CONFAB_STREAM_MAX_BYTES: '10000000', CONFAB_STREAM_DUPLICATE_WINDOW_S: '60' });
+    t.after(() => h3.close());
+    assert.equal(h3.epoch, h1.epoch, 'an update keeps the epoch');
+    assert.equal((await h3.read('lobby', 0, 10)).messages[0]?.offset, first.message.offset, 'an update keeps the messages');
+    const info = (await (await s.monitor('/jsz?streams=1&config=1')).body) as { account_details?: { stream_detail?: { name: string; config: Record<string, number> }[] }[] };
+    const cfg = info.account_details?.flatMap((a) => a.stream_detail ?? []).find((d) => d.name === 'SETTINGS')?.config;
+    assert.ok(cfg, 'stream visible in /jsz');
+    assert.equal(cfg.max_msgs_per_subject, 70);
+    assert.equal(cfg.max_age, 3600 * 1e9);
+    assert.equal(cfg.max_bytes, 10_000_000);
+    assert.equal(cfg.duplicate_window, 60 * 1e9);
+  });
+});
+
 describe('nats-server config generator', () => {
   const check = (text: string): { status: number | null; out: string } => {
     const f = join(dir, `check-${Math.random().toString(36).slice(2)}.conf`);
