@@ -207,6 +207,25 @@ test('history reset (data lost): the client is told with a reset gap and continu
   await waitFor(() => r.msgs.some((m) => m.text === 'new epoch'), { what: 'new-epoch message delivered (not deduped by the old offset)', timeoutMs: T.short });
 });
 
+test('confab.v1 frames are text frames (msg and presence included)', { todo: 'gateway sends broadcast frames as binary: src/gateway/connection.ts sendRaw() passes a Buffer to ws.send() without { binary: false }' }, async () => {
+  const token = await session('node-raw');
+  const ws = new WebSocket(`${gw.url.replace('http', 'ws')}/ws?token=${encodeURIComponent(token)}`, 'confab.v1');
+  const frames: { t: string; binary: boolean }[] = [];
+  ws.on('message', (data, isBinary) => frames.push({ t: (JSON.parse(data.toString()) as { t: string }).t, binary: isBinary }));
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  try {
+    await waitFor(() => frames.some((f) => f.t === 'welcome'), { what: 'welcome', timeoutMs: T.short });
+    ws.send(JSON.stringify({ t: 'join', room: 'rawroom' }));
+    await waitFor(() => frames.some((f) => f.t === 'joined'), { what: 'joined', timeoutMs: T.short });
+    ws.send(JSON.stringify({ t: 'pub', id: 'raw-1', room: 'rawroom', text: 'raw' }));
+    await waitFor(() => frames.some((f) => f.t === 'msg') && frames.some((f) => f.t === 'ack'), { what: 'msg and ack', timeoutMs: T.short });
+    const binary = frames.filter((f) => f.binary).map((f) => f.t);
+    assert.deepEqual(binary, [], `frames sent as binary: ${binary.join(', ')}`);
+  } finally {
+    ws.close();
+  }
+});
+
 test('a forged token is refused: the client stops with a typed unauthorized error', async () => {
   const a = makeClient('forged.token');
   const r = collect(a);
