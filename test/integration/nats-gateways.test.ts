@@ -148,7 +148,7 @@ describe('three gateways on a three-node NATS cluster', () => {
     assert.deepEqual(r2.msgs('hop').map((m) => m.text), [...Array.from({ length: 7 }, (_, i) => `h${i + 5}`), 'live']);
   });
 
-  it('R4: a NATS node killed and restarted under load: every acknowledged message reaches every member, in one order', async () => {
+  it('R4: each NATS node in turn killed or stopped and restarted under load: every acknowledged message reaches every member, in one order', async () => {
     const members = await Promise.all(gws.map((g) => connect(g)));
     for (const { c } of members) await join(c, 'bounce');
     const acked = new Set<string>();
@@ -172,16 +172,19 @@ describe('three gateways on a three-node NATS cluster', () => {
       }
     });
     await waitFor(() => acked.size >= 30, { what: 'load running', timeoutMs: 20_000 });
-    const victim = cluster.servers[0]!; // gateway 0's NATS node
-    await victim.stop('SIGKILL');
-    const atKill = acked.size;
-    await waitFor(() => acked.size >= atKill + 30, { what: 'progress with a node down', timeoutMs: 30_000 });
-    await victim.start();
-    const atRestart = acked.size;
-    await waitFor(() => acked.size >= atRestart + 30, { what: 'progress after the restart', timeoutMs: 30_000 });
+    // bounce every NATS node in turn (each gateway loses its own node once), SIGKILL then SIGTERM
+    for (const [i, signal] of [[0, 'SIGKILL'], [1, 'SIGTERM'], [2, 'SIGKILL']] as const) {
+      const victim = cluster.servers[i]!;
+      await victim.stop(signal);
+      const atKill = acked.size;
+      await waitFor(() => acked.size >= atKill + 30, { what: `progress with node ${i} down`, timeoutMs: 30_000 });
+      await victim.start();
+      const atRestart = acked.size;
+      await waitFor(() => acked.size >= atRestart + 30, { what: `progress after node ${i} restarted`, timeoutMs: 30_000 });
+      for (const s of cluster.servers) await waitHealthy(s);
+    }
     stop = true;
     await Promise.all(writers);
-    await waitHealthy(victim);
     await waitFor(() => members.every(({ c }) => [...acked].every((id) => c.msgs('bounce').some((m) => m.id === id))), { what: 'every acknowledged message at every member', timeoutMs: 30_000 });
     const orders = members.map(({ c }) => c.msgs('bounce').map((m) => `${m.offset}:${m.id}`));
     assert.deepEqual(orders[1], orders[0]);
