@@ -14,6 +14,8 @@ import { TokenBucket } from './limits.js';
 import { ONLINE } from './presence.js';
 
 const PAGE = 500;
+/** confab.v1 frames are text frames, also when a pre-encoded Buffer is written. */
+const TEXT = { binary: false } as const;
 
 interface RoomState {
   syncing: boolean;
@@ -92,7 +94,7 @@ export class Connection implements RoomMember {
       this.close('slow_consumer');
       return;
     }
-    this.ws.send(data);
+    this.ws.send(data, TEXT);
   }
 
   sendError(code: ErrorCode, message?: string, extra: { id?: string; room?: string } = {}): void {

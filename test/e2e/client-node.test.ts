@@ -62,6 +62,8 @@ test('send resolves with an ack; both clients receive it with server-set identit
   assert.equal(alertAck.room, '_alerts');
   await waitFor(() => ra.alerts.some((x) => x.id === alertAck.id && x.kind === 'alert'), { what: 'alert at a', timeoutMs: T.short });
   assert.equal(ra.msgs.filter((x) => x.id === ack.id).length, 1, 'own message delivered once');
+  const rooms = await a.listRooms();
+  assert.equal(rooms.find((x) => x.name === 'room1')?.members, 2);
 });
 
 test('a refused message rejects with a typed error and leaves the outbox', async () => {
@@ -207,7 +209,7 @@ test('history reset (data lost): the client is told with a reset gap and continu
   await waitFor(() => r.msgs.some((m) => m.text === 'new epoch'), { what: 'new-epoch message delivered (not deduped by the old offset)', timeoutMs: T.short });
 });
 
-test('confab.v1 frames are text frames (msg and presence included)', { todo: 'gateway sends broadcast frames as binary: src/gateway/connection.ts sendRaw() passes a Buffer to ws.send() without { binary: false }' }, async () => {
+test('confab.v1 frames are text frames (msg and presence included)', async () => {
   const token = await session('node-raw');
   const ws = new WebSocket(`${gw.url.replace('http', 'ws')}/ws?token=${encodeURIComponent(token)}`, 'confab.v1');
   const frames: { t: string; binary: boolean }[] = [];
