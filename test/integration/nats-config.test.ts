@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
+import { nkeys } from '@nats-io/transport-node';
 import { ConfigError, loadConfig } from '../../src/config/config.js';
 import { ConfabError } from '../../src/protocol/codes.js';
 import { candidateNames, resolveAppHost } from '../../src/nats/discovery.js';
@@ -128,6 +129,48 @@ describe('NATS credentials against a real server', () => {
     await ok2.bus.close();
     await ok2.history.close();
     await assert.rejects(createNatsAdapters(loadConfig(tenv({})), log, { env: tenv({ NATS_TOKEN: 'nope' }) }), (e: unknown) => e instanceof ConfabError && e.code === 'bus_unavailable');
+  });
+});
+
+describe('NATS nkey and TLS against a real server', () => {
+  const envFor = (url: string, extra: Record<string, string>) => ({ NATS_URL: url, CONFAB_SECRET: 'x'.repeat(20), NATS_CONNECT_TIMEOUT_MS: '2000', ...extra });
+  const tryOpen = async (url: string, extra: Record<string, string>) => {
+    const e = envFor(url, extra);
+    const a = await createNatsAdapters(loadConfig(e), log, { env: e });
+    await a.bus.close();
+    await a.history.close();
+  };
+
+  it('NATS_NKEY: the right seed connects, another one is refused', async (t) => {
+    const user = nkeys.createUser();
+    const other = nkeys.createUser();
+    const s = await startNats({ extraConfig: `authorization { users: [ { nkey: ${user.getPublicKey()} } ] }` });
+    t.after(() => s.close());
+    const seedFile = join(dir, 'user.nk');
+    writeFileSync(seedFile, new TextDecoder().decode(user.getSeed()));
+    const otherFile = join(dir, 'other.nk');
+    writeFileSync(otherFile, new TextDecoder().decode(other.getSeed()));
+    await tryOpen(s.url, { NATS_NKEY: seedFile });
+    await assert.rejects(tryOpen(s.url, { NATS_NKEY: otherFile }), (e: unknown) => e instanceof ConfabError && e.code === 'bus_unavailable');
+  });
+
+  it('TLS with a private CA and client certificates (mutual TLS)', async (t) => {
+    const ssl = (...args: string[]) => {
+      const r = spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+    };
+    ssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=confab test CA');
+    writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+    for (const who of ['server', 'client']) {
+      ssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${who}.key`, '-out', `${who}.csr`, '-subj', `/CN=${who}`);
+      ssl('x509', '-req', '-in', `${who}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${who}.pem`, '-days', '1', '-extfile', 'san.ext');
+    }
+    const f = (n: string) => join(dir, n);
+    const s = await startNats({ extraConfig: `tls { cert_file: "${f('server.pem')}", key_file: "${f('server.key')}", ca_file: "${f('ca.pem')}", verify: true, timeout: 2 }` });
+    t.after(() => s.close());
+    const url = `tls://127.0.0.1:${s.port}`;
+    await tryOpen(url, { NATS_TLS_CA: f('ca.pem'), NATS_TLS_CERT: f('client.pem'), NATS_TLS_KEY: f('client.key') });
+    await assert.rejects(tryOpen(url, { NATS_TLS_CA: f('ca.pem') }), (e: unknown) => e instanceof ConfabError && e.code === 'bus_unavailable', 'no client certificate: refused');
   });
 });
 
