@@ -6,6 +6,8 @@ const USAGE = `usage: confab <command>
 
 commands:
   start          start a gateway (configured by environment variables; see README)
+  cluster        local multi-region cluster on 127.0.0.1: up | down | roll | status (docs/cluster.md)
+  nats-config    render a nats-server config from the environment [--out FILE] [--check]
   help           show this help
 `;
 
@@ -14,6 +16,10 @@ async function main(argv: string[]): Promise<void> {
   switch (cmd) {
     case 'start':
       return runStart();
+    case 'cluster':
+      return (await import('./cluster.js')).runCluster(rest);
+    case 'nats-config':
+      return (await import('./nats-config.js')).runNatsConfig(rest);
     case 'help':
     case '--help':
     case '-h':
