@@ -12,6 +12,8 @@ import type { AckEvent, ClientEvents, ClientOptions, ConnectionState, JoinedEven
 const OPEN = 1;
 const TYPING_THROTTLE_MS = 2000;
 const MAX_RETRY_HINT_MS = 120_000;
+/** A connection that lasted this long resets the backoff; one dropped sooner keeps climbing it. */
+const STABLE_MS = 5_000;
 /** Join refusals that retrying cannot fix: the room is forgotten and its queue dropped. */
 const JOIN_FATAL = new Set(['bad_room', 'forbidden_room', 'too_many_rooms', 'bad_frame']);
 
@@ -76,9 +78,10 @@ export class ConfabClient extends Emitter<ClientEvents> {
   #rejoinTimers = new Set<ReturnType<typeof setTimeout>>();
   #sendWaiters = new Map<string, Waiter<AckEvent>>();
   #joinWaiters = new Map<string, Waiter<JoinedEvent>[]>();
-  #roomsWaiters: ((r: ServerFrameOf<'rooms'>['rooms']) => void)[] = [];
+  #roomsWaiters: Waiter<ServerFrameOf<'rooms'>['rooms']>[] = [];
   #typingSent = new Map<string, number>();
   #lastSocketError: string | undefined;
+  #connectedAt = 0;
   #timers: { retry?: ReturnType<typeof setTimeout>; ping?: ReturnType<typeof setInterval>; pong?: ReturnType<typeof setTimeout>; open?: ReturnType<typeof setTimeout>; flush?: ReturnType<typeof setTimeout> } = {};
   #unwatchNetwork: (() => void) | undefined;
 
@@ -156,6 +159,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#sendWaiters.clear();
     for (const [room, ws] of this.#joinWaiters) for (const w of ws) w.reject(new ClientError('closed', 'client closed', { room }));
     this.#joinWaiters.clear();
+    for (const w of this.#roomsWaiters.splice(0)) w.reject(new ClientError('closed', 'client closed'));
   }
 
   /** Join a room (persisted). Resolves with the server's `joined` answer, when connected. */
@@ -211,10 +215,10 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#sendFrame({ t: 'typing', room });
   }
 
-  /** Ask the server for its room list (also emitted as 'rooms'). Rejects when not connected. */
+  /** Ask the server for its room list (also emitted as 'rooms'). Rejects ('closed') when not connected or if the connection drops first. */
   listRooms(): Promise<{ name: string; members: number }[]> {
     if (!this.#welcome) return Promise.reject(new ClientError('closed', 'not connected'));
-    const p = new Promise<{ name: string; members: number }[]>((resolve) => this.#roomsWaiters.push(resolve));
+    const p = new Promise<{ name: string; members: number }[]>((resolve, reject) => this.#roomsWaiters.push({ resolve, reject }));
     this.#sendFrame({ t: 'rooms' });
     return p;
   }
@@ -296,6 +300,9 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#welcome = undefined;
     this.#pendingJoins.clear();
     this.#joinedInfo.clear();
+    for (const w of this.#roomsWaiters.splice(0)) w.reject(new ClientError('closed', 'connection lost before the room list arrived'));
+    if (this.#connectedAt && Date.now() - this.#connectedAt >= STABLE_MS) this.#backoff.reset();
+    this.#connectedAt = 0;
     if (this.#state === 'closed' || this.#state === 'offline') return;
     const unauthorizedAtUpgrade = code === 1006 && /\b401\b/.test(this.#lastSocketError ?? '');
     if (!shouldReconnect(code) || (unauthorizedAtUpgrade && typeof this.#token === 'string')) {
@@ -430,7 +437,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
         return;
       case 'rooms': {
         const waiters = this.#roomsWaiters.splice(0);
-        for (const w of waiters) w(f.rooms);
+        for (const w of waiters) w.resolve(f.rooms);
         this.emit('rooms', { rooms: f.rooms });
         return;
       }
@@ -442,7 +449,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
   #onWelcome(f: ServerFrameOf<'welcome'>): void {
     clearTimeout(this.#timers.open);
     this.#welcome = f;
-    this.#backoff.reset();
+    this.#connectedAt = Date.now();
     this.#setState({ state: 'connected', node: f.node, region: f.region });
     this.emit('welcome', f);
     this.#startPing();
