@@ -209,7 +209,7 @@ test('history reset (data lost): the client is told with a reset gap and continu
   await waitFor(() => r.msgs.some((m) => m.text === 'new epoch'), { what: 'new-epoch message delivered (not deduped by the old offset)', timeoutMs: T.short });
 });
 
-test('confab.v1 frames are text frames (msg and presence included)', async () => {
+test('confab.v1 frames are text frames (broadcast msg frames included)', async () => {
   const token = await session('node-raw');
   const ws = new WebSocket(`${gw.url.replace('http', 'ws')}/ws?token=${encodeURIComponent(token)}`, 'confab.v1');
   const frames: { t: string; binary: boolean }[] = [];
