@@ -4,17 +4,8 @@
  */
 import { z } from 'zod';
 
-export const PROTOCOL_VERSION = 1;
-export const SUBPROTOCOL = 'confab.v1';
-
-/** Room names users may join: lower-case letters, digits, '-', '_', 1–32 chars, not starting with '_'. */
-export const ROOM_RE = /^[a-z0-9][a-z0-9_-]{0,31}$/;
-/** The node-wide room every connection may join to receive alerts. */
-export const ALERTS_ROOM = '_alerts';
-/** Handles: letters, digits, '_', '-', '.', 2–24 chars, starting with a letter or digit. */
-export const HANDLE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{1,23}$/;
-/** Client message ids: 1–64 chars of [A-Za-z0-9_-]. */
-export const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+import { ID_RE } from './constants.js';
+export { ALERTS_ROOM, HANDLE_RE, ID_RE, PROTOCOL_VERSION, ROOM_RE, SUBPROTOCOL } from './constants.js';
 
 const room = z.string().max(64);
 const id = z.string().regex(ID_RE);
