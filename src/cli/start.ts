@@ -16,7 +16,18 @@ export async function runStart(): Promise<void> {
     throw err;
   }
   const log = pino({ level: config.logLevel }).child({ node: config.node, region: config.region });
-  const { bus, history } = await createAdapters(config, log);
+  let adapters;
+  try {
+    adapters = await createAdapters(config, log);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`confab: ${err.message}`);
+      process.exit(2);
+    }
+    console.error(`confab: cannot start the ${config.bus} bus/history: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  }
+  const { bus, history } = adapters;
   const gw = await startGateway({ config, bus, history, logger: log });
   console.log(`confab listening on ${gw.url} (node ${config.node}, region ${config.region}, bus ${bus.kind}, history ${history.kind})`);
 

@@ -441,6 +441,10 @@ export class ConfabClient extends Emitter<ClientEvents> {
         this.emit('rooms', { rooms: f.rooms });
         return;
       }
+      case 'status':
+        this.emit('bus', { bus: f.bus });
+        if (f.bus === 'up') this.#flush(); // queued sends refused while the bus was down go out now
+        return;
       default:
         return; // unknown frame types from a newer server are ignored
     }

@@ -110,5 +110,7 @@ export interface ClientEvents {
   /** Outbox changed (added, acked, dropped): its current length. */
   outbox: { size: number };
   rooms: { rooms: { name: string; members: number }[] };
+  /** The node's message bus went down (sends are refused and stay queued) or came back. */
+  bus: { bus: 'up' | 'down' };
   error: ClientError;
 }

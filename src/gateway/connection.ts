@@ -200,6 +200,12 @@ export class Connection implements RoomMember {
     if (since && since.epoch === info.epoch) {
       res = await h.read(room, since.offset, PAGE);
       recovered = !res.gap;
+      if (res.messages.length === 0 && since.offset > res.last) {
+        // the client saw offsets this history never had (e.g. a memory-storage stream restarted): a reset
+        recovered = false;
+        reset = true;
+        res = await h.recent(room, this.core.config.recentOnJoin);
+      }
     } else {
       reset = since !== undefined;
       res = await h.recent(room, this.core.config.recentOnJoin);

@@ -43,6 +43,7 @@ let session: SavedSession | undefined;
 let client: ConfabClient | undefined;
 let store: Store | undefined;
 let current: string | undefined;
+let lastWelcome: { node: string; region: string } | undefined;
 let serverRooms: string[] = [];
 let failedAttempts = 0;
 let countdown: ReturnType<typeof setInterval> | undefined;
@@ -246,7 +247,14 @@ function start(s: SavedSession): void {
     else if (st.state === 'reconnecting' && st.prev === 'connecting') failedAttempts++;
     renderStatus(st);
   });
+  c.on('bus', (b) => {
+    if (c !== client) return;
+    ui.status.dataset.bus = b.bus;
+    if (b.bus === 'down') ui.status.textContent = 'connected, but the server cannot deliver messages right now: they wait in your outbox';
+    else renderStatus({ state: c.state, prev: c.state, node: lastWelcome?.node, region: lastWelcome?.region } as StateChange);
+  });
   c.on('welcome', (w) => {
+    lastWelcome = w;
     serverRooms = w.rooms;
     ui.me.textContent = w.user.handle;
     renderRooms();

@@ -97,6 +97,12 @@ describe('gateway: one node, raw protocol', () => {
     const j3 = await old.next('joined');
     assert.equal(j3.reset, true);
     assert.equal(j3.recovered, false);
+
+    const { c: ahead } = await connect('ahead');
+    ahead.send({ t: 'join', room: 'resume', since: { epoch: j.epoch, offset: 1000 } });
+    const j4 = await ahead.next('joined');
+    assert.equal(j4.reset, true, 'an offset this history never had is a reset, not a silent recovery');
+    await waitFor(() => ahead.msgs('resume').length === 5);
   });
 
   it('shows presence join and leave to other members', async () => {
