@@ -55,7 +55,9 @@ function frameText(data: unknown): string | undefined {
  * Works in browsers and in Node (pass the `ws` package as `WebSocket`).
  */
 export class ConfabClient extends Emitter<ClientEvents> {
-  readonly #url: string;
+  /** Gateways to try, in turn: a dropped connection moves on to the next one. */
+  readonly #urls: string[];
+  #urlIndex = 0;
   readonly #token: ClientOptions['token'];
   readonly #WS: WebSocketCtor;
   readonly #storage: StorageLike;
@@ -87,12 +89,13 @@ export class ConfabClient extends Emitter<ClientEvents> {
 
   constructor(opts: ClientOptions) {
     super();
-    if (!opts || typeof opts.url !== 'string') throw new TypeError('ConfabClient: options.url is required');
+    const urls = typeof opts?.url === 'string' ? [opts.url] : Array.isArray(opts?.url) ? opts.url : [];
+    if (urls.length === 0 || urls.some((u) => typeof u !== 'string')) throw new TypeError('ConfabClient: options.url is required (a URL or a non-empty list of URLs)');
     if (typeof opts.token !== 'string' && typeof opts.token !== 'function') throw new TypeError('ConfabClient: options.token is required');
-    socketUrl(opts.url, 'x'); // validate early
+    for (const u of urls) socketUrl(u, 'x'); // validate early
     const WS = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketCtor }).WebSocket;
     if (!WS) throw new TypeError("ConfabClient: no global WebSocket; pass options.WebSocket (in Node: the 'ws' package)");
-    this.#url = opts.url;
+    this.#urls = [...urls];
     this.#token = opts.token;
     this.#WS = WS;
     this.#storage = opts.storage ?? new MemoryStorage();
@@ -240,7 +243,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     if (gen !== this.#gen || this.#state !== 'connecting') return;
     let ws: WebSocketLike;
     try {
-      ws = new this.#WS(socketUrl(this.#url, token), SUBPROTOCOL);
+      ws = new this.#WS(socketUrl(this.#urls[this.#urlIndex % this.#urls.length]!, token), SUBPROTOCOL);
     } catch (err) {
       this.emit('error', new ClientError('connect_failed', String((err as Error)?.message ?? err), { cause: err }));
       this.#dropped(1006, 'connect failed');
@@ -295,6 +298,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
   /** The connection is gone: decide between reconnecting and closing for good. */
   #dropped(code: number, reason: string): void {
     this.#gen++;
+    this.#urlIndex++; // the next attempt goes to the next gateway in the list
     this.#clearTimers();
     this.#ws = null;
     this.#welcome = undefined;

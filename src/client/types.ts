@@ -47,8 +47,11 @@ export interface WebSocketLike {
 export type WebSocketCtor = new (url: string, protocols?: string | string[]) => WebSocketLike;
 
 export interface ClientOptions {
-  /** Server URL: http(s)://host[:port] (the socket goes to /ws) or a full ws(s):// URL. */
-  url: string;
+  /**
+   * Server URL: http(s)://host[:port] (the socket goes to /ws) or a full ws(s):// URL. A list names
+   * several gateways (no load balancer in front): after a dropped connection the next one is tried.
+   */
+  url: string | string[];
   /** Session token from POST /api/session, or a function returning the current one (called per attempt). */
   token: string | (() => string | Promise<string>);
   /** WebSocket constructor: the global one in browsers, `ws`'s default export in Node. */

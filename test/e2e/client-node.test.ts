@@ -235,3 +235,15 @@ test('a forged token is refused: the client stops with a typed unauthorized erro
   await waitFor(() => a.state === 'closed', { what: 'closed', timeoutMs: T.short });
   assert.ok(r.errors.some((e) => e.code === 'unauthorized'), `errors: ${r.errors.map((e) => e.code)}`);
 });
+
+test('with a list of gateways, a client whose gateway is unreachable moves on to the next one', async () => {
+  const { freePort } = await import('../../src/testkit/ports.js');
+  const dead = `http://127.0.0.1:${await freePort()}`;
+  const c = new ConfabClient({ url: [dead, gw.url], token: await session('node-multi'), WebSocket, storage: new MemoryStorage(), backoff: { minMs: 20, maxMs: 100 } });
+  clients.push(c);
+  const r = collect(c);
+  c.connect();
+  await c.join('multi');
+  assert.equal(c.state, 'connected');
+  assert.ok(r.states.some((s) => s.state === 'reconnecting'), 'the first, dead gateway was tried and left');
+});
