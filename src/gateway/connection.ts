@@ -266,10 +266,12 @@ export class Connection implements RoomMember {
   private publish(p: { room: string; id: string; kind: 'msg' | 'alert'; text: string }): void {
     if (p.text.length > this.core.config.maxTextChars) return this.sendError('text_too_long', `at most ${this.core.config.maxTextChars} characters`, { id: p.id, room: p.room });
     if (p.text.trim() === '') return this.sendError('bad_frame', 'text is empty', { id: p.id, room: p.room });
-    // one connection's publishes are stored in the order they were sent
+    // appends are issued at once (every History stores appends to a room in issue order, so one
+    // connection's messages keep their order) and answered in order; drain waits for the answers
+    const stored = this.core.publish({ ...p, from: { user: this.user.id, handle: this.user.handle, node: this.core.config.node, region: this.core.config.region } });
     this.pubChain = this.pubChain.then(async () => {
       try {
-        const res = await this.core.publish({ ...p, from: { user: this.user.id, handle: this.user.handle, node: this.core.config.node, region: this.core.config.region } });
+        const res = await stored;
         this.send({ t: 'ack', id: p.id, room: p.room, offset: res.message.offset, epoch: res.message.epoch, dup: res.duplicate });
       } catch (err) {
         this.failed(err, { id: p.id, room: p.room });

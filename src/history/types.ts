@@ -47,7 +47,8 @@ export interface History {
    * Store one message and resolve only once it is as durable as the adapter promises (docs: G8).
    * A second append with the same (room, from.user, id) within the dedupe window stores nothing
    * and resolves with the first message and duplicate=true. Rejects with ConfabError
-   * ('store_failed' or 'bus_unavailable') when nothing was stored.
+   * ('store_failed' or 'bus_unavailable') when nothing was stored. Appends to one room issued one
+   * after another without awaiting are stored in the order they were issued.
    */
   append(input: AppendInput): Promise<AppendResult>;
   /** Messages with offset > after, ascending, at most `limit`. */

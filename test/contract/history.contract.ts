@@ -149,6 +149,14 @@ export function historyContract(name: string, make: (opts: { limit: number }) =>
       assert.equal(read[0]!.prev, 0);
     }));
 
+    it('stores appends to one room in the order they were issued, without awaiting each', withFixture(1000, async ({ history: h }) => {
+      const r = room();
+      const results = await Promise.all(Array.from({ length: 40 }, (_, i) => h.append(input(r, `o${i}`, `o${i}`))));
+      const offsets = results.map((x) => x.message.offset);
+      assert.deepEqual(offsets, [...offsets].sort((a, b) => a - b), 'issue order is storage order');
+      assertChain((await h.read(r, 0, 100)).messages);
+    }));
+
     it('rejects nothing silently: every append resolves with a stored message or throws a ConfabError', withFixture(1000, async ({ history: h }) => {
       const r = room();
       const big = 'x'.repeat(8000);
