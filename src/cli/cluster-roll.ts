@@ -88,7 +88,13 @@ export async function rollOne(t: RollTarget, o: RollOptions = {}): Promise<void>
   );
   emit({ type: 'unready', name: t.name, at: Date.now(), status: unready });
   await step(t, 'exit', async () => {
-    await Promise.race([exit, new Promise((_, rej) => setTimeout(() => rej(new Error(`still running ${exitTimeoutMs + 5000} ms after SIGTERM`)), exitTimeoutMs + 5000))]);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise((_, rej) => (timer = setTimeout(() => rej(new Error(`still running ${exitTimeoutMs + 5000} ms after SIGTERM`)), exitTimeoutMs + 5000)));
+    try {
+      await Promise.race([exit, late]);
+    } finally {
+      clearTimeout(timer);
+    }
   });
   emit({ type: 'exited', name: t.name, at: Date.now() });
   await step(t, 'start the replacement', () => t.restart());
