@@ -4,12 +4,13 @@
  * to stdout plus JSON, SVG charts and markdown to bench/results/.
  *
  *   node dist/bench/run.js [--quick] [--runs N] [--systems raw,sio,confab]
- *                          [--only room-1k,groups,…] [--out DIR] [--docs]
+ *                          [--only room-1k,groups,…] [--out DIR] [--docs] [--nice N]
  *
  * --quick: smaller N, one run per scenario (said so in the output), < 2 min.
- * --docs:  also rewrite docs/benchmarks.md from this run.
+ * --docs:  also rewrite docs/benchmarks.md from this run (the hand-written findings below its marker are kept).
+ * --nice:  run servers and the load generator at this niceness (e.g. -5 on a machine shared with other work).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -51,14 +52,22 @@ function parseArgs(argv: string[]): Args {
     } else if (k === '--only') a.only = next().split(',');
     else if (k === '--out') a.out = path.resolve(next());
     else if (k === '--docs') a.docs = true;
+    else if (k === '--nice') {
+      const n = Number(next());
+      if (!Number.isInteger(n) || n < -20 || n > 19) throw new Error('--nice must be -20..19');
+      process.env.CONFAB_BENCH_NICE = String(n);
+    }
     else if (k === '--help' || k === '-h') {
-      process.stdout.write('usage: node dist/bench/run.js [--quick] [--runs N] [--systems raw,sio,confab] [--only SCENARIOS] [--out DIR] [--docs]\n');
+      process.stdout.write('usage: node dist/bench/run.js [--quick] [--runs N] [--systems raw,sio,confab] [--only SCENARIOS] [--out DIR] [--docs] [--nice N]\n');
       process.exit(0);
     } else throw new Error(`unknown argument ${k}`);
   }
   if (a.quick && !runsGiven) a.runs = 1;
   return a;
 }
+
+/** docs/benchmarks.md: everything from this line on is written by hand and kept by `--docs`. */
+const FINDINGS_MARKER = '<!-- findings: hand-written, kept by --docs -->';
 
 function rotate<T>(list: T[], by: number): T[] {
   const k = by % list.length;
@@ -81,7 +90,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     command: `node dist/bench/run.js ${process.argv.slice(2).join(' ')}`.trim(),
     machine: `${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`,
-    pinning: hasTaskset() ? `servers on core ${SERVER_CORE}, load generator on core ${LOADGEN_CORE}` : 'none',
+    pinning: (hasTaskset() ? `servers on core ${SERVER_CORE}, load generator on core ${LOADGEN_CORE}` : 'none') + (process.env.CONFAB_BENCH_NICE ? `, nice ${process.env.CONFAB_BENCH_NICE}` : ''),
     quick: args.quick,
     runs: args.runs,
     systems,
@@ -126,7 +135,7 @@ async function main(): Promise<void> {
           notes.push(`bus hop skipped: ${why}`);
           log(`bus hop skipped: ${why}`);
         }
-      } else await runOne(run, 'bushop', 'confab-nats', () => busHop(s));
+      } else if (run === 0) await runOne(run, 'bushop', 'confab-nats', () => busHop(s)); // once per bench: it needs its own three processes
     }
   }
   meta.totalSeconds = (performance.now() - t0) / 1000;
@@ -156,7 +165,13 @@ async function main(): Promise<void> {
   }
   const md = renderMarkdown(agg, charts.map((c) => `../bench/results/${c}`));
   writeFileSync(path.join(args.out, `${stamp}.md`), renderMarkdown(agg, charts));
-  if (args.docs) writeFileSync(path.join(ROOT, 'docs', 'benchmarks.md'), md);
+  if (args.docs) {
+    // keep the hand-written part (profile findings) below the marker
+    const docPath = path.join(ROOT, 'docs', 'benchmarks.md');
+    const old = existsSync(docPath) ? readFileSync(docPath, 'utf8') : '';
+    const at = old.indexOf(FINDINGS_MARKER);
+    writeFileSync(docPath, at >= 0 ? `${md}\n${old.slice(at)}` : md);
+  }
   log(`wrote ${path.join(args.out, stamp)}.{json,md} and ${charts.length} chart(s) in ${meta.totalSeconds.toFixed(0)}s`);
   const failed = records.filter((r) => r.error);
   if (failed.length) log(`${failed.length} scenario run(s) failed; see the JSON`);

@@ -42,7 +42,9 @@ export const LOADGEN_CORE = '1';
 /** Build argv: [taskset -c CORE] bash -c 'ulimit -n …; exec "$@"' bash node ARGS… */
 function wrap(core: string, nodeArgs: string[]): { cmd: string; args: string[] } {
   const script = 'ulimit -n 20000 2>/dev/null || ulimit -Sn "$(ulimit -Hn)" 2>/dev/null; exec "$@"';
-  const inner = ['-c', script, 'bash', process.execPath, ...nodeArgs];
+  const nice = Number(process.env.CONFAB_BENCH_NICE ?? 0);
+  const prefix = nice ? ['nice', '-n', String(nice)] : [];
+  const inner = ['-c', script, 'bash', ...prefix, process.execPath, ...nodeArgs];
   return hasTaskset() ? { cmd: 'taskset', args: ['-c', core, 'bash', ...inner] } : { cmd: 'bash', args: inner };
 }
 
@@ -198,7 +200,8 @@ export function confabEnv(port: number, dataDir: string): Record<string, string>
     CONFAB_SEND_BUFFER_BYTES: String(1024 * 1024),
     CONFAB_RECENT_ON_JOIN: '0',
     CONFAB_MAX_ROOMS: '100',
-    CONFAB_MAX_TEXT_CHARS: '10000',
+    CONFAB_MAX_TEXT_CHARS: '40000',
+    CONFAB_MAX_FRAME_BYTES: String(64 * 1024),
     CONFAB_DRAIN_READY_DELAY_MS: '0',
     CONFAB_DRAIN_WINDOW_MS: '0',
     CONFAB_SHUTDOWN_TIMEOUT_MS: '3000',
