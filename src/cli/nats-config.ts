@@ -6,11 +6,12 @@
  * the NATS container's entrypoint runs before `exec nats-server`.
  *
  * Single-node fix (the seed's "a single node never turns healthy"): when the
- * routes would come from DNS (`FLY_APP_NAME` set, `NATS_ROUTES` unset) and there
- * are no gateways, the route name is resolved first; if it names no server but
- * this one, the node is rendered standalone (no cluster block), because
- * nats-server 2.9 never elects a JetStream meta leader in a one-node cluster.
- * Once other nodes exist, the next (re)start renders the routes again.
+ * routes would come from DNS (`FLY_APP_NAME` set, `NATS_ROUTES` unset), the
+ * region's route name and every other gateway region's name are resolved first;
+ * if they name no server but this one, the node is rendered standalone (no
+ * cluster or gateway block), because nats-server never elects a JetStream meta
+ * leader in a one-node cluster. Once other nodes exist, the next (re)start
+ * renders the routes and gateways again.
  */
 import { spawn } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
@@ -68,20 +69,25 @@ function ownAddresses(): Set<string> {
  */
 export async function effectiveEnv(env: Env, lookupAll: Lookup = (h) => lookup(h, { all: true }), own: Set<string> = ownAddresses()): Promise<{ env: Env; note?: string }> {
   const app = env.FLY_APP_NAME?.trim();
-  if (!app || env.NATS_ROUTES?.trim() || env.NATS_GATEWAYS?.trim()) return { env };
+  if (!app || env.NATS_ROUTES?.trim()) return { env };
   const region = env.FLY_REGION?.trim();
+  const others = async (host: string) => {
+    try {
+      return (await lookupAll(host)).map((a) => a.address).filter((a) => !own.has(a));
+    } catch {
+      return []; // NXDOMAIN: nobody there yet
+    }
+  };
   const host = `${region ? region : 'global'}.${app}.internal`;
-  let peers: string[] = [];
-  try {
-    peers = (await lookupAll(host)).map((a) => a.address).filter((a) => !own.has(a));
-  } catch {
-    peers = []; // NXDOMAIN: nobody else is there yet
-  }
-  if (peers.length > 0) return { env };
-  const { FLY_APP_NAME: _drop, ...rest } = env;
+  if ((await others(host)).length > 0) return { env };
+  // gateways to other regions: only region names (resolved through the app's DNS) can be checked here
+  const gw = (env.NATS_GATEWAYS ?? '').split(/[;,]/).map((x) => x.trim()).filter(Boolean);
+  if (gw.some((g) => g.includes('='))) return { env };
+  for (const r of gw) if (r !== region && (await others(`${r}.${app}.internal`)).length > 0) return { env };
+  const { FLY_APP_NAME: _app, NATS_GATEWAYS: _gw, ...rest } = env;
   return {
     env: { NATS_LISTEN_HOST: '::', ...rest },
-    note: `nats-config: ${host} names no other server: rendering a standalone server (JetStream needs no quorum); restart this node once peers exist to join them`,
+    note: `nats-config: no other NATS server found (${host}${gw.length ? `, gateways ${gw.join(',')}` : ''}): rendering a standalone server so JetStream needs no quorum; restart this node once peers exist to join them`,
   };
 }
 

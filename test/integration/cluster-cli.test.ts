@@ -157,6 +157,13 @@ describe('confab nats-config', () => {
     // with a peer in DNS the routes stay
     const peered = await effectiveEnv(env, async () => [{ address: '10.9.8.7' }, { address: '10.9.8.8' }], new Set(['10.9.8.7']));
     assert.match(renderNatsConfig(peered.env), /nats-route:\/\/ord\.confab-nats\.internal:4248/);
+    // gateways named by region: standalone only while no other region has a server either
+    const gwEnv = { ...env, NATS_GATEWAYS: 'ord,syd' };
+    const alone = await effectiveEnv(gwEnv, async (h) => (h.startsWith('syd.') ? Promise.reject(new Error('ENOTFOUND')) : [{ address: '10.9.8.7' }]), new Set(['10.9.8.7']));
+    assert.doesNotMatch(renderNatsConfig(alone.env), /gateway \{|cluster \{/);
+    const withSyd = await effectiveEnv(gwEnv, async (h) => (h.startsWith('syd.') ? [{ address: '10.1.1.1' }] : [{ address: '10.9.8.7' }]), new Set(['10.9.8.7']));
+    assert.equal(withSyd.note, undefined);
+    assert.match(renderNatsConfig(withSyd.env), /gateway \{/);
     const file = join(dir, 'single.conf');
     writeFileSync(file, text.replace(/listen: "\[::\]:/g, 'listen: "127.0.0.1:'));
     const proc = spawn('nats-server', ['-c', file], { stdio: 'ignore' });
