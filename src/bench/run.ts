@@ -8,6 +8,7 @@
  *
  * --quick: smaller N, one run per scenario (said so in the output), < 2 min.
  * --docs:  also rewrite docs/benchmarks.md from this run (the hand-written findings below its marker are kept).
+ * --profile DIR: write a V8 CPU profile of confab during the fan-out load steps into DIR.
  * --nice:  run servers and the load generator at this niceness (e.g. -5 on a machine shared with other work).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -52,13 +53,14 @@ function parseArgs(argv: string[]): Args {
     } else if (k === '--only') a.only = next().split(',');
     else if (k === '--out') a.out = path.resolve(next());
     else if (k === '--docs') a.docs = true;
+    else if (k === '--profile') process.env.CONFAB_BENCH_PROFILE_DIR = path.resolve(next());
     else if (k === '--nice') {
       const n = Number(next());
       if (!Number.isInteger(n) || n < -20 || n > 19) throw new Error('--nice must be -20..19');
       process.env.CONFAB_BENCH_NICE = String(n);
     }
     else if (k === '--help' || k === '-h') {
-      process.stdout.write('usage: node dist/bench/run.js [--quick] [--runs N] [--systems raw,sio,confab] [--only SCENARIOS] [--out DIR] [--docs] [--nice N]\n');
+      process.stdout.write('usage: node dist/bench/run.js [--quick] [--runs N] [--systems raw,sio,confab] [--only SCENARIOS] [--out DIR] [--docs] [--nice N] [--profile DIR]\n');
       process.exit(0);
     } else throw new Error(`unknown argument ${k}`);
   }
@@ -97,6 +99,7 @@ async function main(): Promise<void> {
     notes,
     sizes: s,
   };
+  if (process.env.CONFAB_BENCH_PROFILE_DIR) mkdirSync(process.env.CONFAB_BENCH_PROFILE_DIR, { recursive: true });
   const want = (name: string) => !args.only || args.only.includes(name);
   const records: RunRecord[] = [];
   const t0 = performance.now();

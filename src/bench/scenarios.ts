@@ -4,7 +4,9 @@
  * one at a time, so every system gets core 0 to itself and the load generator
  * core 1.
  */
-import { startSystem, Loadgen, machineBusySeconds, type SystemProc, type Memory } from './systems.js';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { startSystem, Loadgen, machineBusySeconds, profileDuring, type SystemProc, type Memory } from './systems.js';
 import type { SystemKind } from './protocols.js';
 import type { StepResult } from './loadgen.js';
 
@@ -191,7 +193,13 @@ export async function fanout(kind: SystemKind, n: number, rates: number[], s: Be
       res.idle = { clients: n, rssPerConn: (after.rss - before.rss) / n, heapPerConn: (after.heapUsed - before.heapUsed) / n, before, after };
       res.storm = await lg.call<StormResult>({ cmd: 'storm', jitterMs: s.storm.jitterMs, timeoutMs: s.storm.timeoutMs });
     }
-    res.steps = await runSteps(sys, lg, rates, s);
+    const dir = process.env.CONFAB_BENCH_PROFILE_DIR;
+    if (dir && kind === 'confab') {
+      // sample the server's CPU during the load steps only (not connection setup)
+      const { value, profile } = await profileDuring(sys, () => runSteps(sys, lg, rates, s));
+      res.steps = value;
+      writeFileSync(path.join(dir, `confab-room-${n}-${Date.now()}.cpuprofile`), JSON.stringify(profile));
+    } else res.steps = await runSteps(sys, lg, rates, s);
     const c = capacityOf(res.steps);
     res.capacity = c.capacity;
     res.capacityClientBound = c.bound;

@@ -107,6 +107,8 @@ export interface SystemProc {
   host: string;
   port: number;
   url: string;
+  /** V8 inspector WebSocket URL (every server runs with --inspect=127.0.0.1:0). */
+  inspectorUrl: string;
   cpu(): number;
   rss(): number;
   /** Full GC through the inspector, then process.memoryUsage(). */
@@ -142,6 +144,47 @@ function waitLine(child: ChildProcess, re: RegExp, stream: 'stdout' | 'stderr', 
     s.on('data', onData);
     child.on('exit', onExit);
   });
+}
+
+/** A short-lived inspector session: `call` sends one CDP command and resolves with its result. */
+async function inspector(wsUrl: string): Promise<{ call: (method: string, params?: unknown) => Promise<{ result?: Record<string, unknown> }>; close: () => void }> {
+  const ws = new WebSocket(wsUrl, { perMessageDeflate: false, maxPayload: 1024 * 1024 * 1024 });
+  await new Promise<void>((res, rej) => {
+    ws.once('open', () => res());
+    ws.once('error', rej);
+  });
+  let id = 0;
+  const call = (method: string, params?: unknown) =>
+    new Promise<{ result?: Record<string, unknown> }>((res, rej) => {
+      const my = ++id;
+      const t = setTimeout(() => rej(new Error(`inspector ${method} timed out`)), 60_000);
+      const on = (d: WebSocket.RawData) => {
+        const m = JSON.parse(d.toString()) as { id?: number };
+        if (m.id === my) {
+          clearTimeout(t);
+          ws.off('message', on);
+          res(m as never);
+        }
+      };
+      ws.on('message', on);
+      ws.send(JSON.stringify({ id: my, method, params }));
+    });
+  return { call, close: () => ws.close() };
+}
+
+/** Run `fn` while the V8 CPU profiler samples the server; returns fn's result and the profile (.cpuprofile JSON). */
+export async function profileDuring<T>(sys: SystemProc, fn: () => Promise<T>): Promise<{ value: T; profile: unknown }> {
+  const insp = await inspector(sys.inspectorUrl);
+  try {
+    await insp.call('Profiler.enable');
+    await insp.call('Profiler.setSamplingInterval', { interval: 200 });
+    await insp.call('Profiler.start');
+    const value = await fn();
+    const r = await insp.call('Profiler.stop');
+    return { value, profile: r.result?.profile };
+  } finally {
+    insp.close();
+  }
 }
 
 async function inspectorMemory(wsUrl: string): Promise<Memory> {
@@ -250,6 +293,7 @@ export async function startSystem(kind: SystemKind, opts: StartOptions = {}): Pr
     host,
     port: realPort,
     url: `http://${host}:${realPort}`,
+    inspectorUrl: im[1]!,
     cpu: () => cpuSeconds(pid),
     rss: () => rssBytes(pid),
     memory: () => inspectorMemory(im[1]!),
