@@ -100,8 +100,8 @@ export class RedisHistory implements History {
       throw typedError(err, 'append');
     }
     const [dup, offset, prev, epoch, stored] = r;
-    if (dup === 1) return { message: this.message(`${offset}-0`, stored ?? '', prev, epoch), duplicate: true };
     if (this.s.waitReplicas > 0) await this.waitReplicas(Number(offset));
+    if (dup === 1) return { message: this.message(`${offset}-0`, stored ?? '', prev, epoch), duplicate: true };
     return { message: { ...body, offset: Number(offset), prev: Number(prev), epoch }, duplicate: false };
   }
 
