@@ -8,6 +8,7 @@ commands:
   start          start a gateway (configured by environment variables; see README)
   cluster        local multi-region cluster on 127.0.0.1: up | down | roll | status (docs/cluster.md)
   nats-config    render a nats-server config from the environment [--out FILE] [--check]
+  load           load generator against your gateways: clients, rooms, rate; loss/order/latency report (docs/load.md)
   help           show this help
 `;
 
@@ -20,6 +21,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./cluster.js')).runCluster(rest);
     case 'nats-config':
       return (await import('./nats-config.js')).runNatsConfig(rest);
+    case 'load':
+      return (await import('./load.js')).runLoadCli(rest);
     case 'help':
     case '--help':
     case '-h':
