@@ -131,6 +131,7 @@ describe('two gateways over Redis', () => {
     const members = [await connect(g0!), await connect(g1!)];
     for (const { c } of members) await join(c, 'outage');
     const acked = new Set<string>();
+    const errors = new Map<string, number>();
     let stop = false;
     const deadline = Date.now() + 40_000;
     // one SDK-like writer per gateway: one message in flight, resend the same id after an error until acknowledged
@@ -140,12 +141,21 @@ describe('two gateways over Redis', () => {
         while (Date.now() < deadline) {
           const from = c.frames.length;
           c.send({ t: 'pub', id, room: 'outage', text: id });
-          const reply = await c.next('ack', (a) => a.id === id, 10_000).catch(() => undefined);
-          if (reply) {
+          let outcome: 'ack' | 'error' | undefined;
+          // every publish gets an ack or a typed error, never silence
+          await waitFor(() => {
+            for (let x = from; x < c.frames.length; x++) {
+              const f = c.frames[x]!;
+              if ((f.t === 'ack' || f.t === 'error') && f.id === id) outcome = f.t;
+            }
+            return outcome !== undefined;
+          }, { what: `ack or error for ${id}`, timeoutMs: 10_000 });
+          if (outcome === 'ack') {
             acked.add(id);
             break;
           }
-          assert.ok(c.frames.slice(from).some((f) => f.t === 'error' && f.id === id), `a typed error for ${id}, not silence`);
+          const err = c.frames.slice(from).find((f) => f.t === 'error' && f.id === id) as { code: string };
+          errors.set(err.code, (errors.get(err.code) ?? 0) + 1);
           await new Promise((res) => setTimeout(res, 50)); // client backoff before a resend
         }
       }
@@ -154,6 +164,9 @@ describe('two gateways over Redis', () => {
     await redis.kill();
     await waitFor(async () => (await fetch(`${g0!.url}/readyz`)).status === 503, { what: 'readyz 503 while redis is down', timeoutMs: 10_000 });
     assert.equal((await fetch(`${g1!.url}/healthz`)).status, 200, 'the gateway stays alive');
+    const before = [...errors.values()].reduce((a, b) => a + b, 0);
+    await waitFor(() => [...errors.values()].reduce((a, b) => a + b, 0) > before, { what: 'a publish rejected while redis is down', timeoutMs: 10_000 });
+    assert.ok([...errors.keys()].every((code) => code === 'bus_unavailable' || code === 'store_failed'), `typed errors only: ${[...errors.keys()]}`);
     await redis.start();
     await waitFor(async () => (await fetch(`${g0!.url}/readyz`)).status === 200 && (await fetch(`${g1!.url}/readyz`)).status === 200, { what: 'ready again', timeoutMs: 15_000 });
     const atRestart = acked.size;
