@@ -218,6 +218,31 @@ describe('what survives a Redis restart (G8)', () => {
     }
   });
 
+  it('RDB snapshots: a crash loses what came after the last snapshot, and the epoch changes so offsets are never reused within one epoch', async () => {
+    const server = await startRedis();
+    try {
+      const env = envFor(server.url);
+      let a = await adapters(env);
+      const stored = [];
+      for (let i = 0; i < 3; i++) stored.push((await a.history.append(msg('rdb', `s${i}`))).message);
+      assert.equal(await server.command('SAVE'), 'OK');
+      for (let i = 3; i < 5; i++) stored.push((await a.history.append(msg('rdb', `s${i}`))).message);
+      await Promise.all([a.bus.close(), a.history.close()]);
+      await server.kill();
+      await server.start();
+      a = await adapters(env);
+      const info = await a.history.info('rdb');
+      assert.equal(info.last, 3, 'the two acknowledged messages after the snapshot are gone');
+      assert.notEqual(info.epoch, stored[0]!.epoch, 'so the epoch is new: a client at offset 5 is told reset');
+      const next = (await a.history.append(msg('rdb', 'n4'))).message;
+      assert.equal(next.offset, 4);
+      assert.notEqual(next.epoch, stored[3]!.epoch, 'offset 4 exists twice only across two epochs');
+      await Promise.all([a.bus.close(), a.history.close()]);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('CONFAB_REDIS_EPOCH=keep keeps the epoch across a graceful restart', async () => {
     const server = await startRedis({ appendonly: 'everysec' });
     try {
