@@ -155,7 +155,7 @@ describe('R3: rolling restart behind HAProxy under chat load', () => {
       dataDir: join(dir, node),
       logFile: g.log,
       streamReplicas: 1,
-      env: { LOG_LEVEL: 'warn', CONFAB_DRAIN_READY_DELAY_MS: '400', CONFAB_DRAIN_WINDOW_MS: '1000', CONFAB_SHUTDOWN_TIMEOUT_MS: '8000', CONFAB_PRESENCE_GRACE_MS: '5000' },
+      env: { LOG_LEVEL: 'warn', CONFAB_DRAIN_READY_DELAY_MS: '800', CONFAB_DRAIN_WINDOW_MS: '1000', CONFAB_SHUTDOWN_TIMEOUT_MS: '8000', CONFAB_PRESENCE_GRACE_MS: '5000' },
     });
     return { proc, node };
   };
