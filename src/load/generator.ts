@@ -265,6 +265,7 @@ export class LoadGenerator {
     const total = Math.max(1, Math.round((rate * durationMs) / 1000));
     const interval = 1000 / rate;
     const t0 = performance.now();
+    this.#progress('send');
     const progress = setInterval(() => this.#progress(this.#sendMs ? 'tail' : 'send'), 1000);
     try {
       let k = 0;
@@ -288,6 +289,7 @@ export class LoadGenerator {
       }
       this.#drained = this.tracker.inflight === 0 && this.tracker.missing === 0;
       this.#tailMs = performance.now() - tailStart;
+      this.#progress('tail');
     } finally {
       clearInterval(progress);
     }
