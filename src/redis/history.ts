@@ -34,36 +34,73 @@ type Body = Omit<ChatMessage, 'offset' | 'prev' | 'epoch'>;
 
 export class RedisHistory implements History {
   readonly kind = 'redis';
+  /** Resolved epoch policy: 'keep' or 'restart'. */
+  epochPolicy: 'keep' | 'restart' = 'restart';
   private closed: Promise<void> | undefined;
-  private readonly stopPings: () => void;
+  private stopPings: () => void = () => {};
+  /** Bumped whenever the connection drops or comes back. */
+  private gen = 0;
+  /** The server's run_id, read on the current connection right after it became ready. */
+  private runId: Promise<string> | undefined;
 
   private constructor(
     private readonly conn: ScriptedRedis,
     private readonly s: RedisSettings,
-    /** Resolved epoch policy: 'keep' or 'restart'. */
-    readonly epochPolicy: 'keep' | 'restart',
     private readonly log: pino.Logger,
   ) {
-    this.stopPings = startHealthPings([conn], s, log);
+    conn.on('error', (err: Error) => log.debug({ err: err.message, conn: 'hist' }, 'redis connection error'));
+    conn.on('ready', () => {
+      this.gen++;
+      this.runId = conn.info('server').then((txt) => /run_id:(\w+)/.exec(txt)?.[1] ?? '');
+      this.runId.catch(() => undefined);
+    });
+    for (const ev of ['close', 'end', 'reconnecting']) {
+      conn.on(ev, () => {
+        this.gen++;
+        this.runId = undefined;
+      });
+    }
+    conn.defineCommand('confabAppend', { numberOfKeys: 5, lua: APPEND_LUA });
+    conn.defineCommand('confabRead', { numberOfKeys: 4, lua: READ_LUA });
   }
 
   /** Connect, resolve the epoch policy, and make sure the epoch exists. */
   static async open(s: RedisSettings, log: pino.Logger, node: string): Promise<RedisHistory> {
-    const conn = openConnection(s, `confab-${node}-hist`) as ScriptedRedis;
-    conn.on('error', (err: Error) => log.debug({ err: err.message, conn: 'hist' }, 'redis connection error'));
-    conn.defineCommand('confabAppend', { numberOfKeys: 5, lua: APPEND_LUA });
-    conn.defineCommand('confabRead', { numberOfKeys: 4, lua: READ_LUA });
-    await connectReady(conn, s, 'history');
+    const h = new RedisHistory(openConnection(s, `confab-${node}-hist`) as ScriptedRedis, s, log);
+    await connectReady(h.conn, s, 'history');
     try {
-      const policy = s.epochPolicy === 'auto' ? await autoPolicy(conn) : s.epochPolicy;
-      const h = new RedisHistory(conn, s, policy, log);
+      h.epochPolicy = s.epochPolicy === 'auto' ? await autoPolicy(h.conn) : s.epochPolicy;
+      if (h.epochPolicy === 'restart' && (await h.runId) === '') log.warn('INFO server is not allowed: Redis restarts cannot be detected, the epoch changes only if Redis loses everything');
       const epoch = (await h.run(h.key('x'), '', 'epoch', '0', '0'))[0];
-      log.info({ epoch, epochPolicy: policy, prefix: s.prefix }, 'redis history ready');
+      log.info({ epoch, epochPolicy: h.epochPolicy, prefix: s.prefix }, 'redis history ready');
+      h.stopPings = startHealthPings([h.conn], s, log);
       return h;
     } catch (e) {
-      conn.disconnect(false);
+      h.conn.disconnect(false);
       throw typedError(e, 'history open');
     }
+  }
+
+  /**
+   * Arguments every script needs after the keys: policy, a candidate epoch and the run_id of
+   * the server this connection talks to. Resolves only while the connection that read the
+   * run_id is still the current one; the caller must send its command synchronously after.
+   */
+  private async epochArgs(): Promise<() => [string, string, string]> {
+    if (this.closed) throw new ConfabError('bus_unavailable', 'history is closed');
+    const gen = this.gen;
+    const runP = this.runId;
+    if (this.conn.status !== 'ready' || !runP) throw new ConfabError('bus_unavailable', 'redis history connection is down');
+    let run: string;
+    try {
+      run = this.epochPolicy === 'restart' ? await runP : '';
+    } catch (err) {
+      throw typedError(err, 'info');
+    }
+    return () => {
+      if (gen !== this.gen || this.conn.status !== 'ready') throw new ConfabError('bus_unavailable', 'redis history connection changed; retry');
+      return [this.epochPolicy, newEpoch(), run];
+    };
   }
 
   private key(room: string): string {
@@ -76,17 +113,17 @@ export class RedisHistory implements History {
   }
 
   private async run(stream: string, room: string, mode: string, a: string, b: string): Promise<ReadReply> {
-    this.assertOpen();
+    const args = await this.epochArgs();
     const p = this.s.prefix;
     try {
-      return await this.conn.confabRead(stream, `${p}:epoch`, `${p}:epoch:run`, `${p}:rooms`, room, mode, a, b, this.epochPolicy, newEpoch());
+      return await this.conn.confabRead(stream, `${p}:epoch`, `${p}:epoch:run`, `${p}:rooms`, room, mode, a, b, ...args());
     } catch (err) {
       throw typedError(err, `read ${mode}`);
     }
   }
 
   async append(input: AppendInput): Promise<AppendResult> {
-    this.assertOpen();
+    const args = await this.epochArgs();
     const p = this.s.prefix;
     const body: Body = { room: input.room, id: input.id, kind: input.kind, text: input.text, from: input.from, ts: input.ts };
     const dedupe = `${p}:id:${keyPart(input.room)}:${keyPart(input.from.user)}:${keyPart(input.id)}`;
@@ -94,7 +131,7 @@ export class RedisHistory implements History {
     try {
       r = await this.conn.confabAppend(
         this.key(input.room), dedupe, `${p}:epoch`, `${p}:epoch:run`, `${p}:rooms`,
-        input.room, JSON.stringify(body), String(this.s.historyLimit), String(this.s.dedupeSec), this.epochPolicy, newEpoch(),
+        input.room, JSON.stringify(body), String(this.s.historyLimit), String(this.s.dedupeSec), ...args(),
       );
     } catch (err) {
       throw typedError(err, 'append');

@@ -12,13 +12,16 @@
  *   P:epoch:run               run_id of the Redis server the epoch was last confirmed on (policy 'restart')
  */
 
-/** Shared prologue: the current epoch, made (or rotated, see EpochPolicy) atomically. */
+/**
+ * Shared prologue: the current epoch, made (or rotated, see EpochPolicy) atomically.
+ * `run` is the run_id of the server, read by the caller on this very connection after it
+ * connected (a connection never outlives its server process, so it is current).
+ */
 const EPOCH = `
-local function current_epoch(epochKey, runKey, policy, candidate)
+local function current_epoch(epochKey, runKey, policy, candidate, run)
   local epoch = redis.call('GET', epochKey)
-  if policy == 'restart' then
-    local run = string.match(redis.call('INFO', 'server'), 'run_id:(%w+)')
-    if run and redis.call('GET', runKey) ~= run then
+  if policy == 'restart' and run ~= '' then
+    if redis.call('GET', runKey) ~= run then
       redis.call('SET', runKey, run)
       epoch = false
     end
@@ -32,12 +35,12 @@ end
 `;
 
 /**
- * append: KEYS stream, dedupe, epoch, run, rooms; ARGV room, body, limit, dedupeSec, policy, candidateEpoch.
+ * append: KEYS stream, dedupe, epoch, run, rooms; ARGV room, body, limit, dedupeSec, policy, candidateEpoch, runId.
  * Returns {dup(0|1), offset, prev, epoch, storedBody?}. A dedupe hit whose message was trimmed
  * away counts as new (the id may be stored again, like every other adapter).
  */
 export const APPEND_LUA = `${EPOCH}
-local epoch = current_epoch(KEYS[3], KEYS[4], ARGV[5], ARGV[6])
+local epoch = current_epoch(KEYS[3], KEYS[4], ARGV[5], ARGV[6], ARGV[7])
 local seen = redis.call('GET', KEYS[2])
 if seen then
   local e = redis.call('XRANGE', KEYS[1], seen .. '-0', seen .. '-0')
@@ -56,12 +59,12 @@ return {0, offset, prev, epoch}
 `;
 
 /**
- * read: KEYS stream, epoch, run, rooms; ARGV room, mode, a, b, policy, candidateEpoch.
+ * read: KEYS stream, epoch, run, rooms; ARGV room, mode, a, b, policy, candidateEpoch, runId.
  * mode 'after': entries with offset >= a (a = after+1), at most b; 'recent': the newest a, newest first;
  * 'info': the oldest entry only; 'epoch': none. Returns {epoch, last, entries}.
  */
 export const READ_LUA = `${EPOCH}
-local epoch = current_epoch(KEYS[2], KEYS[3], ARGV[5], ARGV[6])
+local epoch = current_epoch(KEYS[2], KEYS[3], ARGV[5], ARGV[6], ARGV[7])
 local mode = ARGV[2]
 local last = '0'
 local entries = {}
