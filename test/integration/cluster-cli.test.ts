@@ -3,34 +3,36 @@
  * gateway, each region behind its own HAProxy): it prints the table, a client in
  * each region exchanges messages with the other through the two HAProxies
  * (across the NATS gateway connection), `cluster status` reports it healthy,
- * and SIGTERM stops every process recorded in cluster.json. Then
- * `confab nats-config`: --check on a generated config, a rejected append, a bad
- * variable, and the single-node fix (a lone node behind its DNS name turns healthy).
+ * `cluster roll` replaces every gateway step by step and the users resume
+ * without loss, and SIGTERM stops every process recorded in cluster.json.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pidsOf, readState, type ClusterState } from '../../src/cli/cluster-plan.js';
 import { alive } from '../../src/cli/cluster-procs.js';
-import { effectiveEnv } from '../../src/cli/nats-config.js';
-import { renderNatsConfig } from '../../src/nats/config-gen.js';
 import { createSession, REPO_ROOT } from '../../src/testkit/gateway.js';
-import { startHaproxy } from '../../src/testkit/haproxy.js';
-import { freePort } from '../../src/testkit/ports.js';
 import { RawClient } from '../../src/testkit/raw-client.js';
 import { waitFor } from '../../src/testkit/wait.js';
 
 const CLI = ['--import', 'tsx', join(REPO_ROOT, 'src/cli/confab.ts')];
 
-function runCli(args: string[], env: Record<string, string | undefined> = {}): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [...CLI, ...args], { cwd: REPO_ROOT, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+function runCliAsync(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, [...CLI, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout!.on('data', (d: Buffer) => (stdout += d));
+    c.stderr!.on('data', (d: Buffer) => (stderr += d));
+    const t = setTimeout(() => c.kill('SIGKILL'), 120_000);
+    c.once('exit', (status) => (clearTimeout(t), resolve({ status, stdout, stderr })));
+  });
 }
 
-describe('confab cluster up / status / SIGTERM', () => {
+describe('confab cluster up / status / roll / SIGTERM', () => {
   const dir = mkdtempSync(join(tmpdir(), 'confab-cl-'));
   let child: ChildProcess | undefined;
   let out = '';
@@ -49,7 +51,7 @@ describe('confab cluster up / status / SIGTERM', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('starts two regions, carries messages across them through both HAProxies, and stops every process on SIGTERM', async () => {
+  it('starts two regions, carries messages across them through both HAProxies, rolls every gateway, and stops every process on SIGTERM', async () => {
     let exited: Promise<number | null> | undefined;
     // a base port in 20000-29999 (below the ephemeral range); another one if the preflight finds it busy
     for (let attempt = 0; attempt < 3 && !state; attempt++) {
@@ -100,11 +102,44 @@ describe('confab cluster up / status / SIGTERM', () => {
     assert.equal(atA.from.region, b!.name);
     assert.equal(atA.offset, atB.offset + 1, 'one history (one stream) orders both regions');
 
-    const st = runCli(['cluster', 'status', '--dir', dir]);
+    const st = await runCliAsync(['cluster', 'status', '--dir', dir]);
     assert.equal(st.status, 0, `status reports healthy:\n${st.stdout}${st.stderr}`);
     assert.match(st.stdout, /healthy/);
 
-    const pids = pidsOf(readState(dir));
+    // rolling restart through the CLI (control API of the running supervisor)
+    const before = readState(dir);
+    const roll = await runCliAsync(['cluster', 'roll', '--dir', dir]);
+    assert.equal(roll.status, 0, `roll:\n${roll.stdout}${roll.stderr}`);
+    const lines = roll.stdout.split('\n');
+    for (const g of before.regions.flatMap((r) => r.gateways)) {
+      const steps = ['set to DRAIN in HAProxy', 'SIGTERM sent', '/readyz failed', 'exited (drained)', 'replacement started', 'replacement /readyz 200', 'UP in HAProxy again'];
+      const at = steps.map((st) => lines.findIndex((l) => l.startsWith(`${g.name}: ${st}`)));
+      assert.ok(at.every((i, k) => i >= 0 && (k === 0 || i > at[k - 1]!)), `${g.name}: every roll step, in order:\n${roll.stdout}`);
+    }
+    assert.equal(lines.filter(Boolean).at(-1), 'roll done');
+    const rolled = readState(dir);
+    assert.equal(rolled.status, 'running');
+    for (const [i, g] of rolled.regions.flatMap((r) => r.gateways).entries()) {
+      const old = before.regions.flatMap((r) => r.gateways)[i]!;
+      assert.notEqual(g.pid, old.pid, `${g.name} replaced`);
+      assert.notEqual(g.node, old.node, `${g.name} has a new node id`);
+      assert.equal(alive(old.pid!), false, `${g.name}'s old process is gone`);
+    }
+    assert.equal(await ca.closed(10_000), 4000, 'clients were moved with 4000 during the roll');
+    assert.equal(await cb.closed(10_000), 4000);
+    // the same users come back through their HAProxy and resume where they were
+    const ca2 = await RawClient.connect(a!.haproxy.url.replace('http', 'ws') + '/ws', alice.token);
+    const cb2 = await RawClient.connect(b!.haproxy.url.replace('http', 'ws') + '/ws', bob.token);
+    clients.push(ca2, cb2);
+    ca2.send({ t: 'join', room: 'world', since: { epoch: atA.epoch, offset: atA.offset } });
+    cb2.send({ t: 'join', room: 'world', since: { epoch: atA.epoch, offset: atA.offset } });
+    assert.equal((await ca2.next('joined')).recovered, true);
+    assert.equal((await cb2.next('joined')).recovered, true);
+    cb2.send({ t: 'pub', id: 'b2', room: 'world', text: 'after the roll' });
+    const b2 = await ca2.next('msg', (m) => m.id === 'b2', 15_000);
+    assert.equal(b2.offset, atA.offset + 1, 'no message lost or repeated across the roll');
+
+    const pids = pidsOf(rolled);
     assert.equal(pids.length, 6, '2 NATS + 2 gateways + 2 HAProxy recorded');
     assert.ok(pids.every((p) => alive(p.pid)));
     child!.kill('SIGTERM');
@@ -113,80 +148,7 @@ describe('confab cluster up / status / SIGTERM', () => {
     for (const p of pids) assert.equal(alive(p.pid), false, `${p.name} (pid ${p.pid}) is gone`);
     assert.equal(readState(dir).status, 'stopped');
     assert.ok(out.indexOf('stopping: draining gateways') < out.indexOf('stopping: nats'), 'gateways drained before NATS stops');
-    assert.equal(await ca.closed(5000), 4000, 'clients were moved with 4000, not cut');
-    assert.equal(await cb.closed(5000), 4000);
-  });
-});
-
-describe('confab nats-config', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'confab-nc-'));
-  after(() => rmSync(dir, { recursive: true, force: true }));
-  const base = { NATS_SERVER_NAME: 'ord-1', NATS_LISTEN_HOST: '127.0.0.1', NATS_STORE_DIR: join(dir, 'store'), NATS_MAX_FILE_STORE: '1GB', NATS_MAX_MEM_STORE: '64MB', FLY_APP_NAME: '', NATS_ROUTES: '', NATS_GATEWAYS: '' };
-
-  it('writes a config atomically and validates it with nats-server -t (--check)', () => {
-    const file = join(dir, 'nats.conf');
-    const append = Buffer.from('max_payload: 2MB\n').toString('base64');
-    const r = runCli(['nats-config', '--out', file, '--check'], { ...base, NATS_ROUTES: '127.0.0.1:16248,127.0.0.1:16249', NATS_CLUSTER_PORT: '16248', NATS_APPEND_CONFIG: append });
-    assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, /is valid/);
-    const text = readFileSync(file, 'utf8');
-    assert.match(text, /max_payload: 2MB/);
-    assert.match(text, /nats-route:\/\/127\.0\.0\.1:16249/);
-    assert.match(text, /store_dir: ".*store"/);
-  });
-
-  it('--check fails on a config nats-server rejects, and a bad variable is named (exit 2)', () => {
-    const bad = runCli(['nats-config', '--check'], { ...base, NATS_APPEND_CONFIG: Buffer.from('jetstream: { max_file_store: "lots" }\n').toString('base64') });
-    assert.equal(bad.status, 1);
-    assert.match(bad.stderr, /rejected/);
-    const badVar = runCli(['nats-config'], { ...base, NATS_MAX_FILE_STORE: 'huge' });
-    assert.equal(badVar.status, 2);
-    assert.match(badVar.stderr, /NATS_MAX_FILE_STORE/);
-    const badArg = runCli(['nats-config', '--bogus']);
-    assert.equal(badArg.status, 2);
-  });
-
-  it('a single node whose route name resolves only to itself renders standalone and turns healthy', async () => {
-    const [port, http] = [await freePort(), await freePort()];
-    const env = { ...base, FLY_APP_NAME: 'confab-nats', FLY_REGION: 'ord', NATS_PORT: String(port), NATS_HTTP_PORT: String(http) };
-    // DNS says: only this machine (as on the first deploy of the seed's app)
-    const eff = await effectiveEnv(env, async () => [{ address: '10.9.8.7' }], new Set(['10.9.8.7']));
-    assert.ok(eff.note, 'the fallback is reported');
-    const text = renderNatsConfig(eff.env);
-    assert.doesNotMatch(text, /cluster \{/, 'no one-node cluster (it would never elect a meta leader)');
-    // with a peer in DNS the routes stay
-    const peered = await effectiveEnv(env, async () => [{ address: '10.9.8.7' }, { address: '10.9.8.8' }], new Set(['10.9.8.7']));
-    assert.match(renderNatsConfig(peered.env), /nats-route:\/\/ord\.confab-nats\.internal:4248/);
-    // gateways named by region: standalone only while no other region has a server either
-    const gwEnv = { ...env, NATS_GATEWAYS: 'ord,syd' };
-    const alone = await effectiveEnv(gwEnv, async (h) => (h.startsWith('syd.') ? Promise.reject(new Error('ENOTFOUND')) : [{ address: '10.9.8.7' }]), new Set(['10.9.8.7']));
-    assert.doesNotMatch(renderNatsConfig(alone.env), /gateway \{|cluster \{/);
-    const withSyd = await effectiveEnv(gwEnv, async (h) => (h.startsWith('syd.') ? [{ address: '10.1.1.1' }] : [{ address: '10.9.8.7' }]), new Set(['10.9.8.7']));
-    assert.equal(withSyd.note, undefined);
-    assert.match(renderNatsConfig(withSyd.env), /gateway \{/);
-    const file = join(dir, 'single.conf');
-    writeFileSync(file, text.replace(/listen: "\[::\]:/g, 'listen: "127.0.0.1:'));
-    const proc = spawn('nats-server', ['-c', file], { stdio: 'ignore' });
-    try {
-      await waitFor(async () => (await fetch(`http://127.0.0.1:${http}/healthz`).then((r) => r.status, () => 0)) === 200, { timeoutMs: 15_000, intervalMs: 50, what: 'single node /healthz 200' });
-    } finally {
-      proc.kill('SIGKILL');
-    }
-  });
-
-  it('renders the local cluster layout: routes within a region, gateways between regions (valid for nats-server -t)', async () => {
-    const { planCluster, natsConfigFor } = await import('../../src/cli/cluster-plan.js');
-    const s = planCluster({ regions: 2, natsPerRegion: 3, gatewaysPerRegion: 2, basePort: 30000, dir, regionNames: ['ord', 'syd'] }, 'x');
-    assert.equal(s.streamReplicas, 3);
-    const text = natsConfigFor(s, s.regions[1]!, s.regions[1]!.nats[0]!);
-    assert.match(text, /server_name: "syd-n1"/);
-    assert.equal((text.match(/nats-route:\/\//g) ?? []).length, 3);
-    assert.match(text, /name: "ord", urls: \["nats:\/\/127\.0\.0\.1:30140", "nats:\/\/127\.0\.0\.1:30141", "nats:\/\/127\.0\.0\.1:30142"\]/);
-    const file = join(dir, 'syd-n1.conf');
-    writeFileSync(file, text);
-    const t = spawnSync('nats-server', ['-t', '-c', file], { encoding: 'utf8' });
-    assert.equal(t.status, 0, t.stderr);
-    // and the HAProxy kit refuses an unusable socket path instead of failing later
-    await assert.rejects(startHaproxy({ backends: [], socketPath: '/tmp/' + 'x'.repeat(120) }), /too long/);
+    assert.equal(await ca2.closed(5000), 4000, 'clients were moved with 4000, not cut');
+    assert.equal(await cb2.closed(5000), 4000);
   });
 });
