@@ -19,9 +19,9 @@ export const REDIS_SERVER_BIN = process.env.REDIS_SERVER_BIN ?? '/usr/bin/redis-
 export interface StartRedisOptions {
   /**
    * Append-only file: false (default: nothing persisted, like `--save ''`),
-   * 'everysec' or 'always' (appendonly yes with that appendfsync policy).
+   * true or 'everysec' (appendonly yes, appendfsync everysec) or 'always' (appendfsync always).
    */
-  appendonly?: false | 'everysec' | 'always';
+  appendonly?: boolean | 'everysec' | 'always';
   /** RDB snapshot rule, e.g. '3600 1' (default '' = no snapshots). */
   save?: string;
   /** Extra command-line arguments (e.g. ['--maxmemory', '10mb']). */
@@ -208,7 +208,7 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
     '--protected-mode', 'yes',
     '--logfile', '',
   ];
-  if (opts.appendonly) argv.push('--appendonly', 'yes', '--appendfsync', opts.appendonly);
+  if (opts.appendonly) argv.push('--appendonly', 'yes', '--appendfsync', opts.appendonly === true ? 'everysec' : opts.appendonly);
   else argv.push('--appendonly', 'no');
   argv.push(...(opts.args ?? []));
   const s = new RedisProc(port, dir, argv, opts.readyTimeoutMs ?? 10_000);
