@@ -3,7 +3,8 @@
  * child processes in their own process groups (a Ctrl-C in the terminal reaches
  * only the supervisor, which stops them in order), output appended to log
  * files, health polled over HTTP with bounded timeouts, stopped by PID only
- * after checking the PID still runs the command we started.
+ * after checking the PID still runs the command we started. If the process that
+ * started them exits without stopping them (a crash), they are SIGKILLed.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
@@ -19,7 +20,26 @@ export interface Proc {
   hasExited(): boolean;
 }
 
-/** Start `cmd args` detached, stdout+stderr appended to `logFile`. Rejects when it cannot be started. */
+const live = new Set<number>();
+let exitHook = false;
+/** Children never outlive the process that started them: whatever still runs at exit (a crash) is SIGKILLed. */
+function killOnExit(pid: number, exited: Promise<unknown>): void {
+  live.add(pid);
+  void exited.then(() => live.delete(pid));
+  if (exitHook) return;
+  exitHook = true;
+  process.once('exit', () => {
+    for (const p of live) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+  });
+}
+
+/** Start `cmd args` detached (own process group), stdout+stderr appended to `logFile`. Rejects when it cannot be started. */
 export async function spawnLogged(cmd: string, args: string[], env: NodeJS.ProcessEnv, logFile: string, cwd?: string): Promise<Proc> {
   const fd = openSync(logFile, 'a');
   let child: ChildProcess;
@@ -37,6 +57,7 @@ export async function spawnLogged(cmd: string, args: string[], env: NodeJS.Proce
     child.once('spawn', () => res());
     child.once('error', (e) => rej(new Error(`cannot start ${cmd}: ${e.message}`, { cause: e })));
   });
+  killOnExit(child.pid!, exited);
   return { pid: child.pid!, child, exited, hasExited: () => done };
 }
 

@@ -314,6 +314,7 @@ export async function clusterUp(o: ClusterOptions): Promise<void> {
     };
     process.on('SIGINT', () => onSignal('SIGINT'));
     process.on('SIGTERM', () => onSignal('SIGTERM'));
+    process.on('SIGHUP', () => onSignal('SIGHUP')); // terminal closed
   });
 
   try {
