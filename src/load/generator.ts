@@ -30,6 +30,8 @@ export interface LoadSlot {
   /** Set while away from `connected` (performance.now() when it left), with the node it left. */
   downAt?: number;
   downFrom?: string;
+  /** While away: when `connected` came back (before the rooms were re-joined). */
+  upAt?: number;
   /** Last socket error (e.g. `Unexpected server response: 429`). */
   socketError?: string;
 }
@@ -223,7 +225,10 @@ export class LoadGenerator {
     });
     client.on('state', (c) => {
       if (this.#closing) return;
-      if (c.state === 'connected') s.node = c.node;
+      if (c.state === 'connected') {
+        s.node = c.node;
+        if (s.downAt !== undefined) s.upAt = performance.now();
+      }
       if (c.prev === 'connected' && c.state !== 'connected' && s.downAt === undefined) {
         s.downAt = performance.now();
         s.downFrom = s.node;
@@ -231,9 +236,9 @@ export class LoadGenerator {
     });
     client.on('joined', () => {
       if (s.downAt === undefined || this.#closing || !client.ready) return;
-      this.reconnects.push({ client: s.index, from: s.downFrom, to: s.node, ms: performance.now() - s.downAt });
-      s.downAt = undefined;
-      s.downFrom = undefined;
+      const now = performance.now();
+      this.reconnects.push({ client: s.index, from: s.downFrom, to: s.node, ms: now - s.downAt, connectedMs: (s.upAt ?? now) - s.downAt });
+      s.downAt = s.downFrom = s.upAt = undefined;
     });
     client.on('error', (e: ClientError) => {
       if (!this.#closing) this.clientErrors[e.code] = (this.clientErrors[e.code] ?? 0) + 1;

@@ -76,7 +76,10 @@ export interface ReconnectSample {
   /** Node it was on before, and the node it came back on. */
   from: string | undefined;
   to: string | undefined;
+  /** From leaving `connected` to connected again and every room re-joined. */
   ms: number;
+  /** From leaving `connected` to `connected` again (welcome received; backoff + connect). */
+  connectedMs: number;
 }
 
 /** The result of a run (also what `confab load --json` writes). */
