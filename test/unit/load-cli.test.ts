@@ -71,21 +71,20 @@ describe('confab load runs', () => {
     assert.equal(report.expected, 30 * 4);
   });
 
-  it('bad usage exits 2 with the usage; a closed port exits 3 with a typed reason', async () => {
-    const bad = await confabLoad(['--clients', 'x']);
-    assert.equal(bad.code, 2);
-    assert.match(bad.err, /usage: confab load/);
+  it('bad usage exits 2 with the usage; a closed port exits 3 with a typed reason; --help lists every flag', async () => {
     const gw = await startTestGateway();
     const url = gw.url;
     await gw.close();
-    const down = await confabLoad(['--url', url, '--clients', '2', '--publishers', '1', '--rooms', '1', '--duration', '1', '--quiet']);
+    const [bad, down, help] = await Promise.all([
+      confabLoad(['--clients', 'x']),
+      confabLoad(['--url', url, '--clients', '2', '--publishers', '1', '--rooms', '1', '--duration', '1', '--quiet']),
+      confabLoad(['--help']),
+    ]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.err, /usage: confab load/);
     assert.equal(down.code, 3, down.err);
     assert.match(down.err, /session_failed: .*ECONNREFUSED/);
-  });
-
-  it('help lists every flag', async () => {
-    const r = await confabLoad(['--help']);
-    assert.equal(r.code, 0);
-    for (const f of ['--url', '--clients', '--rooms', '--publishers', '--rate', '--duration', '--json']) assert.ok(r.out.includes(f), f);
+    assert.equal(help.code, 0);
+    for (const f of ['--url', '--clients', '--rooms', '--publishers', '--rate', '--duration', '--json']) assert.ok(help.out.includes(f), f);
   });
 });
