@@ -324,6 +324,11 @@ export async function clusterUp(o: ClusterOptions): Promise<void> {
     await sup.startGateways();
     await sup.startHaproxies();
   } catch (e) {
+    if (signalled > 0) {
+      // interrupted while starting: a clean stop, not a failure
+      await done;
+      return;
+    }
     log(`start failed: ${(e as Error).message}`);
     await sup.stop();
     throw e;
