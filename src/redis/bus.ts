@@ -30,7 +30,7 @@ export class RedisBus implements Bus {
   private generation = 0;
 
   private constructor(private readonly s: ConnSettings, private readonly prefix: string, private readonly log: pino.Logger, node: string) {
-    this.pub = openConnection(s, `confab-${node}-pub`);
+    this.pub = openConnection(s, `confab-${node}-pub`, { commandTimeout: false, pipeline: true });
     this.sub = openConnection(s, `confab-${node}-sub`);
   }
 

@@ -13,15 +13,16 @@ import type { RedisSettings } from './options.js';
 export type ConnSettings = Pick<RedisSettings, 'url' | 'commandTimeoutMs' | 'connectTimeoutMs' | 'reconnectMaxMs' | 'pingMs'>;
 
 /** Open one connection; it reconnects by itself until `quitConnection`. */
-export function openConnection(s: ConnSettings, name: string): Redis {
+export function openConnection(s: ConnSettings, name: string, opts: { commandTimeout?: boolean; pipeline?: boolean } = {}): Redis {
   return new Redis(s.url, {
     connectionName: name,
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     autoResubscribe: false,
+    enableAutoPipelining: opts.pipeline === true,
     autoResendUnfulfilledCommands: false,
-    commandTimeout: s.commandTimeoutMs,
+    commandTimeout: opts.commandTimeout === false ? undefined : s.commandTimeoutMs,
     connectTimeout: s.connectTimeoutMs,
     retryStrategy: (times) => Math.round(Math.min(s.reconnectMaxMs, 50 * 2 ** Math.min(times, 10)) * (0.5 + Math.random() / 2)),
   });
