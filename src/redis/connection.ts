@@ -52,14 +52,25 @@ export async function connectReady(conn: Redis, s: ConnSettings, what: string): 
  * Returns a stop function.
  */
 export function startHealthPings(conns: Redis[], s: ConnSettings, log: pino.Logger): () => void {
+  const inFlight = new Set<Redis>();
   const timer = setInterval(() => {
     for (const c of conns) {
-      if (c.status !== 'ready') continue;
-      c.ping().catch((err: unknown) => {
-        if (c.status !== 'ready') return;
-        log.warn({ err: (err as Error).message }, 'redis health ping failed; reconnecting');
-        c.disconnect(true);
+      if (c.status !== 'ready' || inFlight.has(c)) continue;
+      inFlight.add(c);
+      let t: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        t = setTimeout(() => reject(new Error(`no PONG within ${s.commandTimeoutMs} ms`)), s.commandTimeoutMs);
       });
+      Promise.race([c.ping(), timeout])
+        .catch((err: unknown) => {
+          if (c.status !== 'ready') return;
+          log.warn({ err: (err as Error).message }, 'redis health ping failed; reconnecting');
+          c.disconnect(true);
+        })
+        .finally(() => {
+          clearTimeout(t);
+          inFlight.delete(c);
+        });
     }
   }, s.pingMs);
   timer.unref();

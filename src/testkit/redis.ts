@@ -44,6 +44,10 @@ export interface RedisServer {
   kill(): Promise<void>;
   /** Start again on the same port and dir; resolves once PING answers. */
   start(): Promise<void>;
+  /** Freeze the process (SIGSTOP): connections stay open but nothing answers (a hung server / half-open peer). */
+  pause(): void;
+  /** Continue a paused process (SIGCONT). */
+  resume(): void;
   /** stop() (or kill() when `crash`) then start(). */
   restart(opts?: { crash?: boolean }): Promise<void>;
   /** Send one inline command (e.g. 'PING', 'INFO persistence') and return the raw reply text. */
@@ -169,7 +173,16 @@ class RedisProc implements RedisServer {
   }
 
   stop(): Promise<void> {
+    this.resume();
     return this.signal('SIGTERM');
+  }
+
+  pause(): void {
+    if (this.child?.pid) process.kill(this.child.pid, 'SIGSTOP');
+  }
+
+  resume(): void {
+    if (this.child?.pid) process.kill(this.child.pid, 'SIGCONT');
   }
 
   kill(): Promise<void> {

@@ -147,6 +147,34 @@ describe('Redis adapter against one server without persistence', () => {
     }
   });
 
+  it('notices a hung Redis (SIGSTOP) by its health ping: down, typed errors, then up and delivering after SIGCONT', async () => {
+    const fast = { CONFAB_REDIS_PING_MS: '100', CONFAB_REDIS_COMMAND_TIMEOUT_MS: '300' };
+    const prefix = `hung${seq++}`;
+    const a = await adapters(envFor(server.url, { ...fast, CONFAB_REDIS_PREFIX: prefix }));
+    const b = await adapters(envFor(server.url, { ...fast, CONFAB_REDIS_PREFIX: prefix }));
+    try {
+      const got: string[] = [];
+      b.bus.subscribe('room.h', (d) => got.push(dec(d)));
+      await b.bus.flush();
+      server.pause();
+      try {
+        await waitFor(() => a.bus.status === 'down' && b.bus.status === 'down', { what: 'both buses down', timeoutMs: 5000 });
+        assert.throws(() => a.bus.publish('room.h', enc('x')), isCode('bus_unavailable'));
+        await assert.rejects(a.history.append(msg('hung', 'h1')), isCode('bus_unavailable'));
+      } finally {
+        server.resume();
+      }
+      await waitFor(() => a.bus.status === 'up' && b.bus.status === 'up', { what: 'both buses up', timeoutMs: 10_000 });
+      a.bus.publish('room.h', enc('back'));
+      await waitFor(() => got.includes('back'), { what: 'delivery after resume' });
+      let stored = false;
+      await waitFor(async () => (stored = (await a.history.append(msg('hung', 'h2')).catch(() => undefined)) !== undefined), { what: 'append after resume', timeoutMs: 10_000 });
+      assert.ok(stored);
+    } finally {
+      await Promise.all([a.bus.close(), b.bus.close(), a.history.close(), b.history.close()]);
+    }
+  });
+
   it('rejects appends with a typed error while Redis is down and works again after', async () => {
     const a = await adapters(envFor(server.url));
     try {
