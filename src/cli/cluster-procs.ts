@@ -189,7 +189,9 @@ export async function spawnGatewayProc(g: GatewaySpawn): Promise<Proc> {
   const base: Record<string, string | undefined> = { ...process.env };
   for (const k of SCRUB) delete base[k];
   const env = {
-    // defaults suited to HAProxy in front: every client arrives from 127.0.0.1; drain gives HAProxy time to notice
+    // defaults suited to HAProxy in front: it forwards the client address (X-Forwarded-For) from 127.0.0.1,
+    // and every local client is 127.0.0.1 too, hence the high per-address limit; drain gives HAProxy time to notice
+    CONFAB_TRUSTED_PROXIES: '127.0.0.1',
     CONFAB_MAX_CONN_PER_IP: '10000',
     CONFAB_DRAIN_READY_DELAY_MS: '1500',
     CONFAB_DRAIN_WINDOW_MS: '3000',

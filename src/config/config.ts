@@ -32,6 +32,8 @@ export interface Config {
   floodCloseAfter: number;
   sendBufferBytes: number;
   maxConnPerIp: number;
+  /** Addresses of proxies whose X-Forwarded-For is believed (for per-IP limits and logs). */
+  trustedProxies: string[];
   pingIntervalMs: number;
   pingTimeoutMs: number;
   historyLimit: number;
@@ -73,6 +75,11 @@ function str(env: Env, name: string): string | undefined {
 function list(env: Env, name: string): string[] | undefined {
   const v = str(env, name);
   return v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/** IPv4-mapped IPv6 addresses (::ffff:1.2.3.4) compare as their IPv4 form. */
+export function normalizeIp(ip: string): string {
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
 }
 
 /** Generated node ids look like Fly alloc ids' first block: 8 hex chars. */
@@ -130,6 +137,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     floodCloseAfter: int(env, 'CONFAB_FLOOD_CLOSE_AFTER', 100, 1, 1_000_000),
     sendBufferBytes: int(env, 'CONFAB_SEND_BUFFER_BYTES', 1024 * 1024, 1024, 1024 * 1024 * 1024),
     maxConnPerIp: int(env, 'CONFAB_MAX_CONN_PER_IP', 256, 1, 1_000_000),
+    trustedProxies: (list(env, 'CONFAB_TRUSTED_PROXIES') ?? []).map(normalizeIp),
     pingIntervalMs,
     pingTimeoutMs: int(env, 'CONFAB_PING_TIMEOUT_MS', Math.min(10_000, pingIntervalMs), 50, 600_000),
     historyLimit: int(env, 'CONFAB_HISTORY_LIMIT', 10_000, 1, 100_000_000),

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import type { Bus } from '../bus/types.js';
-import type { Config } from '../config/config.js';
+import { normalizeIp, type Config } from '../config/config.js';
 import type { History } from '../history/types.js';
 import { SUBPROTOCOL } from '../protocol/frames.js';
 import { Connection } from './connection.js';
@@ -60,6 +60,19 @@ function originAllowed(config: Config, req: IncomingMessage): boolean {
   }
 }
 
+/**
+ * The client's address: the peer, or, when the peer is a trusted proxy, the right-most
+ * X-Forwarded-For entry that is not itself a trusted proxy.
+ */
+export function clientIp(config: Config, req: IncomingMessage): string {
+  const peer = normalizeIp(req.socket.remoteAddress ?? 'unknown');
+  const xff = req.headers['x-forwarded-for'];
+  if (config.trustedProxies.length === 0 || !config.trustedProxies.includes(peer) || typeof xff !== 'string') return peer;
+  const hops = xff.split(',').map((h) => normalizeIp(h.trim())).filter(Boolean);
+  for (let i = hops.length - 1; i >= 0; i--) if (!config.trustedProxies.includes(hops[i]!)) return hops[i]!;
+  return peer;
+}
+
 function tokenOf(req: IncomingMessage): string | undefined {
   const auth = req.headers.authorization;
   if (auth?.startsWith('Bearer ')) return auth.slice(7).trim();
@@ -91,7 +104,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
 
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());
-    const ip = req.socket.remoteAddress ?? 'unknown';
+    const ip = clientIp(config, req);
     if (core.draining) return rejectUpgrade(socket, 503, 'draining', 'node is draining');
     if (new URL(req.url ?? '/', 'http://x').pathname !== '/ws') return rejectUpgrade(socket, 404, 'not_found', 'WebSocket endpoint is /ws');
     if (!originAllowed(config, req)) return rejectUpgrade(socket, 403, 'forbidden_origin', 'origin not allowed');

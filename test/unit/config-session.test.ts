@@ -63,3 +63,17 @@ describe('token bucket', () => {
     assert.equal(b.take(100), true);
   });
 });
+
+describe('client address behind proxies', async () => {
+  const { clientIp } = await import('../../src/gateway/index.js');
+  const req = (peer: string, xff?: string) => ({ socket: { remoteAddress: peer }, headers: xff ? { 'x-forwarded-for': xff } : {} }) as never;
+  it('believes X-Forwarded-For only from trusted proxies, taking the right-most untrusted hop', () => {
+    const plain = loadConfig({});
+    assert.equal(clientIp(plain, req('10.0.0.5', '1.2.3.4')), '10.0.0.5', 'no trusted proxies: the peer');
+    const c = loadConfig({ CONFAB_TRUSTED_PROXIES: '127.0.0.1,10.0.0.2' });
+    assert.equal(clientIp(c, req('::ffff:127.0.0.1', '6.6.6.6, 1.2.3.4')), '1.2.3.4', 'a client cannot pick its address by prepending');
+    assert.equal(clientIp(c, req('127.0.0.1', '1.2.3.4, 10.0.0.2')), '1.2.3.4');
+    assert.equal(clientIp(c, req('9.9.9.9', '1.2.3.4')), '9.9.9.9', 'an untrusted peer is not believed');
+    assert.equal(clientIp(c, req('127.0.0.1')), '127.0.0.1');
+  });
+});
