@@ -30,7 +30,6 @@ async function main(argv: string[]): Promise<void> {
       return;
     default:
       process.stderr.write(`confab: unknown command ${JSON.stringify(cmd)}\n${USAGE}`);
-      void rest;
       process.exit(2);
   }
 }
