@@ -71,6 +71,7 @@ export class RedisHistory implements History {
     try {
       h.epochPolicy = s.epochPolicy === 'auto' ? await autoPolicy(h.conn) : s.epochPolicy;
       if (h.epochPolicy === 'restart' && (await h.runId) === '') log.warn('INFO server is not allowed: Redis restarts cannot be detected, the epoch changes only if Redis loses everything');
+      await warnOnEviction(h.conn, log);
       const epoch = (await h.run(h.key('x'), '', 'epoch', '0', '0'))[0];
       log.info({ epoch, epochPolicy: h.epochPolicy, prefix: s.prefix }, 'redis history ready');
       h.stopPings = startHealthPings([h.conn], s, log);
@@ -228,5 +229,15 @@ async function autoPolicy(conn: Redis): Promise<'keep' | 'restart'> {
     return aof === 'yes' && fsync === 'always' ? 'keep' : 'restart';
   } catch {
     return 'restart'; // CONFIG disabled (managed Redis): assume a restart may lose data
+  }
+}
+
+/** allkeys-* eviction can drop a room's stream or counter without any restart: say so loudly. */
+async function warnOnEviction(conn: Redis, log: pino.Logger): Promise<void> {
+  try {
+    const [, policy] = (await conn.config('GET', 'maxmemory-policy')) as string[];
+    if (policy?.startsWith('allkeys-')) log.warn({ maxmemoryPolicy: policy }, 'Redis may evict history keys under memory pressure; use maxmemory-policy noeviction (docs/redis.md)');
+  } catch {
+    // CONFIG disabled: nothing to check
   }
 }
