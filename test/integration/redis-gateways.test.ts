@@ -7,6 +7,8 @@
  * redis-server killed (-9) and restarted under load: readiness fails while it
  * is down, every publish is acknowledged or rejected with a typed error, and
  * every acknowledged message reaches every member in one order (R5, G8).
+ * And with RDB snapshots only: a Redis crash that loses acknowledged messages
+ * makes a resuming client get `reset`, never a `recovered` with reused offsets.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -179,5 +181,71 @@ describe('two gateways over Redis', () => {
     const msgs = members[0]!.c.msgs('outage');
     assert.equal(new Set(msgs.map((m) => m.epoch)).size, 1, 'appendfsync always: the epoch survives a crash');
     assertChain(msgs);
+  });
+});
+
+describe('a gateway over Redis that crashes and loses its tail (RDB snapshots)', () => {
+  let redis: RedisServer;
+  const gws: TestGateway[] = [];
+  const clients: RawClient[] = [];
+  before(async () => {
+    redis = await startRedis();
+    for (const node of ['crash0', 'crash1']) {
+      const env = { REDIS_URL: redis.url, CONFAB_SECRET: TEST_SECRET, CONFAB_NODE_ID: node, CONFAB_REDIS_RECONNECT_MAX_MS: '200' };
+      const { bus, history } = await createRedisAdapters(loadConfig(env), log, { env });
+      gws.push(await startTestGateway({ bus, history, env }));
+    }
+  });
+  after(async () => {
+    for (const c of clients) c.close();
+    for (const g of gws) await g.close().catch(() => undefined);
+    await redis?.close();
+  });
+
+  it('tells a resuming client `reset` (never `recovered`) when offsets it saw were lost and reused', async () => {
+    const [g0, g1] = gws;
+    const reader = await createSession(g0!.url, 'crash-reader');
+    const writer = await createSession(g1!.url, 'crash-writer');
+    const r = await RawClient.connect(g0!.wsUrl, reader.token);
+    const w = await RawClient.connect(g1!.wsUrl, writer.token);
+    clients.push(r, w);
+    r.send({ t: 'join', room: 'lobby' });
+    const j = await r.next('joined', (f) => f.room === 'lobby');
+    w.send({ t: 'join', room: 'lobby' });
+    await w.next('joined', (f) => f.room === 'lobby');
+    for (let i = 0; i < 3; i++) w.send({ t: 'pub', id: `s${i}`, room: 'lobby', text: `saved ${i}` });
+    await w.next('ack', (a) => a.id === 's2');
+    assert.equal(await redis.command('SAVE'), 'OK');
+    for (let i = 3; i < 5; i++) w.send({ t: 'pub', id: `s${i}`, room: 'lobby', text: `lost ${i}` });
+    await w.next('ack', (a) => a.id === 's4');
+    await waitFor(() => r.msgs('lobby').length === 5, { what: 'reader saw offsets 1..5' });
+    const seen = r.msgs('lobby').at(-1)!;
+    assert.equal(seen.offset, 5);
+    r.close();
+    await r.closed();
+    await redis.kill();
+    await redis.start();
+    await waitFor(async () => (await fetch(`${g1!.url}/readyz`)).status === 200, { what: 'writer gateway ready', timeoutMs: 15_000 });
+    // offsets 4 and 5 are written again, with other content
+    for (let i = 0; i < 2; i++) {
+      await waitFor(async () => {
+        const from = w.frames.length;
+        w.send({ t: 'pub', id: `n${i}`, room: 'lobby', text: `new ${i}` });
+        await waitFor(() => w.frames.slice(from).some((f) => (f.t === 'ack' || f.t === 'error') && f.id === `n${i}`), { what: `reply to n${i}` });
+        return w.frames.slice(from).some((f) => f.t === 'ack' && f.id === `n${i}`);
+      }, { what: `n${i} acknowledged`, timeoutMs: 10_000, intervalMs: 50 });
+    }
+    const n1 = w.all('ack').find((a) => a.id === 'n1')!;
+    assert.equal(n1.offset, 5, 'offset 5 now holds another message');
+    assert.notEqual(n1.epoch, j.epoch);
+    const r2 = await RawClient.connect(g0!.wsUrl, reader.token);
+    clients.push(r2);
+    r2.send({ t: 'join', room: 'lobby', since: { epoch: seen.epoch, offset: seen.offset } });
+    const j2 = await r2.next('joined', (f) => f.room === 'lobby');
+    assert.equal(j2.recovered, false);
+    assert.equal(j2.reset, true);
+    assert.equal(j2.epoch, n1.epoch);
+    await waitFor(() => r2.msgs('lobby').some((m) => m.text === 'new 1'), { what: 'the recent messages after the reset' });
+    assert.deepEqual(r2.msgs('lobby').map((m) => m.text), ['saved 0', 'saved 1', 'saved 2', 'new 0', 'new 1']);
   });
 });
