@@ -1,0 +1,133 @@
+/**
+ * One gateway cut off from Redis (through a TCP proxy this test controls) while
+ * another gateway keeps working: the cut-off gateway reports not ready and
+ * rejects publishes with a typed error; the other one's messages are stored.
+ * When the link heals, the cut-off gateway's members must get what was
+ * published meanwhile, in order, without waiting for a later message.
+ */
+import assert from 'node:assert/strict';
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import pino from 'pino';
+import { loadConfig } from '../../src/config/config.js';
+import { createRedisAdapters } from '../../src/redis/index.js';
+import { createSession, startTestGateway, TEST_SECRET, type TestGateway } from '../../src/testkit/gateway.js';
+import { RawClient } from '../../src/testkit/raw-client.js';
+import { startRedis, type RedisServer } from '../../src/testkit/redis.js';
+import { waitFor } from '../../src/testkit/wait.js';
+
+const log = pino({ level: 'silent' });
+
+/** A loopback TCP proxy that can cut every connection and refuse new ones until healed. */
+async function startProxy(targetPort: number): Promise<{ url: string; cut(): void; heal(): void; close(): Promise<void> }> {
+  const socks = new Set<Socket>();
+  let blocked = false;
+  const server: Server = createServer((client) => {
+    if (blocked) return client.destroy();
+    const upstream = connect(targetPort, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      socks.add(s);
+      s.on('close', () => socks.delete(s));
+      s.on('error', () => {});
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    cut: () => {
+      blocked = true;
+      for (const s of socks) s.destroy();
+    },
+    heal: () => {
+      blocked = false;
+    },
+    close: () => {
+      for (const s of socks) s.destroy();
+      return new Promise((r) => server.close(() => r()));
+    },
+  };
+}
+
+describe('one gateway partitioned from Redis', () => {
+  let redis: RedisServer;
+  let proxy: Awaited<ReturnType<typeof startProxy>>;
+  const gws: TestGateway[] = [];
+  const clients: RawClient[] = [];
+
+  before(async () => {
+    redis = await startRedis({ appendonly: 'always' });
+    proxy = await startProxy(redis.port);
+    for (const [node, url] of [['near', redis.url], ['far', proxy.url]] as const) {
+      const env = { REDIS_URL: url, CONFAB_SECRET: TEST_SECRET, CONFAB_NODE_ID: node, CONFAB_REDIS_RECONNECT_MAX_MS: '100', CONFAB_REDIS_CONNECT_TIMEOUT_MS: '2000' };
+      const { bus, history } = await createRedisAdapters(loadConfig(env), log, { env });
+      gws.push(await startTestGateway({ bus, history, env }));
+    }
+  });
+  after(async () => {
+    for (const c of clients) c.close();
+    for (const g of gws) await g.close().catch(() => undefined);
+    await proxy?.close();
+    await redis?.close();
+  });
+
+  it('rejects with a typed error while cut off, and stays consistent with the other gateway', async () => {
+    const [near, far] = gws;
+    const a = await createSession(near!.url, 'p-near');
+    const b = await createSession(far!.url, 'p-far');
+    const cn = await RawClient.connect(near!.wsUrl, a.token);
+    const cf = await RawClient.connect(far!.wsUrl, b.token);
+    clients.push(cn, cf);
+    for (const c of [cn, cf]) {
+      c.send({ t: 'join', room: 'split' });
+      await c.next('joined', (j) => j.room === 'split');
+    }
+    cn.send({ t: 'pub', id: 'before', room: 'split', text: 'before' });
+    await cf.next('msg', (m) => m.id === 'before');
+    proxy.cut();
+    await waitFor(async () => (await fetch(`${far!.url}/readyz`)).status === 503, { what: 'far gateway not ready', timeoutMs: 10_000 });
+    assert.equal((await fetch(`${near!.url}/readyz`)).status, 200, 'the other gateway is unaffected');
+    cf.send({ t: 'pub', id: 'cut', room: 'split', text: 'cut' });
+    const err = await cf.next('error', (e) => e.id === 'cut');
+    assert.ok(err.code === 'bus_unavailable' || err.code === 'store_failed', err.code);
+    for (let i = 0; i < 3; i++) cn.send({ t: 'pub', id: `during${i}`, room: 'split', text: `during${i}` });
+    await cn.next('ack', (x) => x.id === 'during2');
+    proxy.heal();
+    await waitFor(async () => (await fetch(`${far!.url}/readyz`)).status === 200, { what: 'far gateway ready again', timeoutMs: 10_000 });
+    // the history connection may come back a moment after the bus: resend like the SDK until acknowledged
+    await waitFor(async () => {
+      const from = cf.frames.length;
+      cf.send({ t: 'pub', id: 'cut', room: 'split', text: 'cut' });
+      await waitFor(() => cf.frames.slice(from).some((f) => (f.t === 'ack' || f.t === 'error') && f.id === 'cut'), { what: 'ack or typed error' });
+      return cf.frames.slice(from).some((f) => f.t === 'ack' && f.id === 'cut');
+    }, { what: 'resend acknowledged', timeoutMs: 10_000, intervalMs: 50 });
+    await waitFor(() => cf.msgs('split').some((m) => m.id === 'cut') && cn.msgs('split').some((m) => m.id === 'cut'), { what: 'both see the resent message' });
+    const order = (c: RawClient) => c.msgs('split').map((m) => m.id);
+    assert.deepEqual(order(cf), ['before', 'during0', 'during1', 'during2', 'cut'], 'the far member got what it missed, in order, before its own message');
+    assert.deepEqual(order(cn), order(cf));
+  });
+
+  it('delivers what was published during the partition as soon as it heals, without waiting for a later message', { todo: 'gateway hub: catchUp() only fills rooms with pending messages (see report)' }, async () => {
+    const [near, far] = gws;
+    const a = await createSession(near!.url, 'q-near');
+    const b = await createSession(far!.url, 'q-far');
+    const cn = await RawClient.connect(near!.wsUrl, a.token);
+    const cf = await RawClient.connect(far!.wsUrl, b.token);
+    clients.push(cn, cf);
+    for (const c of [cn, cf]) {
+      c.send({ t: 'join', room: 'quiet' });
+      await c.next('joined', (j) => j.room === 'quiet');
+    }
+    proxy.cut();
+    await waitFor(async () => (await fetch(`${far!.url}/readyz`)).status === 503, { what: 'far gateway not ready', timeoutMs: 10_000 });
+    cn.send({ t: 'pub', id: 'q1', room: 'quiet', text: 'q1' });
+    await cn.next('ack', (x) => x.id === 'q1');
+    proxy.heal();
+    await waitFor(async () => (await fetch(`${far!.url}/readyz`)).status === 200, { what: 'far gateway ready again', timeoutMs: 10_000 });
+    await cf.next('msg', (m) => m.id === 'q1', 5000);
+  });
+});
