@@ -4,6 +4,8 @@
  * rejects publishes with a typed error; the other one's messages are stored.
  * When the link heals, the cut-off gateway's members must get what was
  * published meanwhile, in order, without waiting for a later message.
+ * Two tests are marked `todo`: they reproduce gateway (not adapter) gaps found
+ * with this setup, and pass once the gateway is fixed.
  */
 import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -129,5 +131,71 @@ describe('one gateway partitioned from Redis', () => {
     proxy.heal();
     await waitFor(async () => (await fetch(`${far!.url}/readyz`)).status === 200, { what: 'far gateway ready again', timeoutMs: 10_000 });
     await cf.next('msg', (m) => m.id === 'q1', 5000);
+  });
+});
+
+describe('a partitioned gateway, and Redis losing its tail meanwhile', () => {
+  let redis: RedisServer;
+  let proxy: Awaited<ReturnType<typeof startProxy>>;
+  const gws: TestGateway[] = [];
+  const clients: RawClient[] = [];
+
+  before(async () => {
+    redis = await startRedis(); // RDB only: SAVE by hand, then kill -9 loses what came after
+    proxy = await startProxy(redis.port);
+    for (const [node, url] of [['near2', redis.url], ['far2', proxy.url]] as const) {
+      const env = { REDIS_URL: url, CONFAB_SECRET: TEST_SECRET, CONFAB_NODE_ID: node, CONFAB_REDIS_RECONNECT_MAX_MS: '100', CONFAB_REDIS_CONNECT_TIMEOUT_MS: '2000' };
+      const { bus, history } = await createRedisAdapters(loadConfig(env), log, { env });
+      gws.push(await startTestGateway({ bus, history, env }));
+    }
+  });
+  after(async () => {
+    for (const c of clients) c.close();
+    for (const g of gws) await g.close().catch(() => undefined);
+    await proxy?.close();
+    await redis?.close();
+  });
+
+  it('never answers `recovered` to a client whose offsets were lost and reused (G2)', { todo: 'gateway join compares since.epoch with the hub\'s cached epoch, not the epoch of the read (see report)' }, async () => {
+    const [near, far] = gws;
+    const w = await RawClient.connect(near!.wsUrl, (await createSession(near!.url, 'e-writer')).token);
+    const stay = await RawClient.connect(far!.wsUrl, (await createSession(far!.url, 'e-stay')).token);
+    const readerSession = await createSession(far!.url, 'e-reader');
+    const r = await RawClient.connect(far!.wsUrl, readerSession.token);
+    clients.push(w, stay, r);
+    for (const c of [w, stay, r]) {
+      c.send({ t: 'join', room: 'ep' });
+      await c.next('joined', (j) => j.room === 'ep');
+    }
+    for (let i = 0; i < 3; i++) w.send({ t: 'pub', id: `e${i}`, room: 'ep', text: `saved ${i}` });
+    await w.next('ack', (a) => a.id === 'e2');
+    assert.equal(await redis.command('SAVE'), 'OK');
+    for (let i = 3; i < 5; i++) w.send({ t: 'pub', id: `e${i}`, room: 'ep', text: `lost ${i}` });
+    await waitFor(() => r.msgs('ep').length === 5, { what: 'reader saw 1..5' });
+    const seen = r.msgs('ep').at(-1)!;
+    r.close();
+    await r.closed();
+    proxy.cut();
+    await waitFor(async () => (await fetch(`${far!.url}/readyz`)).status === 503, { what: 'far cut off', timeoutMs: 10_000 });
+    await redis.kill();
+    await redis.start();
+    // while the far gateway is cut off, offsets 4 and 5 are written again with other content
+    for (const id of ['x0', 'x1']) {
+      await waitFor(async () => {
+        const from = w.frames.length;
+        w.send({ t: 'pub', id, room: 'ep', text: `new ${id}` });
+        await waitFor(() => w.frames.slice(from).some((f) => (f.t === 'ack' || f.t === 'error') && f.id === id), { what: `reply to ${id}` });
+        return w.frames.slice(from).some((f) => f.t === 'ack' && f.id === id);
+      }, { what: `${id} acknowledged`, timeoutMs: 10_000, intervalMs: 50 });
+    }
+    assert.equal(w.all('ack').find((a) => a.id === 'x1')!.offset, 5);
+    proxy.heal();
+    await waitFor(async () => (await fetch(`${far!.url}/readyz`)).status === 200, { what: 'far ready again', timeoutMs: 10_000 });
+    const r2 = await RawClient.connect(far!.wsUrl, readerSession.token);
+    clients.push(r2);
+    r2.send({ t: 'join', room: 'ep', since: { epoch: seen.epoch, offset: seen.offset } });
+    const j2 = await r2.next('joined', (j) => j.room === 'ep');
+    assert.ok(!(j2.recovered && r2.msgs('ep').length === 0), `recovered with a hole: the reader never gets "new x0", "new x1" (joined ${JSON.stringify(j2)})`);
+    assert.equal(j2.reset, true);
   });
 });
