@@ -76,6 +76,13 @@ export class Connection implements RoomMember {
     }
   }
 
+  onRoomReset(room: string): void {
+    const st = this.rooms.get(room);
+    if (!st || this.closed) return;
+    // re-join with a position in the old epoch: the answer is `joined` with reset, then recent messages
+    void this.join({ t: 'join', room, since: { epoch: '', offset: st.last } }).catch((err) => this.failed(err, { room }));
+  }
+
   onRoomFrame(room: string, frame: Buffer): void {
     const st = this.rooms.get(room);
     if (st && !st.syncing) this.sendRaw(frame);
@@ -200,8 +207,8 @@ export class Connection implements RoomMember {
     if (since && since.epoch === info.epoch) {
       res = await h.read(room, since.offset, PAGE);
       recovered = !res.gap;
-      if (res.messages.length === 0 && since.offset > res.last) {
-        // the client saw offsets this history never had (e.g. a memory-storage stream restarted): a reset
+      if (res.epoch !== since.epoch || (res.messages.length === 0 && since.offset > res.last)) {
+        // history was reset after this node last looked, or the client saw offsets this history never had
         recovered = false;
         reset = true;
         res = await h.recent(room, this.core.config.recentOnJoin);

@@ -16,6 +16,8 @@ export interface RoomMember {
   readonly user: Member;
   onRoomMessage(room: string, msg: ChatMessage, frame: Buffer): void;
   onRoomFrame(room: string, frame: Buffer): void;
+  /** The room's history epoch changed under this node: the member must re-sync the room (it is told `reset`). */
+  onRoomReset(room: string): void;
 }
 
 interface Pending {
@@ -102,9 +104,9 @@ export class RoomHub {
     return this.rooms.get(name)?.members ?? new Set();
   }
 
-  /** After a bus outage: read from history whatever each room may have missed. */
+  /** After a bus outage: read from history whatever each room may have missed, also in quiet rooms. */
   catchUp(): void {
-    for (const room of this.rooms.values()) if (room.isReady) void this.fill(room);
+    for (const room of this.rooms.values()) if (room.isReady) void this.fill(room, true);
   }
 
   close(): void {
@@ -155,13 +157,17 @@ export class RoomHub {
     this.deliver(room, msg, msgFrame(json));
   }
 
+  /** History was reset (new epoch): follow it, and have every local member re-sync the room. */
+  private resetEpoch(room: Room, epoch: string, last: number): void {
+    this.o.onWarn?.('history epoch changed; members re-sync the room', { room: room.name, from: room.epoch, to: epoch });
+    room.epoch = epoch;
+    room.last = last;
+    room.pending.clear();
+    for (const m of [...room.members]) m.onRoomReset(room.name);
+  }
+
   private deliver(room: Room, msg: ChatMessage, frame: Buffer): void {
-    if (msg.epoch !== room.epoch) {
-      this.o.onWarn?.('history epoch changed; following the new epoch', { room: room.name, from: room.epoch, to: msg.epoch });
-      room.epoch = msg.epoch;
-      room.last = msg.prev;
-      room.pending.clear();
-    }
+    if (msg.epoch !== room.epoch) return this.resetEpoch(room, msg.epoch, msg.offset);
     if (msg.offset <= room.last) return;
     if (msg.prev !== room.last) {
       room.pending.set(msg.prev, { msg, frame });
@@ -188,13 +194,17 @@ export class RoomHub {
   }
 
   /** Read the hole between `room.last` and the earliest pending message from history. */
-  private async fill(room: Room): Promise<void> {
+  private async fill(room: Room, force = false): Promise<void> {
     if (room.filling) return;
     room.filling = true;
     try {
-      for (let i = 0; i < 1000 && room.pending.size > 0 && this.rooms.get(room.name) === room; i++) {
+      for (let i = 0; i < 1000 && (room.pending.size > 0 || (force && i === 0)) && this.rooms.get(room.name) === room; i++) {
         const before = room.last;
         const r = await this.o.history.read(room.name, room.last, 500);
+        if (r.epoch !== room.epoch) {
+          this.resetEpoch(room, r.epoch, r.last);
+          break;
+        }
         if (r.gap && r.gap.from === room.last + 1) {
           this.o.onWarn?.('history no longer reaches back to this node\'s position; skipping', { room: room.name, gap: r.gap });
           room.last = r.gap.to;
@@ -205,6 +215,7 @@ export class RoomHub {
           this.emit(room, m, msgFrame(JSON.stringify(m)));
         }
         this.drainPending(room);
+        if (r.more && room.last !== before) force = true; // keep reading a long backlog
         if (!r.more || room.last === before) break;
       }
       // whatever is still pending could not be linked from history: a message we
