@@ -78,7 +78,7 @@ describe('protocol: client frame decoder', () => {
 
 describe('protocol: code table', () => {
   it('gives every closing code a unique close number in the documented ranges', () => {
-    const closes = Object.values(ErrorCodes).map((c) => c.close).filter((c): c is number => c !== null);
+    const closes = Object.values(ErrorCodes).map((c): number | null => c.close).filter((c): c is number => c !== null);
     assert.equal(new Set(closes).size, closes.length);
     for (const c of closes) assert.ok(c === 1009 || (c >= 4000 && c <= 4999));
     assert.equal(codeForClose(4001), 'slow_consumer');
