@@ -9,12 +9,12 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { startSystem, freePort, Loadgen, ROOT, type SystemProc } from './systems.js';
+import { startSystem, freePort, Loadgen, confabDist, type SystemProc } from './systems.js';
 import { measuredStep, type BenchSizes, type Step } from './scenarios.js';
 
 /** null when the bus hop can run, else why not. */
 export function busHopAvailable(): string | null {
-  if (!existsSync(path.join(ROOT, 'dist', 'nats', 'index.js'))) return 'no NATS adapter (dist/nats/index.js) yet';
+  if (!existsSync(path.join(confabDist(), 'nats', 'index.js'))) return 'no NATS adapter (dist/nats/index.js) yet';
   try {
     execFileSync('nats-server', ['--version'], { stdio: 'ignore' });
   } catch {

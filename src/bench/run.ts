@@ -13,10 +13,11 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { sizes, fanout, groups, connRate, resume, slowConsumers } from './scenarios.js';
-import { confabAvailable, hasTaskset, ROOT, SERVER_CORE, LOADGEN_CORE } from './systems.js';
+import { confabAvailable, hasTaskset, snapshotConfab, ROOT, SERVER_CORE, LOADGEN_CORE } from './systems.js';
 import { busHop, busHopAvailable } from './bushop.js';
 import { aggregate, renderTable, renderMarkdown, type RunRecord, type BenchMeta } from './report.js';
 import { renderChart } from './chart.js';
@@ -71,6 +72,16 @@ function parseArgs(argv: string[]): Args {
 /** docs/benchmarks.md: everything from this line on is written by hand and kept by `--docs`. */
 const FINDINGS_MARKER = '<!-- findings: hand-written, kept by --docs -->';
 
+function gitHead(): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
+    return `${head}${dirty ? ' + uncommitted changes in src/' : ''}`;
+  } catch {
+    return 'unknown';
+  }
+}
+
 function rotate<T>(list: T[], by: number): T[] {
   const k = by % list.length;
   return [...list.slice(k), ...list.slice(0, k)];
@@ -81,6 +92,9 @@ async function main(): Promise<void> {
   const s = sizes(args.quick);
   const notes: string[] = [];
   let systems = args.systems;
+  const snap = args.systems.includes('confab') && existsSync(path.join(ROOT, 'dist', 'cli', 'confab.js')) ? snapshotConfab() : null;
+  process.on('exit', () => snap?.remove());
+  if (snap) notes.push(`confab measured from a snapshot of dist/ taken at the start (git ${gitHead()})`);
   if (systems.includes('confab') && !confabAvailable()) {
     notes.push('confab skipped: dist/cli/confab.js does not exist (gateway not built yet)');
     systems = systems.filter((x) => x !== 'confab');

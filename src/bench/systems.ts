@@ -9,7 +9,7 @@
  * server, so all three are measured the same way without code in them).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { readFileSync, existsSync, mkdtempSync, rmSync, cpSync, mkdirSync } from 'node:fs';
 import { tmpdir, cpus } from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
@@ -22,6 +22,30 @@ import type { LoadgenRequest } from './loadgen.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** Repository root (dist/bench/.. /..). */
 export const ROOT = path.resolve(here, '..', '..');
+
+/**
+ * Where confab's compiled code is taken from: dist/, or a snapshot of it made at the start of a bench
+ * (other people rebuilding dist/ during a 15-minute run must not change what is measured).
+ */
+export function confabDist(): string {
+  return process.env.CONFAB_BENCH_CONFAB_DIST ?? path.join(ROOT, 'dist');
+}
+
+/** Copy dist/ under node_modules/.cache (module resolution still finds node_modules) and use it for confab. */
+export function snapshotConfab(): { dir: string; remove(): void } {
+  const dir = path.join(ROOT, 'node_modules', '.cache', 'confab-bench', `dist-${process.pid}`);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(path.dirname(dir), { recursive: true });
+  cpSync(path.join(ROOT, 'dist'), dir, { recursive: true });
+  process.env.CONFAB_BENCH_CONFAB_DIST = dir;
+  return {
+    dir,
+    remove() {
+      delete process.env.CONFAB_BENCH_CONFAB_DIST;
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
 
 let tasksetOk: boolean | undefined;
 export function hasTaskset(): boolean {
@@ -254,7 +278,7 @@ export function confabEnv(port: number, dataDir: string): Record<string, string>
 }
 
 export function confabAvailable(): boolean {
-  return existsSync(path.join(ROOT, 'dist', 'cli', 'confab.js'));
+  return existsSync(path.join(confabDist(), 'cli', 'confab.js'));
 }
 
 export async function startSystem(kind: SystemKind, opts: StartOptions = {}): Promise<SystemProc> {
@@ -266,7 +290,7 @@ export async function startSystem(kind: SystemKind, opts: StartOptions = {}): Pr
   let dataDir: string | undefined;
   if (kind === 'confab') {
     dataDir = mkdtempSync(path.join(tmpdir(), 'confab-bench-'));
-    nodeArgs = [...flags, path.join(ROOT, 'dist', 'cli', 'confab.js'), 'start'];
+    nodeArgs = [...flags, path.join(confabDist(), 'cli', 'confab.js'), 'start'];
     env = { ...env, ...confabEnv(port, dataDir), ...opts.env };
   } else {
     nodeArgs = [...flags, path.join(here, 'baselines.js'), kind, ...(opts.recovery ? ['--recovery'] : [])];
