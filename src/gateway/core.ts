@@ -15,7 +15,7 @@ import { SessionSigner } from './session.js';
 
 export const VERSION = '0.1.0';
 /** Rooms with more local members than this get no join/leave notices (they would cost O(members²)). */
-export const PRESENCE_NOTICE_MAX_MEMBERS = 1000;
+export const PRESENCE_NOTICE_MAX_MEMBERS = 200;
 
 export class Core {
   readonly hub: RoomHub;
