@@ -38,6 +38,8 @@ export interface Config {
   pingTimeoutMs: number;
   historyLimit: number;
   recentOnJoin: number;
+  /** Messages per room each node keeps encoded in memory to answer joins and resumes without reading history. */
+  roomCacheSize: number;
   presenceGraceMs: number;
   drainReadyDelayMs: number;
   drainWindowMs: number;
@@ -142,6 +144,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     pingTimeoutMs: int(env, 'CONFAB_PING_TIMEOUT_MS', Math.min(10_000, pingIntervalMs), 50, 600_000),
     historyLimit: int(env, 'CONFAB_HISTORY_LIMIT', 10_000, 1, 100_000_000),
     recentOnJoin: int(env, 'CONFAB_RECENT_ON_JOIN', 50, 0, 10_000),
+    roomCacheSize: int(env, 'CONFAB_ROOM_CACHE', 256, 0, 100_000),
     presenceGraceMs: int(env, 'CONFAB_PRESENCE_GRACE_MS', 5_000, 0, 600_000),
     drainReadyDelayMs: int(env, 'CONFAB_DRAIN_READY_DELAY_MS', 1_000, 0, 600_000),
     drainWindowMs: int(env, 'CONFAB_DRAIN_WINDOW_MS', 5_000, 0, 600_000),

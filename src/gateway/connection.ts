@@ -201,6 +201,19 @@ export class Connection implements RoomMember {
     if (this.rooms.get(room) !== st || this.closed) return;
     const h = this.core.history;
     const since = f.since;
+    const hub = this.core.hub;
+    const cached = since ? (since.epoch === info.epoch ? hub.cachedAfter(room, since.offset) : undefined) : hub.cachedRecent(room, this.core.config.recentOnJoin);
+    if (cached) {
+      // answered from the messages this node delivered recently: no history read
+      if (!alerts && !wasMember) this.core.presence.add(room, this.user);
+      this.send({ t: 'joined', room, epoch: info.epoch, last: cached.last, recovered: since !== undefined, members: alerts ? [] : this.core.presence.members(room) });
+      st.last = since?.offset ?? 0;
+      for (const m of cached.msgs) {
+        st.last = m.offset;
+        this.sendRaw(m.frame);
+      }
+      return this.flushQueue(room, st, h);
+    }
     let res: ReadResult;
     let recovered = false;
     let reset = false;

@@ -37,6 +37,7 @@ export class Core {
     this.metrics = new GatewayMetrics({ node: config.node, region: config.region }, () => this.hub.localRooms().size);
     this.hub = new RoomHub({
       node: config.node,
+      cacheSize: config.roomCacheSize,
       bus,
       history,
       onDelivered: (n) => (this.metrics.messagesOut += n),

@@ -25,8 +25,17 @@ interface Pending {
   frame: Buffer;
 }
 
+/** A message this node delivered, kept encoded for resumes and recent-history replays. */
+export interface CachedMsg {
+  offset: number;
+  prev: number;
+  frame: Buffer;
+}
+
 interface Room {
   name: string;
+  /** The last messages delivered here, a contiguous chain ending at `last` (at most `cacheSize`). */
+  cache: CachedMsg[];
   members: Set<RoomMember>;
   sub?: BusSubscription;
   epoch: string;
@@ -39,6 +48,8 @@ interface Room {
 
 export interface HubOptions {
   node: string;
+  /** Messages per room kept encoded in memory to answer joins and resumes without reading history. */
+  cacheSize?: number;
   bus: Bus;
   history: History;
   onDelivered?(count: number): void;
@@ -55,8 +66,36 @@ export function msgFrame(json: string): Buffer {
 
 export class RoomHub {
   private readonly rooms = new Map<string, Room>();
+  private readonly cacheSize: number;
 
-  constructor(private readonly o: HubOptions) {}
+  constructor(private readonly o: HubOptions) {
+    this.cacheSize = o.cacheSize ?? 256;
+  }
+
+  /**
+   * Encoded messages after `after`, from memory, when this node's cache reaches back that far
+   * (undefined otherwise: read history). `last` is the room's last delivered offset.
+   */
+  cachedAfter(name: string, after: number): { last: number; msgs: CachedMsg[] } | undefined {
+    const room = this.rooms.get(name);
+    if (!room?.isReady || after > room.last) return undefined;
+    if (after === room.last) return { last: room.last, msgs: [] };
+    const c = room.cache;
+    if (c.length === 0 || c[0]!.prev > after) return undefined;
+    let i = c.length;
+    while (i > 0 && c[i - 1]!.offset > after) i--;
+    return { last: room.last, msgs: c.slice(i) };
+  }
+
+  /** The newest `n` messages from memory, when the cache holds that many or the room's whole history. */
+  cachedRecent(name: string, n: number): { last: number; msgs: CachedMsg[] } | undefined {
+    const room = this.rooms.get(name);
+    if (!room?.isReady) return undefined;
+    const c = room.cache;
+    if (room.last === 0) return { last: 0, msgs: [] };
+    if (c.length < n && (c.length === 0 || c[0]!.prev !== 0)) return undefined;
+    return { last: room.last, msgs: c.slice(Math.max(0, c.length - n)) };
+  }
 
   /** Add a member; resolves with the last offset delivered in the room once the room is live on this node. */
   async join(name: string, member: RoomMember): Promise<{ last: number; epoch: string }> {
@@ -115,7 +154,7 @@ export class RoomHub {
   }
 
   private open(name: string): Room {
-    const room: Room = { name, members: new Set(), epoch: '', last: 0, ready: Promise.resolve(), isReady: false, pending: new Map(), filling: false };
+    const room: Room = { name, cache: [], members: new Set(), epoch: '', last: 0, ready: Promise.resolve(), isReady: false, pending: new Map(), filling: false };
     this.rooms.set(name, room);
     room.ready = (async () => {
       room.sub = this.o.bus.subscribe(Subjects.room(name), (d) => this.onBus(room, d));
@@ -163,6 +202,7 @@ export class RoomHub {
     room.epoch = epoch;
     room.last = last;
     room.pending.clear();
+    room.cache.length = 0;
     for (const m of [...room.members]) m.onRoomReset(room.name);
   }
 
@@ -179,6 +219,12 @@ export class RoomHub {
   }
 
   private emit(room: Room, msg: ChatMessage, frame: Buffer): void {
+    const c = room.cache;
+    if (c.length > 0 && c[c.length - 1]!.offset !== msg.prev) c.length = 0; // keep one unbroken chain
+    if (this.cacheSize > 0) {
+      c.push({ offset: msg.offset, prev: msg.prev, frame });
+      if (c.length > this.cacheSize * 2) c.splice(0, c.length - this.cacheSize);
+    }
     room.last = msg.offset;
     for (const m of room.members) m.onRoomMessage(room.name, msg, frame);
     this.o.onDelivered?.(room.members.size);

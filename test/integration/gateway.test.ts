@@ -4,7 +4,8 @@ import { createSession, startTestGateway, type TestGateway } from '../../src/tes
 import { RawClient } from '../../src/testkit/raw-client.js';
 import { waitFor } from '../../src/testkit/wait.js';
 
-describe('gateway: one node, raw protocol', () => {
+for (const cache of ['256', '0'])
+describe(`gateway: one node, raw protocol (room cache ${cache}: joins answered ${cache === '0' ? 'from history' : 'from memory where it reaches'})`, () => {
   let t: TestGateway;
   const clients: RawClient[] = [];
   const connect = async (handle: string) => {
@@ -14,7 +15,7 @@ describe('gateway: one node, raw protocol', () => {
     return { c, s };
   };
   before(async () => {
-    t = await startTestGateway({ env: { CONFAB_RECENT_ON_JOIN: '5', CONFAB_PRESENCE_GRACE_MS: '0' } });
+    t = await startTestGateway({ env: { CONFAB_RECENT_ON_JOIN: '5', CONFAB_PRESENCE_GRACE_MS: '0', CONFAB_ROOM_CACHE: cache } });
   });
   after(async () => {
     for (const c of clients) c.close();
