@@ -11,10 +11,10 @@ import { ALERTS_ROOM, PROTOCOL_VERSION, ROOM_RE, type ChatMessage, type ClientFr
 import { VERSION, type Core } from './core.js';
 import { msgFrame, type RoomMember } from './hub.js';
 import { TokenBucket } from './limits.js';
+import { writeFrame } from './wire.js';
 import { ONLINE } from './presence.js';
 
 const PAGE = 500;
-/** confab.v1 frames are text frames, also when a pre-encoded Buffer is written. */
 const TEXT = { binary: false } as const;
 
 interface RoomState {
@@ -72,7 +72,7 @@ export class Connection implements RoomMember {
     if (st.syncing) st.queue.push({ msg, frame });
     else if (msg.offset > st.last) {
       st.last = msg.offset;
-      this.sendRaw(frame);
+      this.sendFramed(frame);
     }
   }
 
@@ -85,7 +85,7 @@ export class Connection implements RoomMember {
 
   onRoomFrame(room: string, frame: Buffer): void {
     const st = this.rooms.get(room);
-    if (st && !st.syncing) this.sendRaw(frame);
+    if (st && !st.syncing) this.sendFramed(frame);
   }
 
   // ---- output
@@ -94,14 +94,22 @@ export class Connection implements RoomMember {
     this.sendRaw(JSON.stringify(frame));
   }
 
-  sendRaw(data: Buffer | string): void {
-    if (this.closed) return;
-    if (this.ws.bufferedAmount > this.core.config.sendBufferBytes) {
-      this.core.metrics.sendBufferDrops++;
-      this.close('slow_consumer');
-      return;
-    }
+  sendRaw(data: string): void {
+    if (this.closed || !this.underCap()) return;
     this.ws.send(data, TEXT);
+  }
+
+  /** Write a complete pre-built frame (shared by every member of a room), with the same buffer cap. */
+  sendFramed(frame: Buffer): void {
+    if (this.closed || !this.underCap()) return;
+    writeFrame(this.ws, frame);
+  }
+
+  private underCap(): boolean {
+    if (this.ws.bufferedAmount <= this.core.config.sendBufferBytes) return true;
+    this.core.metrics.sendBufferDrops++;
+    this.close('slow_consumer');
+    return false;
   }
 
   sendError(code: ErrorCode, message?: string, extra: { id?: string; room?: string } = {}): void {
@@ -210,7 +218,7 @@ export class Connection implements RoomMember {
       st.last = since?.offset ?? 0;
       for (const m of cached.msgs) {
         st.last = m.offset;
-        this.sendRaw(m.frame);
+        this.sendFramed(m.frame);
       }
       return this.flushQueue(room, st, h);
     }
@@ -248,7 +256,7 @@ export class Connection implements RoomMember {
   private replay(st: RoomState, m: ChatMessage): void {
     if (m.offset <= st.last) return;
     st.last = m.offset;
-    this.sendRaw(msgFrame(JSON.stringify(m)));
+    this.sendFramed(msgFrame(JSON.stringify(m)));
   }
 
   /** Hand over from replay to live: queued live messages follow with no hole and no duplicate. */
@@ -264,7 +272,7 @@ export class Connection implements RoomMember {
           for (const m of hole.messages) if (m.offset < q.msg.offset) this.replay(st, m);
         }
         st.last = q.msg.offset;
-        this.sendRaw(q.frame);
+        this.sendFramed(q.frame);
       }
     }
     st.syncing = false;

@@ -12,6 +12,7 @@ import { RoomHub } from './hub.js';
 import { GatewayMetrics } from './metrics.js';
 import { Presence } from './presence.js';
 import { SessionSigner } from './session.js';
+import { textFrame } from './wire.js';
 
 export const VERSION = '0.1.0';
 /** Rooms with more local members than this get no join/leave notices (they would cost O(members²)). */
@@ -83,7 +84,7 @@ export class Core {
   }
 
   private presenceNotice(room: string, event: 'join' | 'leave', user: Member): void {
-    const frame = Buffer.from(JSON.stringify({ t: 'presence', room, event, user }));
+    const frame = textFrame(JSON.stringify({ t: 'presence', room, event, user }));
     const members = this.hub.membersOf(room);
     if (members.size > PRESENCE_NOTICE_MAX_MEMBERS) return; // large rooms show counts, not a notice per member
     for (const m of members) if (m.user.id !== user.id) m.onRoomFrame(room, frame);

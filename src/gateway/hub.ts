@@ -10,10 +10,12 @@ import type { Bus, BusSubscription } from '../bus/types.js';
 import { Subjects } from '../bus/types.js';
 import type { History } from '../history/types.js';
 import type { ChatMessage, Member } from '../protocol/frames.js';
+import { textFrame } from './wire.js';
 
 export interface RoomMember {
   /** A user of this member (typing notices are not echoed to the same user). */
   readonly user: Member;
+  /** `frame` is a complete WebSocket frame (see wire.ts), shared by every member. */
   onRoomMessage(room: string, msg: ChatMessage, frame: Buffer): void;
   onRoomFrame(room: string, frame: Buffer): void;
   /** The room's history epoch changed under this node: the member must re-sync the room (it is told `reset`). */
@@ -59,9 +61,9 @@ export interface HubOptions {
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-/** Encode a stored message as a `msg` frame (once per message per node). */
+/** Encode a stored message as a complete `msg` WebSocket frame (once per message per node). */
 export function msgFrame(json: string): Buffer {
-  return Buffer.from(`{"t":"msg",${json.slice(1)}`);
+  return textFrame(`{"t":"msg",${json.slice(1)}`);
 }
 
 export class RoomHub {
@@ -182,7 +184,7 @@ export class RoomHub {
     const json = s.slice(b + 1);
     if (type === 't') {
       const user = JSON.parse(json) as Member;
-      const frame = Buffer.from(`{"t":"typing","room":${JSON.stringify(room.name)},"user":${json}}`);
+      const frame = textFrame(`{"t":"typing","room":${JSON.stringify(room.name)},"user":${json}}`);
       for (const m of room.members) if (m.user.id !== user.id) m.onRoomFrame(room.name, frame);
       return;
     }

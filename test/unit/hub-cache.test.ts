@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { MemoryBroker, MemoryBus } from '../../src/bus/memory.js';
 import { RoomHub, type RoomMember } from '../../src/gateway/hub.js';
 import { MemoryHistory } from '../../src/history/memory.js';
+import { framePayload } from '../../src/gateway/wire.js';
 import type { ChatMessage } from '../../src/protocol/frames.js';
 import { waitFor } from '../../src/testkit/wait.js';
 
@@ -26,7 +27,7 @@ describe('room hub: in-memory cache of delivered messages', () => {
     const after = hub.cachedAfter('r', 12)!;
     assert.deepEqual(after.msgs.map((m) => m.offset), [13, 14, 15]);
     assert.equal(after.last, 15);
-    assert.equal(JSON.parse(after.msgs[0]!.frame.toString()).text, 'n9');
+    assert.equal(JSON.parse(framePayload(after.msgs[0]!.frame).toString()).text, 'n9');
     assert.equal(hub.cachedAfter('r', 4), undefined, 'older than the kept window: read history');
     assert.equal(hub.cachedAfter('r', 99), undefined, 'ahead of this node: read history');
     assert.deepEqual(hub.cachedRecent('r', 2)!.msgs.map((m) => m.offset), [14, 15]);
