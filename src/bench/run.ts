@@ -8,6 +8,7 @@
  *
  * --quick: smaller N, one run per scenario (said so in the output), < 2 min.
  * --docs:  also rewrite docs/benchmarks.md from this run (the hand-written findings below its marker are kept).
+ * --confab-dist DIR: run confab from DIR (a compiled dist/, e.g. of a candidate change) instead of a snapshot of dist/.
  * --profile DIR: write a V8 CPU profile of confab during the fan-out load steps into DIR.
  * --nice:  run servers and the load generator at this niceness (e.g. -5 on a machine shared with other work).
  */
@@ -55,13 +56,14 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--out') a.out = path.resolve(next());
     else if (k === '--docs') a.docs = true;
     else if (k === '--profile') process.env.CONFAB_BENCH_PROFILE_DIR = path.resolve(next());
+    else if (k === '--confab-dist') process.env.CONFAB_BENCH_CONFAB_DIST = path.resolve(next());
     else if (k === '--nice') {
       const n = Number(next());
       if (!Number.isInteger(n) || n < -20 || n > 19) throw new Error('--nice must be -20..19');
       process.env.CONFAB_BENCH_NICE = String(n);
     }
     else if (k === '--help' || k === '-h') {
-      process.stdout.write('usage: node dist/bench/run.js [--quick] [--runs N] [--systems raw,sio,confab] [--only SCENARIOS] [--out DIR] [--docs] [--nice N] [--profile DIR]\n');
+      process.stdout.write('usage: node dist/bench/run.js [--quick] [--runs N] [--systems raw,sio,confab] [--only SCENARIOS] [--out DIR] [--docs] [--nice N] [--profile DIR] [--confab-dist DIR]\n');
       process.exit(0);
     } else throw new Error(`unknown argument ${k}`);
   }
@@ -92,7 +94,9 @@ async function main(): Promise<void> {
   const s = sizes(args.quick);
   const notes: string[] = [];
   let systems = args.systems;
-  const snap = args.systems.includes('confab') && existsSync(path.join(ROOT, 'dist', 'cli', 'confab.js')) ? snapshotConfab() : null;
+  const given = process.env.CONFAB_BENCH_CONFAB_DIST;
+  const snap = !given && args.systems.includes('confab') && existsSync(path.join(ROOT, 'dist', 'cli', 'confab.js')) ? snapshotConfab() : null;
+  if (given) notes.push(`confab measured from ${given} (--confab-dist)`);
   process.on('exit', () => snap?.remove());
   if (snap) notes.push(`confab measured from a snapshot of dist/ taken at the start (git ${gitHead()})`);
   if (systems.includes('confab') && !confabAvailable()) {
