@@ -11,11 +11,12 @@ import { ALERTS_ROOM, PROTOCOL_VERSION, ROOM_RE, type ChatMessage, type ClientFr
 import { VERSION, type Core } from './core.js';
 import { msgFrame, type RoomMember } from './hub.js';
 import { TokenBucket } from './limits.js';
-import { writeFrame } from './wire.js';
+import { SocketWriter, textFrame } from './wire.js';
 import { ONLINE } from './presence.js';
 
 const PAGE = 500;
-const TEXT = { binary: false } as const;
+/** Members listed in a `joined` frame; `count` gives the total. */
+const JOINED_MEMBERS_MAX = 100;
 
 interface RoomState {
   syncing: boolean;
@@ -31,6 +32,7 @@ export class Connection implements RoomMember {
   private readonly bucket: TokenBucket;
   private strikes = 0;
   private pubChain: Promise<void> = Promise.resolve();
+  private readonly writer: SocketWriter;
   private closed = false;
   private leaving = false;
 
@@ -43,6 +45,7 @@ export class Connection implements RoomMember {
   ) {
     const c = core.config;
     this.bucket = new TokenBucket(c.ratePerSec, c.rateBurst);
+    this.writer = new SocketWriter(ws);
   }
 
   start(): void {
@@ -95,21 +98,21 @@ export class Connection implements RoomMember {
   }
 
   sendRaw(data: string): void {
-    if (this.closed || !this.underCap()) return;
-    this.ws.send(data, TEXT);
+    this.sendFramed(textFrame(data));
   }
 
-  /** Write a complete pre-built frame (shared by every member of a room), with the same buffer cap. */
+  /**
+   * Queue a complete frame (room frames are shared by every member) for this tick's write.
+   * A connection whose socket backlog passes the cap is a slow consumer: closed, never buffered further.
+   */
   sendFramed(frame: Buffer): void {
-    if (this.closed || !this.underCap()) return;
-    writeFrame(this.ws, frame);
-  }
-
-  private underCap(): boolean {
-    if (this.ws.bufferedAmount <= this.core.config.sendBufferBytes) return true;
-    this.core.metrics.sendBufferDrops++;
-    this.close('slow_consumer');
-    return false;
+    if (this.closed) return;
+    if (this.ws.bufferedAmount > this.core.config.sendBufferBytes) {
+      this.core.metrics.sendBufferDrops++;
+      this.close('slow_consumer');
+      return;
+    }
+    this.writer.push(frame);
   }
 
   sendError(code: ErrorCode, message?: string, extra: { id?: string; room?: string } = {}): void {
@@ -121,6 +124,8 @@ export class Connection implements RoomMember {
   close(code: ErrorCode, reason?: object): void {
     if (this.closed) return;
     const closeCode = ErrorCodes[code].close ?? 4004;
+    if (code === 'slow_consumer') this.writer.drop();
+    else this.writer.flush(); // what was queued goes out before the close frame
     this.core.metrics.closes.inc({ code });
     const text = JSON.stringify({ code, ...reason });
     this.ws.close(closeCode, text.length <= 120 ? text : code);
@@ -137,6 +142,7 @@ export class Connection implements RoomMember {
   }
 
   terminate(): void {
+    this.writer.drop();
     this.ws.terminate();
     this.cleanup();
   }
@@ -214,7 +220,7 @@ export class Connection implements RoomMember {
     if (cached) {
       // answered from the messages this node delivered recently: no history read
       if (!alerts && !wasMember) this.core.presence.add(room, this.user);
-      this.send({ t: 'joined', room, epoch: info.epoch, last: cached.last, recovered: since !== undefined, members: alerts ? [] : this.core.presence.members(room) });
+      this.send({ t: 'joined', room, epoch: info.epoch, last: cached.last, recovered: since !== undefined, ...this.membersOf(room, alerts) });
       st.last = since?.offset ?? 0;
       for (const m of cached.msgs) {
         st.last = m.offset;
@@ -240,7 +246,7 @@ export class Connection implements RoomMember {
     }
     if (this.rooms.get(room) !== st || this.closed) return;
     if (!alerts && !wasMember) this.core.presence.add(room, this.user);
-    const joined: ServerFrame = { t: 'joined', room, epoch: res.epoch, last: res.last, recovered, members: alerts ? [] : this.core.presence.members(room) };
+    const joined: ServerFrame = { t: 'joined', room, epoch: res.epoch, last: res.last, recovered, ...this.membersOf(room, alerts) };
     if (res.gap) joined.gap = res.gap;
     if (reset) joined.reset = true;
     this.send(joined);
@@ -251,6 +257,12 @@ export class Connection implements RoomMember {
       if (this.rooms.get(room) !== st || this.closed) return;
     }
     await this.flushQueue(room, st, h);
+  }
+
+  /** The member list of a `joined` frame: capped, since every join into a big room would repeat it. */
+  private membersOf(room: string, alerts: boolean): { members: Member[]; count: number } {
+    if (alerts) return { members: [], count: 0 };
+    return { members: this.core.presence.members(room, JOINED_MEMBERS_MAX), count: this.core.presence.size(room) };
   }
 
   private replay(st: RoomState, m: ChatMessage): void {
@@ -319,6 +331,7 @@ export class Connection implements RoomMember {
   private cleanup(): void {
     if (this.closed) return;
     this.closed = true;
+    this.writer.drop();
     for (const room of this.rooms.keys()) {
       this.core.hub.leave(room, this);
       if (room !== ALERTS_ROOM) this.core.presence.remove(room, this.user, false);

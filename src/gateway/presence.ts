@@ -38,6 +38,8 @@ export class Presence {
   private readonly nodes = new Map<string, NodeTable>();
   private readonly local = new Map<string, Map<string, { handle: string; count: number }>>();
   private readonly pending = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Distinct users per room across the cluster, kept up to date by apply(). */
+  private readonly sizes = new Map<string, number>();
   private sub?: BusSubscription;
   private timer?: ReturnType<typeof setInterval>;
   private beats = 0;
@@ -101,18 +103,16 @@ export class Presence {
     return [...out].map(([id, handle]) => ({ id, handle }));
   }
 
+  /** Distinct members of a room across the cluster. */
+  size(room: string): number {
+    return this.sizes.get(room) ?? 0;
+  }
+
   /** Member counts of every room known anywhere in the cluster. */
   roomCounts(): Map<string, number> {
-    const ids = new Map<string, Set<string>>();
-    for (const t of this.nodes.values()) {
-      for (const [room, r] of t.rooms) {
-        if (room === ONLINE) continue;
-        let s = ids.get(room);
-        if (!s) ids.set(room, (s = new Set()));
-        for (const id of r.keys()) s.add(id);
-      }
-    }
-    return new Map([...ids].map(([room, s]) => [room, s.size]));
+    const out = new Map(this.sizes);
+    out.delete(ONLINE);
+    return out;
   }
 
   /** True when a user other than `exceptId` with this handle (case-insensitive) is online anywhere. */
@@ -219,8 +219,15 @@ export class Presence {
       if (r.size === 0) t.rooms.delete(room);
     }
     const after = this.count(room, id);
-    if (before === 0 && after > 0) this.up(room, { id, handle });
-    else if (before > 0 && after === 0) this.down(room, { id, handle }, now);
+    if (before === 0 && after > 0) {
+      this.sizes.set(room, (this.sizes.get(room) ?? 0) + 1);
+      this.up(room, { id, handle });
+    } else if (before > 0 && after === 0) {
+      const n = (this.sizes.get(room) ?? 1) - 1;
+      if (n > 0) this.sizes.set(room, n);
+      else this.sizes.delete(room);
+      this.down(room, { id, handle }, now);
+    }
   }
 
   private replace(node: string, entries: Entry[]): void {

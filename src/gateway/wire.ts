@@ -1,8 +1,8 @@
 /**
  * Frames built once, written many times. A message going to N local sockets is
  * JSON-encoded once and wrapped once in a complete, unmasked WebSocket text
- * frame (RFC 6455 §5.2); every socket then gets the same bytes in one write,
- * instead of ws building a header and corking two writes per socket.
+ * frame (RFC 6455 §5.2); every socket then gets the same bytes, instead of ws
+ * building a header and corking two writes per socket and message.
  */
 import type { WebSocket } from 'ws';
 
@@ -35,19 +35,69 @@ export function framePayload(frame: Buffer): Buffer {
 /** The parts of ws's WebSocket used to write pre-built frames (ws 8: `_socket`, `_sender._state` 0 = idle). */
 interface WsInternals {
   readyState: number;
-  _socket?: { write(b: Buffer): boolean; writableLength: number } | null;
+  _socket?: { write(b: Buffer): boolean; cork(): void; uncork(): void } | null;
   _sender?: { _state?: number; _bufferedBytes?: number };
 }
 
 /**
- * Write a pre-built frame straight to the socket when ws's sender is idle (no compression is
- * negotiated by confab, so it always is); otherwise hand the payload to ws.send. Returns false
- * when the socket is not open.
+ * A socket's output for the current tick. Frames are queued and written together once per
+ * event-loop turn (setImmediate): one syscall per socket per tick however many frames it got,
+ * straight to the socket when ws's sender is idle (confab negotiates no compression, so it is),
+ * through ws.send otherwise.
  */
-export function writeFrame(ws: WebSocket, frame: Buffer): boolean {
-  const w = ws as unknown as WsInternals;
-  if (w.readyState !== 1) return false;
-  if (w._socket && (w._sender?._state ?? 0) === 0) w._socket.write(frame);
-  else ws.send(framePayload(frame), { binary: false });
-  return true;
+export class SocketWriter {
+  private out: Buffer[] = [];
+  private bytes = 0;
+
+  constructor(private readonly ws: WebSocket) {}
+
+  push(frame: Buffer): void {
+    if (this.out.length === 0) {
+      dirty.add(this);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flushAll);
+      }
+    }
+    this.out.push(frame);
+    this.bytes += frame.length;
+    if (this.bytes >= FLUSH_AT) this.flush(); // a burst (a replay page) goes out now, where the send-buffer cap sees it
+  }
+
+  /** Write what is queued now (before a close frame, so nothing is reordered). */
+  flush(): void {
+    const out = this.out;
+    if (out.length === 0) return;
+    this.out = [];
+    this.bytes = 0;
+    const w = this.ws as unknown as WsInternals;
+    if (w.readyState !== 1) return;
+    const sock = w._socket;
+    if (sock && (w._sender?._state ?? 0) === 0) {
+      if (out.length === 1) sock.write(out[0]!);
+      else {
+        sock.cork();
+        for (const b of out) sock.write(b);
+        sock.uncork();
+      }
+    } else for (const b of out) this.ws.send(framePayload(b), { binary: false });
+  }
+
+  /** Forget what is queued (the connection is being cut off). */
+  drop(): void {
+    this.out = [];
+    this.bytes = 0;
+    dirty.delete(this);
+  }
+}
+
+/** Queued bytes that are written at once rather than at the end of the tick. */
+const FLUSH_AT = 64 * 1024;
+const dirty = new Set<SocketWriter>();
+let scheduled = false;
+
+function flushAll(): void {
+  scheduled = false;
+  for (const w of dirty) w.flush();
+  dirty.clear();
 }

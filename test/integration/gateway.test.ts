@@ -114,6 +114,7 @@ describe(`gateway: one node, raw protocol (room cache ${cache}: joins answered $
     b.send({ t: 'join', room: 'pres' });
     const jb = await b.next('joined');
     assert.deepEqual(jb.members.map((m) => m.handle).sort(), ['pam', 'pete']);
+    assert.equal(jb.count, 2);
     const pj = await a.next('presence', (f) => f.room === 'pres');
     assert.deepEqual(pj, { t: 'presence', room: 'pres', event: 'join', user: sb.user });
     b.send({ t: 'typing', room: 'pres' });
