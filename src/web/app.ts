@@ -130,9 +130,11 @@ function renderRooms(): void {
 }
 
 function renderMembers(): void {
-  const list = current && store ? memberList(store.room(current)) : [];
+  const room = current && store ? store.room(current) : undefined;
+  const list = room ? memberList(room) : [];
   ui.members.replaceChildren(...list.map((m) => el('li', { 'data-testid': 'member', 'data-user': m.id }, m.handle)));
-  ui.memberCount.textContent = list.length ? `(${list.length})` : '';
+  const n = Math.max(list.length, room?.count ?? 0);
+  ui.memberCount.textContent = n ? `(${n})` : '';
 }
 
 function renderTyping(): void {
@@ -262,6 +264,7 @@ function start(s: SavedSession): void {
   c.on('joined', (j) => {
     const r = store!.room(j.room);
     r.members = new Map(j.members.map((m) => [m.id, m.handle]));
+    r.count = j.count;
     if (j.room === current) renderMembers();
     renderRooms();
   });
@@ -283,6 +286,7 @@ function start(s: SavedSession): void {
     const had = r.members.has(p.user.id);
     if (p.event === 'join') r.members.set(p.user.id, p.user.handle);
     else r.members.delete(p.user.id);
+    if (r.count !== undefined && (p.event === 'join') !== had) r.count = Math.max(0, r.count + (p.event === 'join' ? 1 : -1));
     if (p.user.id === session?.userId || (p.event === 'join') === had) {
       if (p.room === current) renderMembers();
       return;

@@ -11,6 +11,8 @@ export interface RoomView {
   name: string;
   items: TimelineItem[];
   members: Map<string, string>;
+  /** Room size across the cluster from the server (the member list of a big room is capped). */
+  count?: number;
   typers: Map<string, { handle: string; until: number }>;
 }
 
