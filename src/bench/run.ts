@@ -108,7 +108,7 @@ async function main(): Promise<void> {
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
   const meta: BenchMeta = {
     date: new Date().toISOString(),
-    command: `node dist/bench/run.js ${process.argv.slice(2).join(' ')}`.trim(),
+    command: (process.env.npm_lifecycle_event === 'bench' ? `npm run bench -- ${process.argv.slice(2).join(' ')}` : `node dist/bench/run.js ${process.argv.slice(2).join(' ')}`).trim(),
     machine: `${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}, Node ${process.version}`,
     pinning: (hasTaskset() ? `servers on core ${SERVER_CORE}, load generator on core ${LOADGEN_CORE}` : 'none') + (process.env.CONFAB_BENCH_NICE ? `, nice ${process.env.CONFAB_BENCH_NICE}` : ''),
     quick: args.quick,
