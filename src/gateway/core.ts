@@ -38,7 +38,7 @@ export class Core {
     this.metrics = new GatewayMetrics({ node: config.node, region: config.region }, () => this.hub.localRooms().size);
     this.hub = new RoomHub({
       node: config.node,
-      cacheSize: config.roomCacheSize,
+      cacheSize: Math.min(config.roomCacheSize, config.historyLimit), // never answer beyond what history keeps
       bus,
       history,
       onDelivered: (n) => (this.metrics.messagesOut += n),

@@ -82,18 +82,24 @@ export class RoomHub {
     const room = this.rooms.get(name);
     if (!room?.isReady || after > room.last) return undefined;
     if (after === room.last) return { last: room.last, msgs: [] };
-    const c = room.cache;
+    const c = this.window(room);
     if (c.length === 0 || c[0]!.prev > after) return undefined;
     let i = c.length;
     while (i > 0 && c[i - 1]!.offset > after) i--;
     return { last: room.last, msgs: c.slice(i) };
   }
 
+  /** The newest `cacheSize` cached messages (the array holds up to twice that between trims). */
+  private window(room: Room): CachedMsg[] {
+    const c = room.cache;
+    return c.length > this.cacheSize ? c.slice(c.length - this.cacheSize) : c;
+  }
+
   /** The newest `n` messages from memory, when the cache holds that many or the room's whole history. */
   cachedRecent(name: string, n: number): { last: number; msgs: CachedMsg[] } | undefined {
     const room = this.rooms.get(name);
     if (!room?.isReady) return undefined;
-    const c = room.cache;
+    const c = this.window(room);
     if (room.last === 0) return { last: 0, msgs: [] };
     if (c.length < n && (c.length === 0 || c[0]!.prev !== 0)) return undefined;
     return { last: room.last, msgs: c.slice(Math.max(0, c.length - n)) };
