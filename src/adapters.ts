@@ -14,7 +14,7 @@ export interface Adapters {
 export async function createAdapters(config: Config, log: Logger): Promise<Adapters> {
   switch (config.bus) {
     case 'memory':
-      return { bus: new MemoryBus(), history: new LmdbHistory({ dataDir: config.dataDir, limit: config.historyLimit }) };
+      return { bus: new MemoryBus(), history: new LmdbHistory({ dataDir: config.dataDir, limit: config.historyLimit, durability: config.durability }) };
     case 'nats': {
       const { createNatsAdapters } = await import('./nats/index.js');
       return createNatsAdapters(config, log);

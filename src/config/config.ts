@@ -13,6 +13,8 @@ export interface Config {
   node: string;
   region: string;
   dataDir: string;
+  /** Embedded history: acknowledge after the commit is flushed to disk ('flush') or once committed ('commit'). */
+  durability: 'flush' | 'commit';
   bus: BusKind;
   natsUrl?: string;
   natsAppHost?: string;
@@ -84,6 +86,12 @@ export function normalizeIp(ip: string): string {
   return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
 }
 
+function durability(env: Env): 'flush' | 'commit' {
+  const v = str(env, 'CONFAB_DURABILITY') ?? 'flush';
+  if (v !== 'flush' && v !== 'commit') throw new ConfigError('CONFAB_DURABILITY', `expected flush or commit, got ${JSON.stringify(v)}`);
+  return v;
+}
+
 /** Generated node ids look like Fly alloc ids' first block: 8 hex chars. */
 export function generateNodeId(): string {
   return randomBytes(4).toString('hex');
@@ -122,6 +130,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     node,
     region,
     dataDir: str(env, 'CONFAB_DATA_DIR') ?? './data',
+    durability: durability(env),
     bus,
     natsUrl,
     natsAppHost,

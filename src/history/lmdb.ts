@@ -3,11 +3,15 @@
  * store of `npm start`. One environment under `<dataDir>/history`; sub-databases
  * for messages ([room, offset] → message), room heads and dedupe ids.
  *
- * Durability (G8): append resolves after the write transaction has committed.
- * A committed transaction survives a crash of the process (kill -9); with
- * `sync: true` (default) LMDB also syncs it to disk before resolving, so it
- * survives power loss. Offsets are contiguous per room from 1; the epoch is
- * made when the store is created and changes only if the store is deleted.
+ * Durability (G8), `durability` option (CONFAB_DURABILITY):
+ *  - 'flush' (default): append resolves once the transaction is committed AND
+ *    flushed to disk (fsync): it survives kill -9 and power loss.
+ *  - 'commit': append resolves once committed (visible, in the OS page cache):
+ *    it survives kill -9 of the process, not a machine crash or power loss.
+ * LMDB commits in a background thread and batches concurrent appends into one
+ * transaction (and flushes overlap the next transaction), so either mode keeps
+ * throughput with many writers. Offsets are contiguous per room from 1; the
+ * epoch is made when the store is created and changes only if it is deleted.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,8 +32,8 @@ export interface LmdbHistoryOptions {
   dataDir: string;
   /** Messages kept per room (older ones are trimmed, with their dedupe ids). */
   limit: number;
-  /** Sync every commit to disk before acknowledging (default true). */
-  sync?: boolean;
+  /** When an append resolves: after the commit is flushed to disk (default) or once committed. */
+  durability?: 'flush' | 'commit';
 }
 
 export class LmdbHistory implements History {
@@ -40,12 +44,14 @@ export class LmdbHistory implements History {
   private readonly heads: Database<Head, string>;
   private readonly ids: Database<number, string>;
   private readonly limit: number;
+  private readonly flush: boolean;
 
   constructor(opts: LmdbHistoryOptions) {
     const path = join(opts.dataDir, 'history');
     mkdirSync(path, { recursive: true });
     this.limit = opts.limit;
-    this.root = open({ path, noSync: opts.sync === false });
+    this.root = open({ path });
+    this.flush = opts.durability !== 'commit';
     this.msgs = this.root.openDB('msgs', {});
     this.heads = this.root.openDB('heads', {});
     this.ids = this.root.openDB('ids', {});
@@ -85,6 +91,7 @@ export class LmdbHistory implements History {
         this.heads.putSync(input.room, next);
         result = { message, duplicate: false };
       });
+      if (this.flush && result && !result.duplicate) await this.root.flushed;
     } catch (err) {
       throw new ConfabError('store_failed', undefined, { cause: err });
     }
