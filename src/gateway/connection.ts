@@ -8,15 +8,13 @@ import type { History, ReadResult } from '../history/types.js';
 import { ConfabError, ErrorCodes, type ErrorCode } from '../protocol/codes.js';
 import { decodeClientFrame } from '../protocol/decode.js';
 import { ALERTS_ROOM, PROTOCOL_VERSION, ROOM_RE, type ChatMessage, type ClientFrame, type Member, type ServerFrame } from '../protocol/frames.js';
-import { VERSION, type Core } from './core.js';
+import { PRESENCE_NOTICE_MAX_MEMBERS, VERSION, type Core } from './core.js';
 import { msgFrame, type RoomMember } from './hub.js';
 import { TokenBucket } from './limits.js';
 import { SocketWriter, textFrame } from './wire.js';
 import { ONLINE } from './presence.js';
 
 const PAGE = 500;
-/** Members listed in a `joined` frame; `count` gives the total. */
-const JOINED_MEMBERS_MAX = 100;
 
 interface RoomState {
   syncing: boolean;
@@ -259,10 +257,14 @@ export class Connection implements RoomMember {
     await this.flushQueue(room, st, h);
   }
 
-  /** The member list of a `joined` frame: capped, since every join into a big room would repeat it. */
+  /**
+   * The member list of a `joined` frame. Big rooms (no per-member notices either) get only the count:
+   * every join into them would repeat the list, and a partial list would go stale.
+   */
   private membersOf(room: string, alerts: boolean): { members: Member[]; count: number } {
     if (alerts) return { members: [], count: 0 };
-    return { members: this.core.presence.members(room, JOINED_MEMBERS_MAX), count: this.core.presence.size(room) };
+    const count = this.core.presence.size(room);
+    return { members: count > PRESENCE_NOTICE_MAX_MEMBERS ? [] : this.core.presence.members(room, PRESENCE_NOTICE_MAX_MEMBERS), count };
   }
 
   private replay(st: RoomState, m: ChatMessage): void {

@@ -157,16 +157,20 @@ export class Presence {
   private send(w: Wire): void {
     if (this.o.bus.status !== 'up') return; // healed by the next state announcement
     try {
-      this.o.bus.publish(Subjects.presence, this.enc.encode(JSON.stringify(w)));
+      // "<node>\n<json>": receivers skip their own announcements without parsing them
+      this.o.bus.publish(Subjects.presence, this.enc.encode(`${this.o.node}\n${JSON.stringify(w)}`));
     } catch (err) {
       this.o.onError?.(err);
     }
   }
 
   private onWire(data: Uint8Array): void {
+    const text = this.dec.decode(data);
+    const nl = text.indexOf('\n');
+    if (nl < 0 || text.slice(0, nl) === this.o.node) return;
     let w: Wire;
     try {
-      w = JSON.parse(this.dec.decode(data)) as Wire;
+      w = JSON.parse(text.slice(nl + 1)) as Wire;
     } catch (err) {
       this.o.onError?.(err);
       return;

@@ -80,7 +80,7 @@ export type ServerFrame =
       gap?: { from: number; to: number };
       /** Present and true when `since.epoch` is not the room's current epoch (history was reset). */
       reset?: boolean;
-      /** Members of the room across the cluster (at most 100 listed; see `count`). */
+      /** Members of the room across the cluster; empty for rooms over 200 members (see `count`). */
       members: Member[];
       /** How many distinct users are in the room across the cluster. */
       count: number;
