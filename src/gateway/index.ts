@@ -159,7 +159,8 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
 
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
-    server.listen(config.port, config.host, () => {
+    // a deep accept queue: a reconnect storm must not overflow it into SYN retries (capped by net.core.somaxconn)
+    server.listen({ port: config.port, host: config.host, backlog: 4096 }, () => {
       server.off('error', reject);
       resolveListen();
     });
