@@ -166,7 +166,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
     });
   });
   const port = (server.address() as AddressInfo).port;
-  const shownHost = config.host === '0.0.0.0' || config.host === '::' ? '127.0.0.1' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  const shownHost = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${shownHost}:${port}`;
   log.info({ url, bus: bus.kind, history: history.kind }, 'gateway listening');
 
