@@ -5,12 +5,13 @@
  * process and is stopped by its PID; every process started here is killed when
  * the parent process exits, so a failing test never leaves one behind.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './ports.js';
+import { ManagedProcess } from './process.js';
 import { waitFor } from './wait.js';
 
 export const HAPROXY_BIN = process.env.HAPROXY_BIN ?? (existsSync('/usr/sbin/haproxy') ? '/usr/sbin/haproxy' : 'haproxy');
@@ -203,24 +204,6 @@ export interface StartHaproxyOptions extends Partial<Omit<HaproxyConfigOptions, 
   detached?: boolean;
 }
 
-const live = new Set<ChildProcess>();
-let hook = false;
-function killOnExit(child: ChildProcess): void {
-  live.add(child);
-  child.once('exit', () => live.delete(child));
-  if (hook) return;
-  hook = true;
-  process.once('exit', () => {
-    for (const c of live) {
-      try {
-        if (c.pid) process.kill(c.pid, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }
-  });
-}
-
 /** Validate a config file with `haproxy -c -f FILE`; resolves with the output, rejects with HaproxyError. */
 export function checkHaproxyConfig(file: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -242,60 +225,43 @@ export async function startHaproxy(opts: StartHaproxyOptions): Promise<HaproxyPr
   const socketPath = opts.socketPath ?? join(dir, `${stem}.sock`);
   const configPath = join(dir, `${stem}.cfg`);
   writeFileSync(configPath, renderHaproxyConfig({ ...opts, port, socketPath }));
-  const child = spawn(HAPROXY_BIN, ['-db', '-f', configPath], { stdio: ['ignore', 'pipe', 'pipe'], detached: opts.detached ?? false });
-  killOnExit(child);
-  let out = '';
-  const keep = (d: Buffer) => (out = (out + d.toString()).slice(-16_000));
-  child.stdout!.on('data', keep);
-  child.stderr!.on('data', keep);
-  let exited = false;
-  const exit = new Promise<void>((r) => {
-    child.once('exit', () => ((exited = true), r()));
-    child.once('error', (e) => ((exited = true), (out += `\n${e.message}`), r()));
-  });
   const admin = new HaproxyAdmin(socketPath, opts.backendName ?? 'gateways');
+  const timeoutMs = opts.timeoutMs ?? 15_000;
+  const child = new ManagedProcess({
+    command: HAPROXY_BIN,
+    args: ['-db', '-f', configPath],
+    detached: opts.detached ?? false,
+    logLimit: 16_000,
+    killAfterMs: 5000,
+    ready: {
+      check: async () => (await admin.servers().catch(() => undefined)) !== undefined,
+      timeoutMs,
+      intervalMs: 25,
+      what: 'haproxy runtime API',
+      exitedError: (out) => new HaproxyError(`haproxy exited during start:\n${out}`),
+    },
+  });
+  child.spawn();
   const proc: HaproxyProcess = {
     url: `http://${opts.bindHost ?? '127.0.0.1'}:${port}`,
     port,
     pid: child.pid ?? -1,
     configPath,
     admin,
-    output: () => out,
+    output: () => child.log,
     stop: async () => {
-      if (!exited && child.pid) {
-        try {
-          process.kill(child.pid, 'SIGTERM');
-        } catch {
-          // gone
-        }
-        const t = setTimeout(() => {
-          try {
-            process.kill(child.pid!, 'SIGKILL');
-          } catch {
-            // gone
-          }
-        }, 5000);
-        await exit;
-        clearTimeout(t);
-      }
+      await child.stop('SIGTERM');
       if (ownDir) rmSync(dir, { recursive: true, force: true });
     },
   };
   try {
-    const timeoutMs = opts.timeoutMs ?? 15_000;
-    await waitFor(
-      async () => {
-        if (exited) throw new HaproxyError(`haproxy exited during start:\n${out}`);
-        return (await admin.servers().catch(() => undefined)) !== undefined;
-      },
-      { timeoutMs, intervalMs: 25, what: 'haproxy runtime API' },
-    );
+    await child.ready();
     if (opts.waitUp ?? true) {
       for (const b of opts.backends) await admin.waitStatus(b.name, (s) => s.status === 'UP', timeoutMs, 'UP');
     }
   } catch (e) {
     await proc.stop();
-    throw e instanceof HaproxyError ? e : new HaproxyError(`${(e as Error).message}\nhaproxy output:\n${out}`, { cause: e });
+    throw e instanceof HaproxyError ? e : new HaproxyError(`${(e as Error).message}\nhaproxy output:\n${child.log}`, { cause: e });
   }
   return proc;
 }

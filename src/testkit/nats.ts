@@ -6,11 +6,11 @@
  * process started here is killed when the test process exits, so a failing test
  * never leaves one behind. Tests still call `stop()` in `after()`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from './ports.js';
+import { ManagedProcess } from './process.js';
 import { waitFor } from './wait.js';
 
 export const NATS_SERVER_BIN = process.env.NATS_SERVER_BIN ?? 'nats-server';
@@ -50,35 +50,8 @@ export interface StartNatsOptions {
   readyTimeoutMs?: number;
 }
 
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const c of live) {
-      try {
-        if (c.pid) process.kill(c.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  });
-}
-
-/** A free TCP port on 127.0.0.1 (bound then released; nats-server binds it right after). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** A free TCP port on 127.0.0.1 (re-exported from ports.ts for existing importers). */
+export { freePort } from './ports.js';
 
 interface ServerSpec {
   name: string;
@@ -112,14 +85,23 @@ function renderConfig(s: ServerSpec): string {
 }
 
 class ServerProc implements NatsServer {
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> = Promise.resolve();
-  private readonly confPath: string;
-  private log = '';
+  private readonly proc: ManagedProcess;
 
   constructor(private readonly spec: ServerSpec, dir: string) {
-    this.confPath = join(dir, `${spec.name}.conf`);
-    writeFileSync(this.confPath, renderConfig(spec));
+    const confPath = join(dir, `${spec.name}.conf`);
+    writeFileSync(confPath, renderConfig(spec));
+    this.proc = new ManagedProcess({
+      command: NATS_SERVER_BIN,
+      args: ['-c', confPath],
+      clearLogOnStart: true,
+      ready: {
+        check: () => healthy(this),
+        timeoutMs: spec.readyTimeoutMs,
+        intervalMs: 25,
+        what: `nats-server ${spec.name} /healthz`,
+        exitedError: (log) => new Error(`nats-server ${spec.name} exited during start:\n${log}`),
+      },
+    });
   }
 
   get name() { return this.spec.name; }
@@ -128,59 +110,19 @@ class ServerProc implements NatsServer {
   get monitorPort() { return this.spec.monitorPort; }
   get clusterPort() { return this.spec.clusterPort; }
   get storeDir() { return this.spec.storeDir; }
-  get pid() { return this.child?.pid; }
-  get running() { return this.child !== undefined; }
+  get pid() { return this.proc.pid; }
+  get running() { return this.proc.running; }
 
   async start(opts: { wait?: boolean } = {}): Promise<void> {
-    if (this.child) return;
-    installExitHook();
-    this.log = '';
-    const child = spawn(NATS_SERVER_BIN, ['-c', this.confPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const keep = (d: Buffer) => {
-      this.log = (this.log + d.toString()).slice(-8000);
-    };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
-    live.add(child);
-    this.child = child;
-    let exitedEarly = false;
-    this.exited = new Promise((resolve) => {
-      child.once('exit', () => {
-        live.delete(child);
-        exitedEarly = true;
-        if (this.child === child) this.child = undefined;
-        resolve();
-      });
-      child.once('error', () => resolve());
-    });
-    if (opts.wait === false) return;
     try {
-      await waitFor(async () => {
-        if (exitedEarly) throw new Error(`nats-server ${this.name} exited during start:\n${this.log}`);
-        return (await this.monitor('/healthz').catch(() => ({ status: 0 }))).status === 200;
-      }, { timeoutMs: this.spec.readyTimeoutMs, intervalMs: 25, what: `nats-server ${this.name} /healthz` });
+      await this.proc.start(opts);
     } catch (e) {
-      throw new Error(`${(e as Error).message}\nlog:\n${this.log}`, { cause: e });
+      throw this.proc.withLog(e);
     }
   }
 
-  async stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
-    const child = this.child;
-    if (!child?.pid) return;
-    try {
-      process.kill(child.pid, signal);
-    } catch {
-      // already exited
-    }
-    const t = setTimeout(() => {
-      try {
-        process.kill(child.pid!, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }, 10_000);
-    await this.exited;
-    clearTimeout(t);
+  stop(signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+    return this.proc.stop(signal);
   }
 
   async monitor(path: string): Promise<{ status: number; body: any }> {
@@ -197,7 +139,7 @@ class ServerProc implements NatsServer {
 
   /** Recent server log output (for diagnostics). */
   recentLog(): string {
-    return this.log;
+    return this.proc.log;
   }
 }
 
@@ -258,9 +200,13 @@ export async function startNatsCluster(n = 3, opts: StartNatsOptions = {}): Prom
   return { servers, urls: servers.map((s) => s.url).join(','), stop };
 }
 
+async function healthy(s: Pick<NatsServer, 'monitor'>): Promise<boolean> {
+  return (await s.monitor('/healthz').catch(() => ({ status: 0 }))).status === 200;
+}
+
 /** Wait until a server's /healthz answers 200. */
 export async function waitHealthy(s: NatsServer, timeoutMs = 30_000): Promise<void> {
-  await waitFor(async () => (await s.monitor('/healthz').catch(() => ({ status: 0 }))).status === 200, {
+  await waitFor(() => healthy(s), {
     timeoutMs,
     intervalMs: 25,
     what: `nats-server ${s.name} /healthz`,

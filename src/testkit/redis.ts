@@ -6,13 +6,12 @@
  * started here is SIGKILLed when the test process exits, so a failing test never
  * leaves one behind; tests still call `close()` in `after()`.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './nats.js';
-import { waitFor } from './wait.js';
+import { freePort } from './ports.js';
+import { ManagedProcess } from './process.js';
 
 export const REDIS_SERVER_BIN = process.env.REDIS_SERVER_BIN ?? '/usr/bin/redis-server';
 
@@ -58,22 +57,6 @@ export interface RedisServer {
   close(): Promise<void>;
 }
 
-const live = new Set<ChildProcess>();
-let hookInstalled = false;
-function installExitHook(): void {
-  if (hookInstalled) return;
-  hookInstalled = true;
-  process.once('exit', () => {
-    for (const c of live) {
-      try {
-        if (c.pid) process.kill(c.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  });
-}
-
 /** One inline command over a fresh TCP connection; resolves with the first complete reply (bounded by a timeout). */
 export function redisCommand(port: number, line: string, timeoutMs = 2000): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -105,88 +88,51 @@ export function redisCommand(port: number, line: string, timeoutMs = 2000): Prom
 }
 
 class RedisProc implements RedisServer {
-  private child: ChildProcess | undefined;
-  private exited: Promise<void> = Promise.resolve();
-  private log = '';
+  private readonly proc: ManagedProcess;
 
-  constructor(readonly port: number, readonly dir: string, private readonly argv: string[], private readonly readyTimeoutMs: number) {}
-
-  get url() { return `redis://127.0.0.1:${this.port}`; }
-  get pid() { return this.child?.pid; }
-  get running() { return this.child !== undefined; }
-
-  async start(): Promise<void> {
-    if (this.child) return;
-    installExitHook();
-    const child = spawn(REDIS_SERVER_BIN, this.argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd: this.dir });
-    const keep = (d: Buffer) => {
-      this.log = (this.log + d.toString()).slice(-8000);
-    };
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
-    live.add(child);
-    this.child = child;
-    let gone = false;
-    this.exited = new Promise((resolve) => {
-      child.once('exit', () => {
-        live.delete(child);
-        gone = true;
-        if (this.child === child) this.child = undefined;
-        resolve();
-      });
-      child.once('error', (e) => {
-        keep(Buffer.from(String(e)));
-        gone = true;
-        live.delete(child);
-        if (this.child === child) this.child = undefined;
-        resolve();
-      });
-    });
-    try {
-      await waitFor(async () => {
-        if (gone) throw new Error(`redis-server exited during start`);
+  constructor(readonly port: number, readonly dir: string, argv: string[], readyTimeoutMs: number) {
+    this.proc = new ManagedProcess({
+      command: REDIS_SERVER_BIN,
+      args: argv,
+      cwd: dir,
+      ready: {
         // PING answers -LOADING while an AOF/RDB is being loaded; wait for PONG
-        return (await this.command('PING').catch(() => '')) === 'PONG';
-      }, { timeoutMs: this.readyTimeoutMs, intervalMs: 20, what: `redis-server on port ${this.port}` });
-    } catch (e) {
-      throw new Error(`${(e as Error).message}\nlog:\n${this.log}`, { cause: e });
-    }
+        check: async () => (await this.command('PING').catch(() => '')) === 'PONG',
+        timeoutMs: readyTimeoutMs,
+        intervalMs: 20,
+        what: `redis-server on port ${port}`,
+        exitedError: () => new Error(`redis-server exited during start`),
+      },
+    });
   }
 
-  private async signal(sig: 'SIGTERM' | 'SIGKILL'): Promise<void> {
-    const child = this.child;
-    if (!child?.pid) return;
+  get url() { return `redis://127.0.0.1:${this.port}`; }
+  get pid() { return this.proc.pid; }
+  get running() { return this.proc.running; }
+
+  async start(): Promise<void> {
     try {
-      process.kill(child.pid, sig);
-    } catch {
-      // already exited
+      await this.proc.start();
+    } catch (e) {
+      throw this.proc.withLog(e);
     }
-    const t = setTimeout(() => {
-      try {
-        process.kill(child.pid!, 'SIGKILL');
-      } catch {
-        // gone
-      }
-    }, 10_000);
-    await this.exited;
-    clearTimeout(t);
   }
 
   stop(): Promise<void> {
     this.resume();
-    return this.signal('SIGTERM');
+    return this.proc.stop('SIGTERM');
   }
 
   pause(): void {
-    if (this.child?.pid) process.kill(this.child.pid, 'SIGSTOP');
+    this.proc.pause();
   }
 
   resume(): void {
-    if (this.child?.pid) process.kill(this.child.pid, 'SIGCONT');
+    this.proc.resume();
   }
 
   kill(): Promise<void> {
-    return this.signal('SIGKILL');
+    return this.proc.kill();
   }
 
   async restart(opts: { crash?: boolean } = {}): Promise<void> {
@@ -199,7 +145,7 @@ class RedisProc implements RedisServer {
   }
 
   recentLog(): string {
-    return this.log;
+    return this.proc.log;
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,179 @@
+/**
+ * Test kit: supervision of one server child process (nats-server, redis-server,
+ * haproxy). `ManagedProcess` spawns it, keeps the tail of its output, notices
+ * when it exits (early exit fails the readiness wait at once), waits for a
+ * readiness probe, and stops it by PID: the given signal, then SIGKILL after a
+ * timeout, resolving once it has exited. It can be started again with the same
+ * command. Every process started here is SIGKILLed when the parent process
+ * exits (one registry for all kits), so a failing test never leaves one behind.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { waitFor } from './wait.js';
+
+const live = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function track(child: ChildProcess): void {
+  live.add(child);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.once('exit', () => {
+    for (const c of live) {
+      try {
+        if (c.pid) process.kill(c.pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  });
+}
+
+/** How to tell that a started process is ready. */
+export interface ReadyProbe {
+  /** Resolves true once the process serves (errors should be caught and reported as false). */
+  check: () => Promise<boolean>;
+  timeoutMs: number;
+  intervalMs: number;
+  /** What is waited for (in the timeout message). */
+  what: string;
+  /** The error thrown when the process exits before it is ready (gets the output so far). */
+  exitedError: (log: string) => Error;
+}
+
+export interface ManagedProcessOptions {
+  command: string;
+  args: string[];
+  cwd?: string;
+  /** Spawn in its own process group (a terminal's Ctrl-C does not reach it); it is still signalled by its own PID. */
+  detached?: boolean;
+  /** Characters of output kept (default 8000). */
+  logLimit?: number;
+  /** Forget the previous run's output on each start (default false: the tail spans restarts). */
+  clearLogOnStart?: boolean;
+  /** Milliseconds after the stop signal before SIGKILL (default 10000). */
+  killAfterMs?: number;
+  /** Probe `start()` waits for (unless `wait: false`). */
+  ready?: ReadyProbe;
+}
+
+/** One supervised child process (restartable). */
+export class ManagedProcess {
+  private child: ChildProcess | undefined;
+  private output = '';
+  private exit: Promise<void> = Promise.resolve();
+
+  constructor(private readonly opts: ManagedProcessOptions) {}
+
+  /** PID of the running process, undefined while stopped. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Resolves when the current (or last) run has exited; already resolved before the first start. */
+  get exited(): Promise<void> {
+    return this.exit;
+  }
+
+  get running(): boolean {
+    return this.child !== undefined;
+  }
+
+  /** Recent output (stdout and stderr interleaved). */
+  get log(): string {
+    return this.output;
+  }
+
+  private keep(text: string): void {
+    this.output = (this.output + text).slice(-(this.opts.logLimit ?? 8000));
+  }
+
+  /** Spawn unless running, then (unless `wait: false`) wait for the readiness probe; rejects if the process exits first or the probe times out. */
+  async start(opts: { wait?: boolean } = {}): Promise<void> {
+    if (this.child) return;
+    this.spawn();
+    if (opts.wait === false || !this.opts.ready) return;
+    await this.ready();
+  }
+
+  /** Spawn the process now (synchronously; `pid` is set on return). No-op while running. */
+  spawn(): void {
+    if (this.child) return;
+    if (this.opts.clearLogOnStart) this.output = '';
+    const child = spawn(this.opts.command, this.opts.args, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: this.opts.cwd,
+      detached: this.opts.detached ?? false,
+    });
+    const keep = (d: Buffer) => this.keep(d.toString());
+    child.stdout!.on('data', keep);
+    child.stderr!.on('data', keep);
+    track(child);
+    this.child = child;
+    this.exit = new Promise((resolve) => {
+      const gone = () => {
+        live.delete(child);
+        if (this.child === child) this.child = undefined;
+        resolve();
+      };
+      child.once('exit', gone);
+      child.once('error', (e) => {
+        this.keep(`\n${String(e)}`);
+        gone();
+      });
+    });
+  }
+
+  /** Wait for the readiness probe of the current run; rejects at once if the process exits (or is not running), or when the probe times out. */
+  async ready(): Promise<void> {
+    const probe = this.opts.ready;
+    if (!probe) return;
+    const child = this.child;
+    await waitFor(
+      async () => {
+        if (!child || this.child !== child) throw probe.exitedError(this.output);
+        return probe.check();
+      },
+      { timeoutMs: probe.timeoutMs, intervalMs: probe.intervalMs, what: probe.what },
+    );
+  }
+
+  /** `e` with the recent output appended (for start failures). */
+  withLog(e: unknown): Error {
+    return new Error(`${(e as Error).message}\nlog:\n${this.output}`, { cause: e });
+  }
+
+  /** Signal by PID (SIGTERM by default), SIGKILL after `killAfterMs`; resolves when the process has exited. No-op while stopped. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const child = this.child;
+    if (!child?.pid) return;
+    try {
+      process.kill(child.pid, signal);
+    } catch {
+      // already exited
+    }
+    const t = setTimeout(() => {
+      try {
+        process.kill(child.pid!, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }, this.opts.killAfterMs ?? 10_000);
+    await this.exited;
+    clearTimeout(t);
+  }
+
+  /** SIGKILL by PID; resolves when the process has exited. */
+  kill(): Promise<void> {
+    return this.stop('SIGKILL');
+  }
+
+  /** Freeze the process (SIGSTOP). */
+  pause(): void {
+    if (this.child?.pid) process.kill(this.child.pid, 'SIGSTOP');
+  }
+
+  /** Continue a paused process (SIGCONT). */
+  resume(): void {
+    if (this.child?.pid) process.kill(this.child.pid, 'SIGCONT');
+  }
+}
