@@ -5,7 +5,11 @@
 import WebSocket from 'ws';
 import type { ClientFrame, ServerFrame } from '../protocol/frames.js';
 import { SUBPROTOCOL } from '../protocol/frames.js';
+import { createSession } from './gateway.js';
 import { waitFor } from './wait.js';
+
+/** A session created over HTTP (`POST /api/session`). */
+export type Session = Awaited<ReturnType<typeof createSession>>;
 
 export class RawClient {
   readonly frames: ServerFrame[] = [];
@@ -34,6 +38,17 @@ export class RawClient {
     });
     await c.next('welcome');
     return c;
+  }
+
+  /**
+   * Create a session for `handle` on a gateway (its HTTP `url`) and connect with its token (its `wsUrl`);
+   * the client is also pushed onto `track` when given (for closing in `after()`).
+   */
+  static async session(gateway: { url: string; wsUrl: string }, handle: string, track?: RawClient[]): Promise<{ c: RawClient; s: Session }> {
+    const s = await createSession(gateway.url, handle);
+    const c = await RawClient.connect(gateway.wsUrl, s.token);
+    track?.push(c);
+    return { c, s };
   }
 
   send(frame: ClientFrame | Record<string, unknown>): void {
@@ -82,4 +97,10 @@ export class RawClient {
   close(): void {
     this.ws.close();
   }
+}
+
+/** Join `room` (resuming from `since` when given) and resolve with the `joined` frame for it. */
+export function joinRoom(c: RawClient, room: string, since?: { epoch: string; offset: number }): Promise<Extract<ServerFrame, { t: 'joined' }>> {
+  c.send(since ? { t: 'join', room, since } : { t: 'join', room });
+  return c.next('joined', (j) => j.room === room);
 }

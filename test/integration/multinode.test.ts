@@ -7,8 +7,8 @@ import { after, before, describe, it } from 'node:test';
 import { MemoryBroker, MemoryBus } from '../../src/bus/memory.js';
 import { MemoryHistory } from '../../src/history/memory.js';
 import { CountingBus } from '../../src/testkit/counting-bus.js';
-import { createSession, startTestGateway, type TestGateway } from '../../src/testkit/gateway.js';
-import { RawClient } from '../../src/testkit/raw-client.js';
+import { startTestGateway, type TestGateway } from '../../src/testkit/gateway.js';
+import { joinRoom, RawClient } from '../../src/testkit/raw-client.js';
 import { waitFor } from '../../src/testkit/wait.js';
 
 describe('three gateways over one bus', () => {
@@ -18,16 +18,7 @@ describe('three gateways over one bus', () => {
   let gws: TestGateway[] = [];
   const clients: RawClient[] = [];
   let n = 0;
-  const connect = async (g: TestGateway, handle = `m${n++}`) => {
-    const s = await createSession(g.url, handle);
-    const c = await RawClient.connect(g.wsUrl, s.token);
-    clients.push(c);
-    return { c, s };
-  };
-  const join = async (c: RawClient, room: string, since?: { epoch: string; offset: number }) => {
-    c.send(since ? { t: 'join', room, since } : { t: 'join', room });
-    return c.next('joined', (j) => j.room === room);
-  };
+  const connect = (g: TestGateway, handle = `m${n++}`) => RawClient.session(g, handle, clients);
 
   before(async () => {
     gws = await Promise.all(buses.map((bus, i) => startTestGateway({ bus, history, env: { CONFAB_NODE_ID: `node${i}`, CONFAB_PRESENCE_GRACE_MS: '3000', CONFAB_RATE_BURST: '500' } })));
@@ -39,7 +30,7 @@ describe('three gateways over one bus', () => {
 
   it('delivers across nodes in one order while publishers on every node write at once (G1)', async () => {
     const members = await Promise.all(gws.map((g) => connect(g)));
-    for (const { c } of members) await join(c, 'busy');
+    for (const { c } of members) await joinRoom(c, 'busy');
     const per = 40;
     members.forEach(({ c }, i) => {
       for (let k = 0; k < per; k++) c.send({ t: 'pub', id: `n${i}k${k}`, room: 'busy', text: `${i}:${k}` });
@@ -59,8 +50,8 @@ describe('three gateways over one bus', () => {
   it('subscribes only where there is interest: a node without members receives none of the room', async () => {
     const a = await connect(gws[0]!);
     const b = await connect(gws[1]!);
-    await join(a.c, 'quiet');
-    await join(b.c, 'quiet');
+    await joinRoom(a.c, 'quiet');
+    await joinRoom(b.c, 'quiet');
     const before = buses[2]!.count('room.quiet');
     for (let i = 0; i < 20; i++) a.c.send({ t: 'pub', id: `q${i}`, room: 'quiet', text: 'x' });
     await waitFor(() => b.c.msgs('quiet').length === 20);
@@ -79,15 +70,15 @@ describe('three gateways over one bus', () => {
 
   it('shows presence across nodes, and a user moving node is not shown leaving', async () => {
     const a = await connect(gws[0]!, 'watcher');
-    await join(a.c, 'pres');
+    await joinRoom(a.c, 'pres');
     const b = await connect(gws[1]!, 'mover');
-    await join(b.c, 'pres');
+    await joinRoom(b.c, 'pres');
     const seen = await a.c.next('presence', (p) => p.user.handle === 'mover');
     assert.equal(seen.event, 'join');
     b.c.close();
     const b2 = await RawClient.connect(gws[2]!.wsUrl, b.s.token);
     clients.push(b2);
-    const j = await join(b2, 'pres');
+    const j = await joinRoom(b2, 'pres');
     assert.ok(j.members.some((m) => m.handle === 'watcher'));
     // marker: a message published after the move reaches the watcher; no leave/join for mover before it
     b2.send({ t: 'pub', id: 'moved', room: 'pres', text: 'I moved' });
@@ -97,9 +88,9 @@ describe('three gateways over one bus', () => {
 
   it('resumes on another node with exactly the missed messages (G2)', async () => {
     const w = await connect(gws[0]!);
-    await join(w.c, 'hop');
+    await joinRoom(w.c, 'hop');
     const r = await connect(gws[1]!);
-    const j = await join(r.c, 'hop');
+    const j = await joinRoom(r.c, 'hop');
     for (let i = 0; i < 5; i++) w.c.send({ t: 'pub', id: `h${i}`, room: 'hop', text: `h${i}` });
     await waitFor(() => r.c.msgs('hop').length === 5);
     const lastSeen = r.c.msgs('hop').at(-1)!.offset;
@@ -108,7 +99,7 @@ describe('three gateways over one bus', () => {
     await w.c.next('ack', (a) => a.id === 'h11');
     const r2 = await RawClient.connect(gws[2]!.wsUrl, r.s.token);
     clients.push(r2);
-    const j2 = await join(r2, 'hop', { epoch: j.epoch, offset: lastSeen });
+    const j2 = await joinRoom(r2, 'hop', { epoch: j.epoch, offset: lastSeen });
     assert.equal(j2.recovered, true);
     w.c.send({ t: 'pub', id: 'live', room: 'hop', text: 'live' });
     await r2.next('msg', (m) => m.id === 'live');
@@ -118,8 +109,8 @@ describe('three gateways over one bus', () => {
   it('fills a hole from history when the bus lost a message', async () => {
     const a = await connect(gws[0]!);
     const b = await connect(gws[1]!);
-    await join(a.c, 'lossy');
-    await join(b.c, 'lossy');
+    await joinRoom(a.c, 'lossy');
+    await joinRoom(b.c, 'lossy');
     // store a message without fanning it out (as if the bus dropped it), then a normal one
     await history.append({ room: 'lossy', id: 'ghost', kind: 'msg', text: 'only in history', from: { user: 'x', handle: 'x', node: 'x', region: 'x' }, ts: Date.now() });
     a.c.send({ t: 'pub', id: 'next', room: 'lossy', text: 'next' });

@@ -12,9 +12,9 @@ import pino from 'pino';
 import { loadConfig } from '../../src/config/config.js';
 import { createNatsAdapters } from '../../src/nats/index.js';
 import { CountingBus } from '../../src/testkit/counting-bus.js';
-import { createSession, startTestGateway, TEST_SECRET, type TestGateway } from '../../src/testkit/gateway.js';
+import { startTestGateway, TEST_SECRET, type TestGateway } from '../../src/testkit/gateway.js';
 import { startNatsCluster, waitHealthy, type NatsCluster } from '../../src/testkit/nats.js';
-import { RawClient } from '../../src/testkit/raw-client.js';
+import { joinRoom, RawClient } from '../../src/testkit/raw-client.js';
 import { waitFor } from '../../src/testkit/wait.js';
 
 const log = pino({ level: 'silent' });
@@ -25,16 +25,7 @@ describe('three gateways on a three-node NATS cluster', () => {
   let buses: CountingBus[] = [];
   const clients: RawClient[] = [];
   let n = 0;
-  const connect = async (g: TestGateway, handle = `m${n++}`) => {
-    const s = await createSession(g.url, handle);
-    const c = await RawClient.connect(g.wsUrl, s.token);
-    clients.push(c);
-    return { c, s };
-  };
-  const join = async (c: RawClient, room: string, since?: { epoch: string; offset: number }) => {
-    c.send(since ? { t: 'join', room, since } : { t: 'join', room });
-    return c.next('joined', (j) => j.room === room);
-  };
+  const connect = (g: TestGateway, handle = `m${n++}`) => RawClient.session(g, handle, clients);
 
   before(async () => {
     cluster = await startNatsCluster(3);
@@ -65,7 +56,7 @@ describe('three gateways on a three-node NATS cluster', () => {
 
   it('delivers across gateways in one order while publishers on every gateway write at once (G1)', async () => {
     const members = await Promise.all(gws.map((g) => connect(g)));
-    for (const { c } of members) await join(c, 'busy');
+    for (const { c } of members) await joinRoom(c, 'busy');
     const per = 40;
     members.forEach(({ c }, i) => {
       for (let k = 0; k < per; k++) c.send({ t: 'pub', id: `n${i}k${k}`, room: 'busy', text: `${i}:${k}` });
@@ -87,8 +78,8 @@ describe('three gateways on a three-node NATS cluster', () => {
   it('subscribes only where there is interest: a gateway without members receives none of the room', async () => {
     const a = await connect(gws[0]!);
     const b = await connect(gws[1]!);
-    await join(a.c, 'quiet');
-    await join(b.c, 'quiet');
+    await joinRoom(a.c, 'quiet');
+    await joinRoom(b.c, 'quiet');
     for (let i = 0; i < 20; i++) a.c.send({ t: 'pub', id: `q${i}`, room: 'quiet', text: 'x' });
     await waitFor(() => b.c.msgs('quiet').length === 20, { what: 'delivery to the other gateway' });
     assert.equal(buses[2]!.count('room.quiet'), 0, 'gateway 2 has no member and received nothing');
@@ -111,9 +102,9 @@ describe('three gateways on a three-node NATS cluster', () => {
 
   it('shows presence across gateways', async () => {
     const a = await connect(gws[0]!, 'watcher');
-    await join(a.c, 'pres');
+    await joinRoom(a.c, 'pres');
     const b = await connect(gws[2]!, 'arriver');
-    const j = await join(b.c, 'pres');
+    const j = await joinRoom(b.c, 'pres');
     assert.ok(j.members.some((m) => m.handle === 'watcher'), 'the member on another gateway is listed');
     const seen = await a.c.next('presence', (p) => p.user.handle === 'arriver');
     assert.equal(seen.event, 'join');
@@ -121,9 +112,9 @@ describe('three gateways on a three-node NATS cluster', () => {
 
   it('resumes on another gateway with exactly the missed messages, and a resend through another gateway is stored once (G2, G3)', async () => {
     const w = await connect(gws[0]!);
-    await join(w.c, 'hop');
+    await joinRoom(w.c, 'hop');
     const r = await connect(gws[1]!);
-    const j = await join(r.c, 'hop');
+    const j = await joinRoom(r.c, 'hop');
     for (let i = 0; i < 5; i++) w.c.send({ t: 'pub', id: `h${i}`, room: 'hop', text: `h${i}` });
     await waitFor(() => r.c.msgs('hop').length === 5);
     const lastSeen = r.c.msgs('hop').at(-1)!.offset;
@@ -132,13 +123,13 @@ describe('three gateways on a three-node NATS cluster', () => {
     const ack11 = await w.c.next('ack', (a) => a.id === 'h11');
     const r2 = await RawClient.connect(gws[2]!.wsUrl, r.s.token);
     clients.push(r2);
-    const j2 = await join(r2, 'hop', { epoch: j.epoch, offset: lastSeen });
+    const j2 = await joinRoom(r2, 'hop', { epoch: j.epoch, offset: lastSeen });
     assert.equal(j2.recovered, true);
     assert.equal(j2.gap, undefined);
     // the writer resends h11 through another gateway (as after a lost ack): stored once
     const w2 = await RawClient.connect(gws[1]!.wsUrl, w.s.token);
     clients.push(w2);
-    await join(w2, 'hop');
+    await joinRoom(w2, 'hop');
     w2.send({ t: 'pub', id: 'h11', room: 'hop', text: 'h11' });
     const dup = await w2.next('ack', (a) => a.id === 'h11');
     assert.equal(dup.dup, true);
@@ -150,7 +141,7 @@ describe('three gateways on a three-node NATS cluster', () => {
 
   it('R4: each NATS node in turn killed or stopped and restarted under load: every acknowledged message reaches every member, in one order', async () => {
     const members = await Promise.all(gws.map((g) => connect(g)));
-    for (const { c } of members) await join(c, 'bounce');
+    for (const { c } of members) await joinRoom(c, 'bounce');
     const acked = new Set<string>();
     let stop = false;
     const deadline = Date.now() + 60_000;

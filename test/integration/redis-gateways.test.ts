@@ -15,8 +15,8 @@ import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { loadConfig } from '../../src/config/config.js';
 import { createRedisAdapters } from '../../src/redis/index.js';
-import { createSession, startTestGateway, TEST_SECRET, type TestGateway } from '../../src/testkit/gateway.js';
-import { RawClient } from '../../src/testkit/raw-client.js';
+import { startTestGateway, TEST_SECRET, type TestGateway } from '../../src/testkit/gateway.js';
+import { joinRoom, RawClient } from '../../src/testkit/raw-client.js';
 import { startRedis, type RedisServer } from '../../src/testkit/redis.js';
 import { waitFor } from '../../src/testkit/wait.js';
 
@@ -44,16 +44,7 @@ describe('two gateways over Redis', () => {
     gws.push(g);
     return g;
   };
-  const connect = async (g: TestGateway, handle = `m${n++}`) => {
-    const s = await createSession(g.url, handle);
-    const c = await RawClient.connect(g.wsUrl, s.token);
-    clients.push(c);
-    return { c, s };
-  };
-  const join = async (c: RawClient, room: string, since?: { epoch: string; offset: number }) => {
-    c.send(since ? { t: 'join', room, since } : { t: 'join', room });
-    return c.next('joined', (j) => j.room === room);
-  };
+  const connect = (g: TestGateway, handle = `m${n++}`) => RawClient.session(g, handle, clients);
   const assertChain = (msgs: { offset: number; prev: number; id: string }[]) => {
     for (let i = 1; i < msgs.length; i++) assert.equal(msgs[i]!.prev, msgs[i - 1]!.offset, `no hole before offset ${msgs[i]!.offset}`);
     assert.equal(new Set(msgs.map((m) => m.id)).size, msgs.length, 'no duplicate');
@@ -72,7 +63,7 @@ describe('two gateways over Redis', () => {
 
   it('delivers across gateways in one order while both gateways publish at once (G1)', async () => {
     const members = [await connect(gws[0]!), await connect(gws[1]!), await connect(gws[1]!)];
-    for (const { c } of members) await join(c, 'busy');
+    for (const { c } of members) await joinRoom(c, 'busy');
     const per = 50;
     members.forEach(({ c }, i) => {
       for (let k = 0; k < per; k++) c.send({ t: 'pub', id: `n${i}k${k}`, room: 'busy', text: `${i}:${k}` });
@@ -95,9 +86,9 @@ describe('two gateways over Redis', () => {
   it('resumes on the other gateway after the first is closed: exactly the missed messages, then live, 0 gaps, 0 duplicates (G2, G3)', async () => {
     const g2 = await startGw('rgw2');
     const writer = await connect(gws[1]!);
-    await join(writer.c, 'hop');
+    await joinRoom(writer.c, 'hop');
     const reader = await connect(g2);
-    const j = await join(reader.c, 'hop');
+    const j = await joinRoom(reader.c, 'hop');
     for (let i = 0; i < 5; i++) writer.c.send({ t: 'pub', id: `h${i}`, room: 'hop', text: `h${i}` });
     await waitFor(() => reader.c.msgs('hop').length === 5, { what: 'first five on the reader' });
     const lastSeen = reader.c.msgs('hop').at(-1)!.offset;
@@ -107,7 +98,7 @@ describe('two gateways over Redis', () => {
     const ack11 = await writer.c.next('ack', (a) => a.id === 'h11');
     const again = await RawClient.connect(gws[0]!.wsUrl, reader.s.token);
     clients.push(again);
-    const j2 = await join(again, 'hop', { epoch: j.epoch, offset: lastSeen });
+    const j2 = await joinRoom(again, 'hop', { epoch: j.epoch, offset: lastSeen });
     assert.equal(j2.recovered, true);
     assert.equal(j2.gap, undefined);
     assert.equal(j2.reset, undefined);
@@ -115,7 +106,7 @@ describe('two gateways over Redis', () => {
     // the writer resends h11 through the other gateway (as after a lost ack): stored once
     const w2 = await RawClient.connect(gws[0]!.wsUrl, writer.s.token);
     clients.push(w2);
-    await join(w2, 'hop');
+    await joinRoom(w2, 'hop');
     w2.send({ t: 'pub', id: 'h11', room: 'hop', text: 'h11' });
     const dup = await w2.next('ack', (a) => a.id === 'h11');
     assert.equal(dup.dup, true);
@@ -131,7 +122,7 @@ describe('two gateways over Redis', () => {
   it('redis-server killed and restarted under load: readiness fails, typed errors only, every acknowledged message everywhere in one order (R5)', async () => {
     const [g0, g1] = gws;
     const members = [await connect(g0!), await connect(g1!)];
-    for (const { c } of members) await join(c, 'outage');
+    for (const { c } of members) await joinRoom(c, 'outage');
     const acked = new Set<string>();
     const errors = new Map<string, number>();
     let stop = false;
@@ -204,15 +195,10 @@ describe('a gateway over Redis that crashes and loses its tail (RDB snapshots)',
 
   it('tells a resuming client `reset` (never `recovered`) when offsets it saw were lost and reused', async () => {
     const [g0, g1] = gws;
-    const reader = await createSession(g0!.url, 'crash-reader');
-    const writer = await createSession(g1!.url, 'crash-writer');
-    const r = await RawClient.connect(g0!.wsUrl, reader.token);
-    const w = await RawClient.connect(g1!.wsUrl, writer.token);
-    clients.push(r, w);
-    r.send({ t: 'join', room: 'lobby' });
-    const j = await r.next('joined', (f) => f.room === 'lobby');
-    w.send({ t: 'join', room: 'lobby' });
-    await w.next('joined', (f) => f.room === 'lobby');
+    const { c: r, s: reader } = await RawClient.session(g0!, 'crash-reader', clients);
+    const { c: w } = await RawClient.session(g1!, 'crash-writer', clients);
+    const j = await joinRoom(r, 'lobby');
+    await joinRoom(w, 'lobby');
     for (let i = 0; i < 3; i++) w.send({ t: 'pub', id: `s${i}`, room: 'lobby', text: `saved ${i}` });
     await w.next('ack', (a) => a.id === 's2');
     assert.equal(await redis.command('SAVE'), 'OK');
@@ -240,8 +226,7 @@ describe('a gateway over Redis that crashes and loses its tail (RDB snapshots)',
     assert.notEqual(n1.epoch, j.epoch);
     const r2 = await RawClient.connect(g0!.wsUrl, reader.token);
     clients.push(r2);
-    r2.send({ t: 'join', room: 'lobby', since: { epoch: seen.epoch, offset: seen.offset } });
-    const j2 = await r2.next('joined', (f) => f.room === 'lobby');
+    const j2 = await joinRoom(r2, 'lobby', { epoch: seen.epoch, offset: seen.offset });
     assert.equal(j2.recovered, false);
     assert.equal(j2.reset, true);
     assert.equal(j2.epoch, n1.epoch);
