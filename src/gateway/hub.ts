@@ -46,6 +46,10 @@ interface Room {
   isReady: boolean;
   pending: Map<number, Pending>;
   filling: boolean;
+  /** A catch-up was asked for while a fill ran. */
+  recheck: boolean;
+  /** This node has seen every message of the room since it opened (false from a bus outage until caught up). */
+  live: boolean;
 }
 
 export interface HubOptions {
@@ -80,7 +84,7 @@ export class RoomHub {
    */
   cachedAfter(name: string, after: number): { last: number; msgs: CachedMsg[] } | undefined {
     const room = this.rooms.get(name);
-    if (!room?.isReady || after > room.last) return undefined;
+    if (!room?.isReady || !room.live || after > room.last) return undefined;
     if (after === room.last) return { last: room.last, msgs: [] };
     const c = this.window(room);
     if (c.length === 0 || c[0]!.prev > after) return undefined;
@@ -98,7 +102,7 @@ export class RoomHub {
   /** The newest `n` messages from memory, when the cache holds that many or the room's whole history. */
   cachedRecent(name: string, n: number): { last: number; msgs: CachedMsg[] } | undefined {
     const room = this.rooms.get(name);
-    if (!room?.isReady) return undefined;
+    if (!room?.isReady || !room.live) return undefined;
     const c = this.window(room);
     if (room.last === 0) return { last: 0, msgs: [] };
     if (c.length < n && (c.length === 0 || c[0]!.prev !== 0)) return undefined;
@@ -151,9 +155,21 @@ export class RoomHub {
     return this.rooms.get(name)?.members ?? new Set();
   }
 
+  /** The bus went down: what this node delivered may no longer be all there is, so stop answering from memory. */
+  busDown(): void {
+    for (const room of this.rooms.values()) {
+      room.cache.length = 0;
+      room.live = false;
+    }
+  }
+
   /** After a bus outage: read from history whatever each room may have missed, also in quiet rooms. */
   catchUp(): void {
-    for (const room of this.rooms.values()) if (room.isReady) void this.fill(room, true);
+    for (const room of this.rooms.values()) {
+      room.cache.length = 0;
+      room.live = false;
+      if (room.isReady) void this.catchUpRoom(room);
+    }
   }
 
   close(): void {
@@ -162,7 +178,7 @@ export class RoomHub {
   }
 
   private open(name: string): Room {
-    const room: Room = { name, cache: [], members: new Set(), epoch: '', last: 0, ready: Promise.resolve(), isReady: false, pending: new Map(), filling: false };
+    const room: Room = { name, cache: [], members: new Set(), epoch: '', last: 0, ready: Promise.resolve(), isReady: false, pending: new Map(), filling: false, recheck: false, live: true };
     this.rooms.set(name, room);
     room.ready = (async () => {
       room.sub = this.o.bus.subscribe(Subjects.room(name), (d) => this.onBus(room, d));
@@ -247,12 +263,21 @@ export class RoomHub {
     if (room.pending.size > 0) for (const k of room.pending.keys()) if (k < room.last) room.pending.delete(k);
   }
 
-  /** Read the hole between `room.last` and the earliest pending message from history. */
-  private async fill(room: Room, force = false): Promise<void> {
-    if (room.filling) return;
+  /**
+   * Read history after `room.last`: to fill the hole before pending messages, or (`force`) to catch
+   * up after an outage. Resolves false when a read failed (the caller may retry).
+   */
+  private async fill(room: Room, force = false): Promise<boolean> {
+    if (room.filling) {
+      if (force) room.recheck = true; // run once more when the current fill ends
+      return true;
+    }
     room.filling = true;
+    let ok = true;
     try {
-      for (let i = 0; i < 1000 && (room.pending.size > 0 || (force && i === 0)) && this.rooms.get(room.name) === room; i++) {
+      let again = force;
+      for (let i = 0; i < 1000 && (room.pending.size > 0 || again) && this.rooms.get(room.name) === room; i++) {
+        again = false;
         const before = room.last;
         const r = await this.o.history.read(room.name, room.last, 500);
         if (r.epoch !== room.epoch) {
@@ -269,15 +294,30 @@ export class RoomHub {
           this.emit(room, m, msgFrame(JSON.stringify(m)));
         }
         this.drainPending(room);
-        if (r.more && room.last !== before) force = true; // keep reading a long backlog
-        if (!r.more || room.last === before) break;
+        if (room.last === before) break; // no progress: what is still pending is not in history (yet)
+        again = r.more; // a long backlog: keep reading
       }
-      // whatever is still pending could not be linked from history: a message we
-      // were sent but history does not (yet) show. Keep it; the next message retries.
     } catch (err) {
-      this.o.onWarn?.('history read failed while filling a hole', { room: room.name, err: String(err) });
+      ok = false;
+      this.o.onWarn?.('history read failed while catching up', { room: room.name, err: String(err) });
     } finally {
       room.filling = false;
+    }
+    if (ok && room.recheck) {
+      room.recheck = false;
+      return this.fill(room, true);
+    }
+    return ok;
+  }
+
+  /** Catch a room up after an outage, retrying while history is still reconnecting (bounded). */
+  private async catchUpRoom(room: Room): Promise<void> {
+    for (let attempt = 0; attempt < 40 && this.rooms.get(room.name) === room; attempt++) {
+      if (await this.fill(room, true)) {
+        if (this.o.bus.status === 'up') room.live = true;
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 250));
     }
   }
 }

@@ -154,6 +154,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
     const frame = JSON.stringify({ t: 'status', bus: s });
     for (const c of conns) c.sendRaw(frame);
     if (s === 'up') core.hub.catchUp();
+    else core.hub.busDown();
   });
   core.presence.start();
 

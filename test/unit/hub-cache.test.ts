@@ -31,6 +31,10 @@ describe('room hub: in-memory cache of delivered messages', () => {
     assert.equal(hub.cachedAfter('r', 4), undefined, 'older than the kept window: read history');
     assert.equal(hub.cachedAfter('r', 99), undefined, 'ahead of this node: read history');
     assert.deepEqual(hub.cachedRecent('r', 2)!.msgs.map((m) => m.offset), [14, 15]);
+    hub.busDown();
+    assert.equal(hub.cachedAfter('r', 15), undefined, 'after a bus outage nothing is answered from memory, not even "nothing new"');
+    hub.catchUp();
+    await waitFor(() => hub.cachedAfter('r', 15) !== undefined, { what: 'cache trusted again once caught up from history' });
     hub.leave('r', member);
     assert.equal(hub.cachedAfter('r', 14), undefined, 'the cache goes with the last member');
     await bus.close();
