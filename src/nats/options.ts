@@ -3,9 +3,8 @@
  * throws ConfigError naming the variable. Every variable is listed in docs/nats.md.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { ConfigError, type Config } from '../config/config.js';
+import { ConfigError, type Config, type Env, envStr as str, envInt as int } from '../config/config.js';
 
-type Env = Record<string, string | undefined>;
 
 /** Credentials: at most one kind may be set. */
 export type NatsAuth =
@@ -59,19 +58,6 @@ export interface NatsSettings {
 
 const TOKEN_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
-function str(env: Env, name: string): string | undefined {
-  const v = env[name];
-  return v === undefined || v.trim() === '' ? undefined : v.trim();
-}
-
-function int(env: Env, name: string, def: number, min: number, max: number): number {
-  const raw = str(env, name);
-  if (raw === undefined) return def;
-  if (!/^-?\d+$/.test(raw)) throw new ConfigError(name, `expected an integer, got ${JSON.stringify(raw)}`);
-  const n = Number(raw);
-  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
-  return n;
-}
 
 function file(env: Env, name: string): string | undefined {
   const f = str(env, name);

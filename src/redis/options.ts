@@ -2,9 +2,8 @@
  * Redis settings read from the environment, validated up front. A bad value
  * throws ConfigError naming the variable. Every variable is listed in docs/redis.md.
  */
-import { ConfigError, type Config } from '../config/config.js';
+import { ConfigError, type Config, type Env, envStr as str, envInt as int } from '../config/config.js';
 
-type Env = Record<string, string | undefined>;
 
 /**
  * When the history epoch changes:
@@ -41,19 +40,6 @@ export interface RedisSettings {
   pingMs: number;
 }
 
-function str(env: Env, name: string): string | undefined {
-  const v = env[name];
-  return v === undefined || v.trim() === '' ? undefined : v.trim();
-}
-
-function int(env: Env, name: string, def: number, min: number, max: number): number {
-  const raw = str(env, name);
-  if (raw === undefined) return def;
-  if (!/^-?\d+$/.test(raw)) throw new ConfigError(name, `expected an integer, got ${JSON.stringify(raw)}`);
-  const n = Number(raw);
-  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
-  return n;
-}
 
 /** Validate REDIS_URL without echoing a password back in the error. */
 function checkUrl(raw: string | undefined): string {
