@@ -137,6 +137,7 @@ export class RoomHub {
     const json = JSON.stringify(msg);
     const room = this.rooms.get(msg.room);
     if (room?.isReady) this.deliver(room, msg, msgFrame(json));
+    else if (room) room.pending.set(msg.prev, { msg, frame: msgFrame(json) }); // the room is still opening here
     this.o.bus.publish(Subjects.room(msg.room), enc.encode(`${this.o.node}\nm\n${json}`));
   }
 

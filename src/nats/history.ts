@@ -186,7 +186,10 @@ export class JetStreamHistory implements History {
     const baseID = `${roomToken(input.room)}:${input.from.user}:${input.id}`;
     let msgID = baseID;
     let lastError: unknown;
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    // retries are bounded in count and in time: past ~2 request timeouts the caller gets a typed
+    // error (and may resend the same id, which dedupe makes safe) rather than silence
+    const deadline = Date.now() + 2 * this.timeout;
+    for (let attempt = 0; attempt < MAX_ATTEMPTS && (attempt === 0 || Date.now() < deadline); attempt++) {
       if (attempt > 2) await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 2 ** attempt)));
       this.link.assertUp();
       try {
