@@ -212,34 +212,15 @@ export async function profileDuring<T>(sys: SystemProc, fn: () => Promise<T>): P
 }
 
 async function inspectorMemory(wsUrl: string): Promise<Memory> {
-  const ws = new WebSocket(wsUrl, { perMessageDeflate: false });
-  await new Promise<void>((res, rej) => {
-    ws.once('open', () => res());
-    ws.once('error', rej);
-  });
-  let id = 0;
-  const call = (method: string, params?: unknown) =>
-    new Promise<{ result?: { result?: { value?: string } } }>((res, rej) => {
-      const my = ++id;
-      const t = setTimeout(() => rej(new Error(`inspector ${method} timed out`)), 30_000);
-      const on = (d: WebSocket.RawData) => {
-        const m = JSON.parse(d.toString()) as { id?: number };
-        if (m.id === my) {
-          clearTimeout(t);
-          ws.off('message', on);
-          res(m as never);
-        }
-      };
-      ws.on('message', on);
-      ws.send(JSON.stringify({ id: my, method, params }));
-    });
+  const insp = await inspector(wsUrl);
   try {
-    await call('HeapProfiler.collectGarbage');
-    await call('HeapProfiler.collectGarbage');
-    const r = await call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true });
-    return JSON.parse(r.result?.result?.value ?? '{}') as Memory;
+    await insp.call('HeapProfiler.collectGarbage');
+    await insp.call('HeapProfiler.collectGarbage');
+    const r = await insp.call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true });
+    const value = (r.result?.result as { value?: string } | undefined)?.value;
+    return JSON.parse(value ?? '{}') as Memory;
   } finally {
-    ws.close();
+    insp.close();
   }
 }
 

@@ -18,6 +18,7 @@ import { Core } from './core.js';
 import { createRequestHandler } from './http.js';
 import { PerIpLimit } from './limits.js';
 import { loadOrCreateSecret } from './session.js';
+import { textFrame } from './wire.js';
 
 export { Core, VERSION } from './core.js';
 
@@ -151,8 +152,8 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
 
   const offStatus = bus.onStatus((s) => {
     log.warn({ bus: s }, s === 'up' ? 'bus is back' : 'bus is down: publishes are rejected until it returns');
-    const frame = JSON.stringify({ t: 'status', bus: s });
-    for (const c of conns) c.sendRaw(frame);
+    const frame = textFrame(JSON.stringify({ t: 'status', bus: s }));
+    for (const c of conns) c.sendFramed(frame);
     if (s === 'up') core.hub.catchUp();
     else core.hub.busDown();
   });

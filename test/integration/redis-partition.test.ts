@@ -55,42 +55,49 @@ async function startProxy(targetPort: number): Promise<{ url: string; cut(): voi
   };
 }
 
-describe('one gateway partitioned from Redis', () => {
-  let redis: RedisServer;
-  let proxy: Awaited<ReturnType<typeof startProxy>>;
-  const gws: TestGateway[] = [];
-  const clients: RawClient[] = [];
+type Proxy = Awaited<ReturnType<typeof startProxy>>;
 
+/**
+ * Two gateways on one redis-server, the second one reaching it through a proxy the test can cut.
+ * Started before the suite, stopped after it.
+ */
+function partitionedPair(redisOpts: Parameters<typeof startRedis>[0], nodes: [string, string]) {
+  const f = { redis: undefined as unknown as RedisServer, proxy: undefined as unknown as Proxy, gws: [] as TestGateway[], clients: [] as RawClient[] };
   before(async () => {
-    redis = await startRedis({ appendonly: 'always' });
-    proxy = await startProxy(redis.port);
-    for (const [node, url] of [['near', redis.url], ['far', proxy.url]] as const) {
+    f.redis = await startRedis(redisOpts);
+    f.proxy = await startProxy(f.redis.port);
+    for (const [node, url] of [[nodes[0], f.redis.url], [nodes[1], f.proxy.url]] as const) {
       const env = { REDIS_URL: url, CONFAB_SECRET: TEST_SECRET, CONFAB_NODE_ID: node, CONFAB_REDIS_RECONNECT_MAX_MS: '100', CONFAB_REDIS_CONNECT_TIMEOUT_MS: '2000' };
       const { bus, history } = await createRedisAdapters(loadConfig(env), log, { env });
-      gws.push(await startTestGateway({ bus, history, env }));
+      f.gws.push(await startTestGateway({ bus, history, env }));
     }
   });
   after(async () => {
-    for (const c of clients) c.close();
-    for (const g of gws) await g.close().catch(() => undefined);
-    await proxy?.close();
-    await redis?.close();
+    for (const c of f.clients) c.close();
+    for (const g of f.gws) await g.close().catch(() => undefined);
+    await f.proxy?.close();
+    await f.redis?.close();
   });
+  return f;
+}
+
+describe('one gateway partitioned from Redis', () => {
+  const f = partitionedPair({ appendonly: 'always' }, ['near', 'far']);
 
   it('rejects with a typed error while cut off, and stays consistent with the other gateway', async () => {
-    const [near, far] = gws;
+    const [near, far] = f.gws;
     const a = await createSession(near!.url, 'p-near');
     const b = await createSession(far!.url, 'p-far');
     const cn = await RawClient.connect(near!.wsUrl, a.token);
     const cf = await RawClient.connect(far!.wsUrl, b.token);
-    clients.push(cn, cf);
+    f.clients.push(cn, cf);
     for (const c of [cn, cf]) {
       c.send({ t: 'join', room: 'split' });
       await c.next('joined', (j) => j.room === 'split');
     }
     cn.send({ t: 'pub', id: 'before', room: 'split', text: 'before' });
     await cf.next('msg', (m) => m.id === 'before');
-    proxy.cut();
+    f.proxy.cut();
     await waitFor(async () => (await fetch(`${far!.url}/readyz`)).status === 503, { what: 'far gateway not ready', timeoutMs: 10_000 });
     assert.equal((await fetch(`${near!.url}/readyz`)).status, 200, 'the other gateway is unaffected');
     cf.send({ t: 'pub', id: 'cut', room: 'split', text: 'cut' });
@@ -98,7 +105,7 @@ describe('one gateway partitioned from Redis', () => {
     assert.ok(err.code === 'bus_unavailable' || err.code === 'store_failed', err.code);
     for (let i = 0; i < 3; i++) cn.send({ t: 'pub', id: `during${i}`, room: 'split', text: `during${i}` });
     await cn.next('ack', (x) => x.id === 'during2');
-    proxy.heal();
+    f.proxy.heal();
     await waitFor(async () => (await fetch(`${far!.url}/readyz`)).status === 200, { what: 'far gateway ready again', timeoutMs: 10_000 });
     // the history connection may come back a moment after the bus: resend like the SDK until acknowledged
     await waitFor(async () => {
@@ -114,71 +121,52 @@ describe('one gateway partitioned from Redis', () => {
   });
 
   it('delivers what was published during the partition as soon as it heals, without waiting for a later message', async () => {
-    const [near, far] = gws;
+    const [near, far] = f.gws;
     const a = await createSession(near!.url, 'q-near');
     const b = await createSession(far!.url, 'q-far');
     const cn = await RawClient.connect(near!.wsUrl, a.token);
     const cf = await RawClient.connect(far!.wsUrl, b.token);
-    clients.push(cn, cf);
+    f.clients.push(cn, cf);
     for (const c of [cn, cf]) {
       c.send({ t: 'join', room: 'quiet' });
       await c.next('joined', (j) => j.room === 'quiet');
     }
-    proxy.cut();
+    f.proxy.cut();
     await waitFor(async () => (await fetch(`${far!.url}/readyz`)).status === 503, { what: 'far gateway not ready', timeoutMs: 10_000 });
     cn.send({ t: 'pub', id: 'q1', room: 'quiet', text: 'q1' });
     await cn.next('ack', (x) => x.id === 'q1');
-    proxy.heal();
+    f.proxy.heal();
     await waitFor(async () => (await fetch(`${far!.url}/readyz`)).status === 200, { what: 'far gateway ready again', timeoutMs: 10_000 });
     await cf.next('msg', (m) => m.id === 'q1', 5000);
   });
 });
 
 describe('a partitioned gateway, and Redis losing its tail meanwhile', () => {
-  let redis: RedisServer;
-  let proxy: Awaited<ReturnType<typeof startProxy>>;
-  const gws: TestGateway[] = [];
-  const clients: RawClient[] = [];
-
-  before(async () => {
-    redis = await startRedis(); // RDB only: SAVE by hand, then kill -9 loses what came after
-    proxy = await startProxy(redis.port);
-    for (const [node, url] of [['near2', redis.url], ['far2', proxy.url]] as const) {
-      const env = { REDIS_URL: url, CONFAB_SECRET: TEST_SECRET, CONFAB_NODE_ID: node, CONFAB_REDIS_RECONNECT_MAX_MS: '100', CONFAB_REDIS_CONNECT_TIMEOUT_MS: '2000' };
-      const { bus, history } = await createRedisAdapters(loadConfig(env), log, { env });
-      gws.push(await startTestGateway({ bus, history, env }));
-    }
-  });
-  after(async () => {
-    for (const c of clients) c.close();
-    for (const g of gws) await g.close().catch(() => undefined);
-    await proxy?.close();
-    await redis?.close();
-  });
+  const f = partitionedPair({}, ['near2', 'far2']); // RDB only: SAVE by hand, then kill -9 loses what came after
 
   it('never answers `recovered` to a client whose offsets were lost and reused (G2)', async () => {
-    const [near, far] = gws;
+    const [near, far] = f.gws;
     const w = await RawClient.connect(near!.wsUrl, (await createSession(near!.url, 'e-writer')).token);
     const stay = await RawClient.connect(far!.wsUrl, (await createSession(far!.url, 'e-stay')).token);
     const readerSession = await createSession(far!.url, 'e-reader');
     const r = await RawClient.connect(far!.wsUrl, readerSession.token);
-    clients.push(w, stay, r);
+    f.clients.push(w, stay, r);
     for (const c of [w, stay, r]) {
       c.send({ t: 'join', room: 'ep' });
       await c.next('joined', (j) => j.room === 'ep');
     }
     for (let i = 0; i < 3; i++) w.send({ t: 'pub', id: `e${i}`, room: 'ep', text: `saved ${i}` });
     await w.next('ack', (a) => a.id === 'e2');
-    assert.equal(await redis.command('SAVE'), 'OK');
+    assert.equal(await f.redis.command('SAVE'), 'OK');
     for (let i = 3; i < 5; i++) w.send({ t: 'pub', id: `e${i}`, room: 'ep', text: `lost ${i}` });
     await waitFor(() => r.msgs('ep').length === 5, { what: 'reader saw 1..5' });
     const seen = r.msgs('ep').at(-1)!;
     r.close();
     await r.closed();
-    proxy.cut();
+    f.proxy.cut();
     await waitFor(async () => (await fetch(`${far!.url}/readyz`)).status === 503, { what: 'far cut off', timeoutMs: 10_000 });
-    await redis.kill();
-    await redis.start();
+    await f.redis.kill();
+    await f.redis.start();
     // while the far gateway is cut off, offsets 4 and 5 are written again with other content
     for (const id of ['x0', 'x1']) {
       await waitFor(async () => {
@@ -189,10 +177,10 @@ describe('a partitioned gateway, and Redis losing its tail meanwhile', () => {
       }, { what: `${id} acknowledged`, timeoutMs: 10_000, intervalMs: 50 });
     }
     assert.equal(w.all('ack').find((a) => a.id === 'x1')!.offset, 5);
-    proxy.heal();
+    f.proxy.heal();
     await waitFor(async () => (await fetch(`${far!.url}/readyz`)).status === 200, { what: 'far ready again', timeoutMs: 10_000 });
     const r2 = await RawClient.connect(far!.wsUrl, readerSession.token);
-    clients.push(r2);
+    f.clients.push(r2);
     r2.send({ t: 'join', room: 'ep', since: { epoch: seen.epoch, offset: seen.offset } });
     const j2 = await r2.next('joined', (j) => j.room === 'ep');
     assert.ok(!(j2.recovered && r2.msgs('ep').length === 0), `recovered with a hole: the reader never gets "new x0", "new x1" (joined ${JSON.stringify(j2)})`);
