@@ -3,6 +3,7 @@ import { pino } from 'pino';
 import { createAdapters } from '../adapters.js';
 import { ConfigError, loadConfig } from '../config/config.js';
 import { startGateway } from '../gateway/index.js';
+import { installProcessGuard } from '../gateway/process-guard.js';
 
 export async function runStart(): Promise<void> {
   let config;
@@ -16,6 +17,7 @@ export async function runStart(): Promise<void> {
     throw err;
   }
   const log = pino({ level: config.logLevel }).child({ node: config.node, region: config.region });
+  installProcessGuard(log);
   let adapters;
   try {
     adapters = await createAdapters(config, log);

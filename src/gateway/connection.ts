@@ -15,6 +15,8 @@ import { SocketWriter, textFrame } from './wire.js';
 import { ONLINE } from './presence.js';
 
 const PAGE = 500;
+/** Failures after which the message was not stored and will be resent: later pubs are fenced until it is. */
+const FENCING = new Set<ErrorCode>(['bus_unavailable', 'store_failed', 'internal']);
 
 interface RoomState {
   syncing: boolean;
@@ -29,7 +31,14 @@ export class Connection implements RoomMember {
   alive = true;
   private readonly bucket: TokenBucket;
   private strikes = 0;
-  private pubChain: Promise<void> = Promise.resolve();
+  /** Per room, the end of this connection's chain of appends (one at a time per room, in arrival order). */
+  private readonly pubTails = new Map<string, Promise<void>>();
+  /**
+   * Per room, the id of a message whose append failed without storing it: every later pub of this
+   * connection to that room is refused (`fenced`) until that message is sent again, so nothing the
+   * sender sent after it is stored ahead of it (G9).
+   */
+  private readonly fences = new Map<string, string>();
   private readonly writer: SocketWriter;
   private closed = false;
   private leaving = false;
@@ -135,7 +144,7 @@ export class Connection implements RoomMember {
   /** Drain: finish in-flight publishes of this connection, then ask it to move. */
   async drainClose(retryMs: number): Promise<void> {
     this.leaving = true;
-    await this.pubChain;
+    await this.publishesDone();
     this.close('draining', { retryMs });
   }
 
@@ -294,6 +303,7 @@ export class Connection implements RoomMember {
 
   private leave(room: string): void {
     if (!this.rooms.delete(room)) return this.sendError('not_joined', undefined, { room });
+    this.fences.delete(room); // the failed message's room is left: it will not be resent
     this.core.hub.leave(room, this);
     if (room !== ALERTS_ROOM) this.core.presence.remove(room, this.user, true);
     this.send({ t: 'left', room });
@@ -306,19 +316,47 @@ export class Connection implements RoomMember {
   }
 
   private publish(p: { room: string; id: string; kind: 'msg' | 'alert'; text: string }): void {
-    if (p.text.length > this.core.config.maxTextChars) return this.sendError('text_too_long', `at most ${this.core.config.maxTextChars} characters`, { id: p.id, room: p.room });
-    if (p.text.trim() === '') return this.sendError('bad_frame', 'text is empty', { id: p.id, room: p.room });
-    // appends are issued at once (every History stores appends to a room in issue order, so one
-    // connection's messages keep their order) and answered in order; drain waits for the answers
-    const stored = this.core.publish({ ...p, from: { user: this.user.id, handle: this.user.handle, node: this.core.config.node, region: this.core.config.region } });
-    this.pubChain = this.pubChain.then(async () => {
-      try {
-        const res = await stored;
-        this.send({ t: 'ack', id: p.id, room: p.room, offset: res.message.offset, epoch: res.message.epoch, dup: res.duplicate });
-      } catch (err) {
-        this.failed(err, { id: p.id, room: p.room });
-      }
+    const extra = { id: p.id, room: p.room };
+    if (p.text.length > this.core.config.maxTextChars) return this.sendError('text_too_long', `at most ${this.core.config.maxTextChars} characters`, extra);
+    if (p.text.trim() === '') return this.sendError('bad_frame', 'text is empty', extra);
+    const fenced = this.fences.get(p.room);
+    if (fenced !== undefined) {
+      if (p.id !== fenced) return this.refuseFenced(p, fenced);
+      this.fences.delete(p.room); // the failed message came back: the room's order is whole again
+    }
+    // one append at a time per room and connection: a failed append can then never be overtaken by a
+    // later one of the same sender; different rooms proceed side by side. Drain waits for every chain.
+    const prev = this.pubTails.get(p.room) ?? Promise.resolve();
+    const tail = prev.then(() => this.appendOne(p)).catch((err: unknown) => this.core.log.error({ err, user: this.user.id }, 'answering a publish failed'));
+    this.pubTails.set(p.room, tail);
+    void tail.then(() => {
+      if (this.pubTails.get(p.room) === tail) this.pubTails.delete(p.room);
     });
+  }
+
+  /** Store one message and answer it with `ack` or a typed error; never rejects. */
+  private async appendOne(p: { room: string; id: string; kind: 'msg' | 'alert'; text: string }): Promise<void> {
+    const extra = { id: p.id, room: p.room };
+    // an earlier message of this room failed after this one was queued: refuse it too (the client resends both, in order)
+    const fenced = this.fences.get(p.room);
+    if (fenced !== undefined) return this.refuseFenced(p, fenced);
+    try {
+      const from = { user: this.user.id, handle: this.user.handle, node: this.core.config.node, region: this.core.config.region };
+      const res = await this.core.publish({ ...p, from });
+      this.send({ t: 'ack', id: p.id, room: p.room, offset: res.message.offset, epoch: res.message.epoch, dup: res.duplicate });
+    } catch (err) {
+      if (!(err instanceof ConfabError) || FENCING.has(err.code)) this.fences.set(p.room, p.id);
+      this.failed(err, extra);
+    }
+  }
+
+  private refuseFenced(p: { room: string; id: string }, failedId: string): void {
+    this.sendError('fenced', `message ${failedId} failed earlier in this room on this connection; resend it first`, { id: p.id, room: p.room });
+  }
+
+  /** Resolves when every append issued on this connection has been answered. */
+  private async publishesDone(): Promise<void> {
+    while (this.pubTails.size > 0) await Promise.all(this.pubTails.values());
   }
 
   private typing(room: string): void {

@@ -131,8 +131,10 @@ async function route(core: Core, req: IncomingMessage, res: ServerResponse): Pro
   const method = req.method ?? 'GET';
   if (path === '/healthz') return json(res, 200, { status: 'ok', node: core.config.node, region: core.config.region });
   if (path === '/readyz') {
-    const ready = !core.draining && core.bus.status === 'up';
-    return json(res, ready ? 200 : 503, { ready, draining: core.draining, bus: core.bus.status, node: core.config.node });
+    // a bus that says "up" but does not bring this node's own heartbeats back (a frozen broker) is not ready either
+    const busWorks = core.bus.status === 'up' && !core.presence.isStale;
+    const ready = !core.draining && busWorks;
+    return json(res, ready ? 200 : 503, { ready, draining: core.draining, bus: busWorks ? 'up' : 'down', node: core.config.node });
   }
   if (path === '/metrics') {
     const body = await core.metrics.registry.metrics();

@@ -3,6 +3,7 @@
  * can live in one process. Hot-path counts are plain numbers read at scrape time.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { processFaults } from './process-guard.js';
 
 export class GatewayMetrics {
   readonly registry = new Registry();
@@ -28,6 +29,7 @@ export class GatewayMetrics {
     counter('confab_messages_in_total', 'Messages accepted from clients and the publish API', () => self.messagesIn);
     counter('confab_messages_out_total', 'Message frames delivered to local sockets', () => self.messagesOut);
     counter('confab_send_buffer_drops_total', 'Connections closed because their send buffer was full', () => self.sendBufferDrops);
+    counter('confab_unhandled_rejections_total', 'Promise rejections nobody handled (each one is a bug; see the log)', () => processFaults.unhandledRejections);
     this.errors = new Counter({ name: 'confab_errors_total', help: 'Typed errors sent to clients, by code', labelNames: ['code'], registers });
     this.closes = new Counter({ name: 'confab_closes_total', help: 'Connections closed by the server, by code', labelNames: ['code'], registers });
     this.publishLatency = new Histogram({

@@ -6,6 +6,12 @@
  * is shown as leaving only after `graceMs`, so moving to another node, a reload
  * or a quick reconnect shows nothing. An explicit `leave` is shown at once.
  * Room '*' marks "connected at all" (for handle uniqueness) and is never shown.
+ *
+ * A node that falls silent is dropped (its users shown leaving, after the grace) only
+ * while the bus demonstrably works: this node hears its own heartbeats come back. While
+ * it does not (bus down, frozen or partitioned broker), remote presence is held as it
+ * was, marked stale, and nobody is announced as leaving because of the outage; when the
+ * bus delivers again, every node gets a fresh window to be heard and announces its state.
  */
 import type { Bus, BusSubscription } from '../bus/types.js';
 import { Subjects } from '../bus/types.js';
@@ -24,6 +30,8 @@ export interface PresenceOptions {
   bus: Bus;
   graceMs: number;
   heartbeatMs?: number;
+  /** A remote node silent this long (while the bus works) is considered gone. Default: max(20 s, 3 heartbeats + 1 s). */
+  nodeTimeoutMs?: number;
   onJoin(room: string, user: Member): void;
   onLeave(room: string, user: Member): void;
   onError?(err: unknown): void;
@@ -44,12 +52,18 @@ export class Presence {
   private timer?: ReturnType<typeof setInterval>;
   private beats = 0;
   private readonly hbMs: number;
+  private readonly nodeTimeoutMs: number;
+  /** When this node last heard one of its own announcements back from the bus. */
+  private lastEcho = Date.now();
+  /** True while this node does not hear itself: remote presence is held, not expired. */
+  private stale = false;
   private readonly enc = new TextEncoder();
   private readonly dec = new TextDecoder();
   private offStatus?: () => void;
 
   constructor(private readonly o: PresenceOptions) {
     this.hbMs = o.heartbeatMs ?? 2000;
+    this.nodeTimeoutMs = o.nodeTimeoutMs ?? Math.max(20_000, this.hbMs * 3 + 1000);
     this.nodes.set(o.node, { seen: Infinity, rooms: new Map() });
   }
 
@@ -137,14 +151,32 @@ export class Presence {
     this.pending.clear();
   }
 
+  /** True while remote presence is held because this node does not hear its own heartbeats (bus trouble). */
+  get isStale(): boolean {
+    return this.stale;
+  }
+
   private tick(): void {
     const now = Date.now();
     this.beats++;
     if (this.beats % 15 === 0) this.announce(false);
     else this.send({ k: 'hb', node: this.o.node });
-    for (const [node, t] of this.nodes) {
-      if (node !== this.o.node && now - t.seen > this.hbMs * 3 + 1000) this.replace(node, []);
+    if (this.o.bus.status !== 'up' || now - this.lastEcho > this.hbMs * 2 + 1000) {
+      this.stale = true; // cannot tell a silent node from a silent bus: hold everything
+      return;
     }
+    for (const [node, t] of this.nodes) {
+      if (node !== this.o.node && now - t.seen > this.nodeTimeoutMs) this.replace(node, []);
+    }
+  }
+
+  /** Heard our own announcement: the bus delivers. After a stale spell every node gets a fresh window. */
+  private heardSelf(): void {
+    this.lastEcho = Date.now();
+    if (!this.stale) return;
+    this.stale = false;
+    for (const [node, t] of this.nodes) if (node !== this.o.node) t.seen = this.lastEcho;
+    this.announce(true); // everyone answers `hello` with its state, which replaces what was held
   }
 
   private announce(hello: boolean): void {
@@ -167,7 +199,8 @@ export class Presence {
   private onWire(data: Uint8Array): void {
     const text = this.dec.decode(data);
     const nl = text.indexOf('\n');
-    if (nl < 0 || text.slice(0, nl) === this.o.node) return;
+    if (nl < 0) return;
+    if (text.slice(0, nl) === this.o.node) return this.heardSelf();
     let w: Wire;
     try {
       w = JSON.parse(text.slice(nl + 1)) as Wire;

@@ -24,6 +24,7 @@ import type { ChatMessage, Sender } from '../protocol/frames.js';
 import { ConfabError } from '../protocol/codes.js';
 import { readResult } from '../history/common.js';
 import type { AppendInput, AppendResult, History, ReadResult, RoomInfo } from '../history/types.js';
+import { isTransientNatsError } from './errors.js';
 import type { NatsLink } from './link.js';
 import { ensureStream, epochOf, histSubject, roomToken, tokenRoom } from './stream.js';
 
@@ -32,7 +33,7 @@ export type ReplayMode = 'direct' | 'consumer';
 
 const WRONG_LAST_SEQUENCE = 10071;
 const STREAM_NOT_FOUND = 10059;
-const MAX_ATTEMPTS = 25;
+const MAX_ATTEMPTS = 100;
 
 interface Stored {
   prev: number;
@@ -190,7 +191,8 @@ export class JetStreamHistory implements History {
     // error (and may resend the same id, which dedupe makes safe) rather than silence
     const deadline = Date.now() + 2 * this.timeout;
     for (let attempt = 0; attempt < MAX_ATTEMPTS && (attempt === 0 || Date.now() < deadline); attempt++) {
-      if (attempt > 2) await new Promise((r) => setTimeout(r, Math.random() * Math.min(100, 2 ** attempt)));
+      // full jitter, growing to 500 ms: a leader election (seconds) is ridden out within the deadline
+      if (attempt > 2) await new Promise((r) => setTimeout(r, Math.random() * Math.min(500, 10 * 2 ** attempt)));
       this.link.assertUp();
       try {
         let prev = this.lastSeq.get(input.room);
@@ -232,9 +234,7 @@ export class JetStreamHistory implements History {
         // timeouts / no responders (leader election, node restart): retry with the same msg id (dedupe makes it safe)
         lastError = e;
         this.lastSeq.delete(input.room);
-        if (this.link.status !== 'up') break;
-        const name = (e as Error).name;
-        if (name !== 'TimeoutError' && name !== 'NoRespondersError' && name !== 'RequestError') break;
+        if (this.link.status !== 'up' || !isTransientNatsError(e)) break;
       }
     }
     this.fail(lastError ?? new Error('too many concurrent writers'), 'append');

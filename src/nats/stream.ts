@@ -4,6 +4,7 @@
  * node at start; a concurrent create by another node is not an error.
  */
 import { DiscardPolicy, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig, type StreamInfo } from '@nats-io/jetstream';
+import { randomBytes } from 'node:crypto';
 import type pino from 'pino';
 import type { StreamSettings } from './options.js';
 
@@ -43,8 +44,28 @@ export function desiredConfig(prefix: string, s: StreamSettings): Partial<Stream
 /** The fields compared to decide whether an update is needed. */
 const COMPARED = ['subjects', 'num_replicas', 'max_age', 'max_bytes', 'max_msgs_per_subject', 'duplicate_window', 'allow_direct', 'discard'] as const;
 
-/** Epoch string from the stream's creation time: changes only when the stream is recreated. */
+const EPOCH_RE = /^confab history; epoch=([A-Za-z0-9_-]{1,64})$/;
+
+/** A new epoch id: creation time (readable) plus randomness (two streams made in one second differ). */
+export function newEpoch(now = new Date()): string {
+  return `js${now.toISOString().replace(/[^0-9]/g, '').slice(0, 14)}${randomBytes(3).toString('hex')}`;
+}
+
+/** The stream description that carries the epoch (part of the replicated config: every replica agrees). */
+export function epochDescription(epoch: string): string {
+  return `confab history; epoch=${epoch}`;
+}
+
+/**
+ * The history epoch: written into the stream's description when the stream is created, so it is
+ * replicated with the config and read the same on every node from the first second (the stream's
+ * `created` time is not: each replica keeps its own, and a fresh stream can report zero). It changes
+ * only when the stream is recreated. Streams made before this scheme fall back to their creation
+ * time until `ensureStream` writes the description.
+ */
 export function epochOf(info: StreamInfo): string {
+  const m = EPOCH_RE.exec(info.config.description ?? '');
+  if (m) return m[1]!;
   return `js${info.created.replace(/[^0-9]/g, '')}`;
 }
 
@@ -60,7 +81,8 @@ export async function ensureStream(jsm: JetStreamManager, prefix: string, s: Str
     }
     if (!info) {
       try {
-        const created = await jsm.streams.add(want);
+        // a racing node adds a different description: one add wins, the other gets 10058 and reads the winner's
+        const created = await jsm.streams.add({ ...want, description: epochDescription(newEpoch()) });
         log.info({ stream: s.name, replicas: s.replicas, storage: s.storage }, 'created history stream');
         return created;
       } catch (e) {
@@ -72,10 +94,15 @@ export async function ensureStream(jsm: JetStreamManager, prefix: string, s: Str
     const have = info.config as unknown as Record<string, unknown>;
     const differs = COMPARED.filter((k) => JSON.stringify(have[k]) !== JSON.stringify((want as Record<string, unknown>)[k]));
     if (have.storage !== want.storage) log.warn({ stream: s.name, have: have.storage, want: want.storage }, 'stream storage type cannot change; keeping the existing one');
-    if (differs.length === 0) return info;
-    log.info({ stream: s.name, fields: differs }, 'updating history stream settings');
+    const described = EPOCH_RE.test(info.config.description ?? '');
+    if (differs.length === 0 && described) return info;
+    log.info({ stream: s.name, fields: described ? differs : [...differs, 'description'] }, 'updating history stream settings');
     const { storage: _ignored, ...rest } = want;
-    return await jsm.streams.update(s.name, { ...info.config, ...rest } as StreamConfig);
+    // a stream from before the epoch description keeps the epoch it had (its creation time), now written down
+    const description = described ? info.config.description : epochDescription(epochOf(info));
+    await jsm.streams.update(s.name, { ...info.config, ...rest, description } as StreamConfig);
+    // read back what is stored now (another node may have updated it at the same time)
+    return await jsm.streams.info(s.name);
   }
   throw new Error(`could not create or read stream ${s.name}`);
 }

@@ -21,6 +21,7 @@ export const ErrorCodes = {
   bus_unavailable: { close: null, message: 'message bus unavailable, message not stored; retry' },
   store_failed: { close: null, message: 'history store failed, message not stored; retry' },
   duplicate_id_conflict: { close: null, message: 'message id already used' },
+  fenced: { close: null, message: 'an earlier message on this connection failed; resend it first' },
   internal: { close: null, message: 'internal error' },
   // connection-ending errors (reconnect allowed)
   too_large: { close: 1009, message: 'frame too large' },
