@@ -3,10 +3,14 @@
  * subject per room, limits retention. Created or updated idempotently by every
  * node at start; a concurrent create by another node is not an error.
  */
-import { DiscardPolicy, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig, type StreamInfo } from '@nats-io/jetstream';
+import { DiscardPolicy, JetStreamApiCodes, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig, type StreamInfo } from '@nats-io/jetstream';
 import { randomBytes } from 'node:crypto';
 import type pino from 'pino';
+import { isTransientNatsError } from './errors.js';
 import type { StreamSettings } from './options.js';
+
+/** JSStreamNameExistErr: a stream of that name exists with another configuration. */
+const STREAM_NAME_IN_USE = 10058;
 
 const NS = 1_000_000_000;
 
@@ -69,40 +73,57 @@ export function epochOf(info: StreamInfo): string {
   return `js${info.created.replace(/[^0-9]/g, '')}`;
 }
 
-/** Create the stream, or update it when its settings differ. Returns the current info. */
-export async function ensureStream(jsm: JetStreamManager, prefix: string, s: StreamSettings, log: pino.Logger): Promise<StreamInfo> {
-  const want = desiredConfig(prefix, s);
-  for (let attempt = 0; attempt < 5; attempt++) {
-    let info: StreamInfo | undefined;
+/**
+ * Create the stream, or update it when its settings differ. Returns the current info.
+ * Transient failures (a fresh cluster still electing its JetStream meta leader, a stream
+ * without a leader) are retried with jittered backoff for up to `deadlineMs`.
+ */
+export async function ensureStream(jsm: JetStreamManager, prefix: string, s: StreamSettings, log: pino.Logger, deadlineMs = 30_000): Promise<StreamInfo> {
+  const deadline = Date.now() + deadlineMs;
+  for (let attempt = 0; ; attempt++) {
     try {
-      info = await jsm.streams.info(s.name);
+      const info = await ensureOnce(jsm, prefix, s, log);
+      if (info) return info;
     } catch (e) {
-      if (!(e instanceof JetStreamApiError) || e.code !== 10059) throw e;
+      if (!isTransientNatsError(e) || Date.now() > deadline) throw e;
+      log.info({ stream: s.name, err: (e as Error).message }, 'JetStream not ready yet; retrying');
+      await new Promise((r) => setTimeout(r, Math.random() * Math.min(1000, 50 * 2 ** attempt)));
+      continue;
     }
-    if (!info) {
-      try {
-        // a racing node adds a different description: one add wins, the other gets 10058 and reads the winner's
-        const created = await jsm.streams.add({ ...want, description: epochDescription(newEpoch()) });
-        log.info({ stream: s.name, replicas: s.replicas, storage: s.storage }, 'created history stream');
-        return created;
-      } catch (e) {
-        // another node created it meanwhile: read it again and compare
-        if (e instanceof JetStreamApiError && e.code === 10058) continue;
-        throw e;
-      }
-    }
-    const have = info.config as unknown as Record<string, unknown>;
-    const differs = COMPARED.filter((k) => JSON.stringify(have[k]) !== JSON.stringify((want as Record<string, unknown>)[k]));
-    if (have.storage !== want.storage) log.warn({ stream: s.name, have: have.storage, want: want.storage }, 'stream storage type cannot change; keeping the existing one');
-    const described = EPOCH_RE.test(info.config.description ?? '');
-    if (differs.length === 0 && described) return info;
-    log.info({ stream: s.name, fields: described ? differs : [...differs, 'description'] }, 'updating history stream settings');
-    const { storage: _ignored, ...rest } = want;
-    // a stream from before the epoch description keeps the epoch it had (its creation time), now written down
-    const description = described ? info.config.description : epochDescription(epochOf(info));
-    await jsm.streams.update(s.name, { ...info.config, ...rest, description } as StreamConfig);
-    // read back what is stored now (another node may have updated it at the same time)
-    return await jsm.streams.info(s.name);
+    if (Date.now() > deadline) throw new Error(`could not create or read stream ${s.name}`);
   }
-  throw new Error(`could not create or read stream ${s.name}`);
+}
+
+/** One try: the stream's info once it exists with confab's settings, or undefined to try again (lost a create race). */
+async function ensureOnce(jsm: JetStreamManager, prefix: string, s: StreamSettings, log: pino.Logger): Promise<StreamInfo | undefined> {
+  const want = desiredConfig(prefix, s);
+  let info: StreamInfo | undefined;
+  try {
+    info = await jsm.streams.info(s.name);
+  } catch (e) {
+    if (!(e instanceof JetStreamApiError) || e.code !== JetStreamApiCodes.StreamNotFound) throw e;
+  }
+  if (!info) {
+    try {
+      // a racing node adds a different description: one add wins, the other gets 10058 and reads the winner's
+      const created = await jsm.streams.add({ ...want, description: epochDescription(newEpoch()) });
+      log.info({ stream: s.name, replicas: s.replicas, storage: s.storage }, 'created history stream');
+      return created;
+    } catch (e) {
+      if (e instanceof JetStreamApiError && e.code === STREAM_NAME_IN_USE) return undefined; // another node created it meanwhile
+      throw e;
+    }
+  }
+  const have = info.config as unknown as Record<string, unknown>;
+  const differs = COMPARED.filter((k) => JSON.stringify(have[k]) !== JSON.stringify((want as Record<string, unknown>)[k]));
+  if (have.storage !== want.storage) log.warn({ stream: s.name, have: have.storage, want: want.storage }, 'stream storage type cannot change; keeping the existing one');
+  const described = EPOCH_RE.test(info.config.description ?? '');
+  if (differs.length === 0 && described) return info;
+  log.info({ stream: s.name, fields: described ? differs : [...differs, 'description'] }, 'updating history stream settings');
+  const { storage: _ignored, ...rest } = want;
+  // a stream from before the epoch description keeps the epoch it had (its creation time), now written down
+  const description = described ? info.config.description : epochDescription(epochOf(info));
+  await jsm.streams.update(s.name, { ...info.config, ...rest, description } as StreamConfig);
+  // read back what is stored now (another node may have updated it at the same time)
+  return await jsm.streams.info(s.name);
 }
