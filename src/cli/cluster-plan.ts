@@ -32,8 +32,29 @@ export interface ClusterOptions {
   regionNames: string[];
 }
 
+/**
+ * Lifecycle of one part (nats-server, gateway, HAProxy) as the supervisor sees it:
+ * `starting` (spawned, not yet healthy), `up` (was healthy; `cluster status` checks
+ * the live health), `restarting` (exited on its own, restart scheduled at
+ * `nextRestartAt`), `unhealthy` (restarted but not healthy within the start-up
+ * bound; still running), `rolling` (being replaced by `cluster roll`: stopped on
+ * purpose, never restarted behind the roll's back), `stopping`, `stopped`.
+ */
+export type PartState = 'starting' | 'up' | 'restarting' | 'unhealthy' | 'rolling' | 'stopping' | 'stopped';
+
+/** Supervisor bookkeeping per part, kept in cluster.json. */
+export interface PartStatus {
+  state?: PartState;
+  /** Automatic restarts after an unexpected exit (a roll's replacement is not counted). */
+  restarts?: number;
+  /** The last unexpected exit. */
+  lastExit?: { at: string; pid: number; code: number | null; signal: string | null };
+  /** When `state` is `restarting`: when the restart is due. */
+  nextRestartAt?: string;
+}
+
 /** One NATS server of the plan (and, in cluster.json, its PID). */
-export interface NatsNodeState {
+export interface NatsNodeState extends PartStatus {
   name: string;
   port: number;
   monitorPort: number;
@@ -48,7 +69,7 @@ export interface NatsNodeState {
 }
 
 /** One confab gateway: `name` is its HAProxy server name and never changes; `node` (FLY_ALLOC_ID) changes on every restart. */
-export interface GatewayState {
+export interface GatewayState extends PartStatus {
   name: string;
   node: string;
   port: number;
@@ -57,7 +78,7 @@ export interface GatewayState {
   pid?: number;
 }
 
-export interface HaproxyState {
+export interface HaproxyState extends PartStatus {
   port: number;
   url: string;
   socket: string;
@@ -247,6 +268,17 @@ export function readState(dir: string): ClusterState {
   }
   if (s?.version !== 1 || !Array.isArray(s.regions)) throw new UsageError(`${p} is not a confab cluster state file`);
   return s;
+}
+
+export type PartKind = 'gateway' | 'haproxy' | 'nats';
+
+/** Every part of a cluster with its record, in start order: NATS servers, gateways, HAProxies (region by region). */
+export function partsOf(s: ClusterState): { kind: PartKind; name: string; region: RegionState; rec: NatsNodeState | GatewayState | HaproxyState }[] {
+  return [
+    ...s.regions.flatMap((r) => r.nats.map((n) => ({ kind: 'nats' as const, name: n.name, region: r, rec: n }))),
+    ...s.regions.flatMap((r) => r.gateways.map((g) => ({ kind: 'gateway' as const, name: g.name, region: r, rec: g }))),
+    ...s.regions.map((r) => ({ kind: 'haproxy' as const, name: `haproxy-${r.name}`, region: r, rec: r.haproxy })),
+  ];
 }
 
 /** Every PID in a state file, in stop order: gateways, HAProxies, NATS servers. */

@@ -18,6 +18,8 @@ export interface Proc {
   /** Resolves with the exit code (null when killed by a signal). */
   readonly exited: Promise<number | null>;
   hasExited(): boolean;
+  /** The signal that ended it (after `exited`), else null. */
+  exitSignal(): NodeJS.Signals | null;
 }
 
 const live = new Set<number>();
@@ -49,8 +51,9 @@ export async function spawnLogged(cmd: string, args: string[], env: NodeJS.Proce
     closeSync(fd);
   }
   let done = false;
+  let signal: NodeJS.Signals | null = null;
   const exited = new Promise<number | null>((res) => {
-    child.once('exit', (code) => ((done = true), res(code)));
+    child.once('exit', (code, sig) => ((done = true), (signal = sig), res(code)));
     child.once('error', () => ((done = true), res(-1)));
   });
   await new Promise<void>((res, rej) => {
@@ -58,7 +61,7 @@ export async function spawnLogged(cmd: string, args: string[], env: NodeJS.Proce
     child.once('error', (e) => rej(new Error(`cannot start ${cmd}: ${e.message}`, { cause: e })));
   });
   killOnExit(child.pid!, exited);
-  return { pid: child.pid!, child, exited, hasExited: () => done };
+  return { pid: child.pid!, child, exited, hasExited: () => done, exitSignal: () => signal };
 }
 
 /** GET a URL with a short timeout; status 0 when nothing answers. */
@@ -82,6 +85,19 @@ export async function until(cond: () => Promise<boolean> | boolean, what: string
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
+}
+
+/**
+ * Restart policy of the supervisor: exponential backoff with full jitter. The
+ * `attempt`-th consecutive restart (0-based) waits a uniformly random time in
+ * [0, min(capMs, baseMs·2^attempt)]: 0.5 s, 1 s, 2 s, 4 s, 8 s, then 10 s ceilings.
+ * A part that stayed up `stableMs` before it exited starts again at attempt 0.
+ */
+export const RESTART_POLICY = { baseMs: 500, capMs: 10_000, stableMs: 30_000 } as const;
+
+export function restartDelayMs(attempt: number, policy: { baseMs: number; capMs: number } = RESTART_POLICY, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.capMs, policy.baseMs * 2 ** Math.min(attempt, 30));
+  return Math.floor(random() * ceiling);
 }
 
 /** The last lines of a log file (for error messages). */

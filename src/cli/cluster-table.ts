@@ -1,35 +1,42 @@
-/** The table `confab cluster up` and `confab cluster status` print: one block per region. */
-import type { ClusterState } from './cluster-plan.js';
+/** The tables `confab cluster up` and `confab cluster status` print. */
+import { partsOf, type ClusterState } from './cluster-plan.js';
 
-/** Live health per component (from `confab cluster status`); absent = not checked. */
-export interface Health {
-  nats?: Record<string, string>;
-  gateways?: Record<string, string>;
-  haproxy?: Record<string, string>;
-}
+/** Live health per part name (from `confab cluster status`). */
+export type Health = Record<string, string>;
 
 function pad(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
-  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ')).join('\n') + '\n';
+  return rows.map((r) => r.map((cell, c) => (c === r.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd()).join('\n') + '\n';
 }
 
-export function renderTable(s: ClusterState, health: Health = {}): string {
-  const h = (m: Record<string, string> | undefined, k: string) => (m ? ` [${m[k] ?? '?'}]` : '');
+/** Addresses: one block per region. */
+export function renderTable(s: ClusterState): string {
   const rows: string[][] = [['region', 'HAProxy (open in a browser)', 'gateways', 'NATS client URLs', 'NATS monitoring']];
   for (const r of s.regions) {
     const n = Math.max(r.gateways.length, r.nats.length, 1);
     for (let i = 0; i < n; i++) {
       const g = r.gateways[i];
       const nn = r.nats[i];
-      rows.push([
-        i === 0 ? r.name : '',
-        i === 0 ? `${r.haproxy.url}/${h(health.haproxy, r.name)}` : '',
-        g ? `${g.name} ${g.url}${h(health.gateways, g.name)}` : '',
-        nn ? nn.url : '',
-        nn ? `${nn.monitorUrl}/healthz${h(health.nats, nn.name)}` : '',
-      ]);
+      rows.push([i === 0 ? r.name : '', i === 0 ? `${r.haproxy.url}/` : '', g ? `${g.name} ${g.url}` : '', nn ? nn.url : '', nn ? `${nn.monitorUrl}/healthz` : '']);
     }
   }
   const footer = `history: one JetStream stream (R${s.streamReplicas}) in region ${s.streamRegion}, one JetStream domain across all regions\n`;
   return pad(rows) + footer;
+}
+
+const time = (iso: string | undefined) => (iso ? iso.slice(11, 19) : '');
+
+/**
+ * One line per part: the supervisor's view from cluster.json (pid, state,
+ * automatic restarts, last unexpected exit, next restart) and the live `health`.
+ */
+export function renderParts(s: ClusterState, health: Health = {}): string {
+  const rows: string[][] = [['part', 'kind', 'pid', 'state', 'restarts', 'health', 'last unexpected exit']];
+  for (const { kind, name, rec } of partsOf(s)) {
+    const e = rec.lastExit;
+    const exit = e ? `${time(e.at)} pid ${e.pid} ${e.signal ?? `code ${e.code}`}` : '';
+    const state = rec.state === 'restarting' && rec.nextRestartAt ? `restarting at ${time(rec.nextRestartAt)}` : (rec.state ?? '?');
+    rows.push([name, kind, rec.pid ? String(rec.pid) : '-', state, String(rec.restarts ?? 0), health[name] ?? '', exit]);
+  }
+  return pad(rows);
 }

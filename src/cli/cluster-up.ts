@@ -2,9 +2,12 @@
  * `confab cluster up`: the supervisor. Starts, per region, a NATS cluster
  * (JetStream, routes), NATS gateways between regions, K confab gateways and an
  * HAProxy; waits until every part is healthy; prints the table; keeps
- * `<dir>/cluster.json` current; serves a loopback control API (rolling restarts
- * from `confab cluster roll`); and tears everything down on SIGINT/SIGTERM,
- * gateways drained first, then HAProxy, then NATS.
+ * `<dir>/cluster.json` current; restarts a part that exits on its own (same
+ * ports and config, full-jitter exponential backoff, counted per part in
+ * cluster.json); serves a loopback control API (rolling restarts from `confab
+ * cluster roll`, which marks the gateway it replaces as `rolling` so that it is
+ * not restarted behind the roll's back); and tears everything down on
+ * SIGINT/SIGTERM, gateways drained first, then HAProxy, then NATS.
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -15,6 +18,7 @@ import { writeNatsConfigAtomic } from '../nats/config-gen.js';
 import { HAPROXY_BIN, HaproxyAdmin, renderHaproxyConfig } from '../testkit/haproxy.js';
 import {
   natsConfigFor,
+  partsOf,
   planCluster,
   plannedPorts,
   readState,
@@ -24,9 +28,12 @@ import {
   type ClusterOptions,
   type ClusterState,
   type GatewayState,
+  type HaproxyState,
+  type NatsNodeState,
+  type PartKind,
   type RegionState,
 } from './cluster-plan.js';
-import { MARKERS, alive, cmdline, httpStatus, spawnGatewayProc, spawnLogged, tail, until, waitGatewayReady, waitGone, type Proc } from './cluster-procs.js';
+import { MARKERS, RESTART_POLICY, alive, cmdline, httpStatus, restartDelayMs, signalIfOurs, spawnGatewayProc, spawnLogged, tail, until, waitGone, type Proc } from './cluster-procs.js';
 import { rollGateways, type RollEvent, type RollTarget } from './cluster-roll.js';
 import { renderTable } from './cluster-table.js';
 
@@ -55,106 +62,262 @@ function loadSecret(dir: string): string {
 
 const newNodeId = (g: GatewayState) => `${g.name}-${randomBytes(3).toString('hex')}`;
 
+type PartRec = NatsNodeState | GatewayState | HaproxyState;
+
+/** One supervised process slot: the same ports and config every time it is (re)started. */
+interface Part {
+  readonly key: string;
+  readonly kind: PartKind;
+  readonly rec: PartRec;
+  readonly log: string;
+  readonly markers: readonly string[];
+  /** Start a process for this part (`initial`: the cluster's first start, configs are (re)written). */
+  readonly launch: (initial: boolean) => Promise<Proc>;
+  /** Whether it is healthy now (NATS /healthz, gateway /readyz, HAProxy runtime API). */
+  readonly healthy: () => Promise<boolean>;
+  proc?: Proc;
+  /** Stopped on purpose by a roll: its exit is expected and nothing restarts it behind the roll's back. */
+  held?: 'rolling';
+  /** Consecutive automatic restarts (the backoff exponent); 0 again after a run of RESTART_POLICY.stableMs. */
+  attempt: number;
+  timer?: ReturnType<typeof setTimeout>;
+  /** A start under way (never two processes for one part). */
+  starting?: Promise<void>;
+  startedAt: number;
+}
+
 class Supervisor {
-  private readonly procs = new Map<string, Proc>();
-  private readonly expectedExit = new Set<string>();
+  private readonly parts = new Map<string, Part>();
   private control?: Server;
   private stopping?: Promise<void>;
   private rolling = false;
+  /** Set when a part exits during the first start: every start-up wait fails with it. */
+  private startFailure?: string;
 
-  constructor(readonly state: ClusterState, private readonly secret: string, private readonly log: (line: string) => void) {}
+  constructor(readonly state: ClusterState, private readonly secret: string, private readonly log: (line: string) => void) {
+    for (const { kind, name, region, rec } of partsOf(state)) {
+      const part: Part = {
+        key: name,
+        kind,
+        rec,
+        log: rec.log,
+        markers: MARKERS[kind],
+        launch: (initial) => this.launch(kind, region, rec, initial),
+        healthy: () => this.healthy(kind, rec),
+        attempt: 0,
+        startedAt: 0,
+      };
+      this.parts.set(name, part);
+    }
+  }
 
   private save(): void {
     writeState(this.state);
   }
 
-  private watch(key: string, p: Proc, logFile: string): void {
-    this.procs.set(key, p);
-    if (this.stopping) {
-      // started while a stop was already under way: stop it too
-      process.kill(p.pid, 'SIGTERM');
-      throw new Error('cluster is stopping');
+  private part(name: string): Part {
+    const p = this.parts.get(name);
+    if (!p) throw new Error(`no part ${name}`);
+    return p;
+  }
+
+  private partsOfKind(kind: PartKind): Part[] {
+    return [...this.parts.values()].filter((p) => p.kind === kind);
+  }
+
+  private async launch(kind: PartKind, r: RegionState, rec: PartRec, initial: boolean): Promise<Proc> {
+    switch (kind) {
+      case 'nats': {
+        const n = rec as NatsNodeState;
+        mkdirSync(n.storeDir, { recursive: true });
+        // a restart keeps the config (and the JetStream store): same name, ports and routes, so it rejoins
+        if (initial || !existsSync(n.config)) writeNatsConfigAtomic(n.config, natsConfigFor(this.state, r, n));
+        return spawnLogged(NATS_BIN, ['-c', n.config], process.env, n.log);
+      }
+      case 'gateway': {
+        const g = rec as GatewayState;
+        g.node = newNodeId(g);
+        const dataDir = join(this.state.dir, 'gw', g.name);
+        mkdirSync(dataDir, { recursive: true });
+        return spawnGatewayProc({
+          port: g.port,
+          node: g.node,
+          region: r.name,
+          natsUrl: r.nats.map((n) => n.url).join(','),
+          secret: this.secret,
+          dataDir,
+          logFile: g.log,
+          streamReplicas: this.state.streamReplicas,
+        });
+      }
+      case 'haproxy': {
+        const h = rec as HaproxyState;
+        if (initial || !existsSync(h.config)) {
+          writeFileSync(h.config, renderHaproxyConfig({ port: h.port, socketPath: h.socket, backends: r.gateways.map((g) => ({ name: g.name, port: g.port })), checkIntervalMs: 500 }));
+        }
+        return spawnLogged(HAPROXY_BIN, ['-db', '-f', h.config], process.env, h.log);
+      }
     }
-    void p.exited.then((code) => {
-      if (this.procs.get(key) === p) this.procs.delete(key);
-      if (this.stopping || this.expectedExit.delete(key)) return;
-      this.log(`! ${key} exited unexpectedly (code ${code}); log tail:\n${tail(logFile, 8)}`);
+  }
+
+  private async healthy(kind: PartKind, rec: PartRec): Promise<boolean> {
+    switch (kind) {
+      case 'nats':
+        return (await httpStatus(`${(rec as NatsNodeState).monitorUrl}/healthz`)) === 200;
+      case 'gateway':
+        return (await httpStatus(`${(rec as GatewayState).url}/readyz`)) === 200;
+      case 'haproxy':
+        return (await new HaproxyAdmin((rec as HaproxyState).socket).servers().catch(() => undefined)) !== undefined;
+    }
+  }
+
+  /** Start a process for `part` (one at a time per part) and watch its exit. */
+  private startPart(part: Part, initial = false): Promise<Proc> {
+    const run = (async () => {
+      if (this.stopping) throw new Error('cluster is stopping');
+      const p = await part.launch(initial);
+      part.proc = p;
+      part.startedAt = Date.now();
+      part.rec.pid = p.pid;
+      this.save();
+      void p.exited.then((code) => this.onExit(part, p, code)).catch((e: unknown) => this.log(`! ${part.key}: exit handling failed: ${String(e)}`));
+      if (this.stopping) {
+        // started while a stop was already under way: stop it too
+        signalIfOurs(p.pid, [...part.markers], 'SIGTERM');
+        throw new Error('cluster is stopping');
+      }
+      return p;
+    })();
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    part.starting = settled;
+    void settled.then(() => {
+      if (part.starting === settled) part.starting = undefined;
     });
+    return run;
+  }
+
+  private onExit(part: Part, p: Proc, code: number | null): void {
+    if (part.proc !== p) return; // already replaced (a roll)
+    part.proc = undefined;
+    if (this.stopping || part.held) return; // stopped on purpose
+    const signal = p.exitSignal();
+    const how = signal ? `signal ${signal}` : `code ${code}`;
+    if (this.state.status === 'starting') {
+      this.startFailure ??= `${part.key} exited (${how}); log tail:\n${tail(part.log, 8)}`;
+      this.log(`! ${part.key} exited unexpectedly while starting (${how}); log tail:\n${tail(part.log, 8)}`);
+      return;
+    }
+    part.rec.lastExit = { at: new Date().toISOString(), pid: p.pid, code, signal };
+    this.scheduleRestart(part, `(pid ${p.pid}) exited unexpectedly (${how})`, `; log tail:\n${tail(part.log, 8)}`);
+  }
+
+  /** Restart `part` after a full-jitter exponential backoff. */
+  private scheduleRestart(part: Part, why: string, detail = ''): void {
+    if (this.stopping || part.held || part.proc || part.timer) return;
+    if (Date.now() - part.startedAt >= RESTART_POLICY.stableMs) part.attempt = 0;
+    const delay = restartDelayMs(part.attempt++);
+    part.rec.state = 'restarting';
+    part.rec.nextRestartAt = new Date(Date.now() + delay).toISOString();
+    delete part.rec.pid;
+    this.save();
+    this.log(`! ${part.key} ${why}; restart #${(part.rec.restarts ?? 0) + 1} in ${delay} ms${detail}`);
+    part.timer = setTimeout(() => {
+      part.timer = undefined;
+      this.restart(part).catch((e: unknown) => this.log(`! ${part.key}: restart failed: ${String(e)}`));
+    }, delay);
+  }
+
+  private async restart(part: Part): Promise<void> {
+    if (this.stopping || part.held || part.proc || part.starting) return;
+    const n = (part.rec.restarts = (part.rec.restarts ?? 0) + 1);
+    part.rec.state = 'starting';
+    delete part.rec.nextRestartAt;
+    let p: Proc;
+    try {
+      p = await this.startPart(part);
+    } catch (e) {
+      if (this.stopping || part.held || part.proc) return;
+      part.startedAt = Date.now();
+      this.scheduleRestart(part, `could not be restarted: ${(e as Error).message}`);
+      return;
+    }
+    this.log(`${part.key}: restarted (pid ${p.pid}, restart #${n}), waiting until healthy`);
+    await this.watchHealth(part, p, `restart #${n}`);
+  }
+
+  /** After a restart: `up` once healthy, `unhealthy` if not within the bound (left running). */
+  private async watchHealth(part: Part, p: Proc, what: string): Promise<void> {
+    const superseded = () => part.proc !== p || this.stopping !== undefined || part.held !== undefined;
+    try {
+      await until(() => part.healthy(), `${part.key} healthy`, HEALTH_TIMEOUT_MS, 200, () => (superseded() ? 'superseded' : undefined));
+    } catch (e) {
+      if (superseded()) return;
+      part.rec.state = 'unhealthy';
+      this.save();
+      this.log(`! ${part.key} (pid ${p.pid}) still not healthy after ${what}: ${(e as Error).message}; left running`);
+      return;
+    }
+    if (superseded()) return;
+    part.rec.state = 'up';
+    this.save();
+    this.log(`${part.key}: healthy again (pid ${p.pid}, ${what})`);
+  }
+
+  /** During the first start: poll a part's health; fail at once if any part exited meanwhile. */
+  private async waitStartHealthy(part: Part, what: string, cond: () => Promise<boolean> = part.healthy): Promise<void> {
+    await until(cond, what, HEALTH_TIMEOUT_MS, 100, () => this.startFailure ?? (part.proc ? undefined : `exited; log:\n${tail(part.log)}`));
   }
 
   async startNats(): Promise<void> {
-    for (const r of this.state.regions) {
-      for (const n of r.nats) {
-        mkdirSync(n.storeDir, { recursive: true });
-        writeNatsConfigAtomic(n.config, natsConfigFor(this.state, r, n));
-        const p = await spawnLogged(NATS_BIN, ['-c', n.config], process.env, n.log);
-        n.pid = p.pid;
-        this.watch(n.name, p, n.log);
-        this.save();
-      }
+    const nats = this.partsOfKind('nats');
+    for (const part of nats) {
+      part.rec.state = 'starting';
+      await this.startPart(part, true);
     }
     // every node needs its peers for a JetStream meta leader: start all, then wait for each
-    for (const r of this.state.regions) {
-      for (const n of r.nats) {
-        await until(async () => (await httpStatus(`${n.monitorUrl}/healthz`)) === 200, `nats-server ${n.name} /healthz`, HEALTH_TIMEOUT_MS, 100, () =>
-          this.procs.has(n.name) ? undefined : `exited; log:\n${tail(n.log)}`,
-        );
-      }
-    }
-    this.log(`nats: ${this.state.regions.length * this.state.regions[0]!.nats.length} servers healthy`);
-  }
-
-  private async spawnGateway(r: RegionState, g: GatewayState): Promise<Proc> {
-    g.node = newNodeId(g);
-    const dataDir = join(this.state.dir, 'gw', g.name);
-    mkdirSync(dataDir, { recursive: true });
-    const p = await spawnGatewayProc({
-      port: g.port,
-      node: g.node,
-      region: r.name,
-      natsUrl: r.nats.map((n) => n.url).join(','),
-      secret: this.secret,
-      dataDir,
-      logFile: g.log,
-      streamReplicas: this.state.streamReplicas,
-    });
-    g.pid = p.pid;
-    this.watch(g.name, p, g.log);
-    this.save();
-    return p;
+    for (const part of nats) await this.waitStartHealthy(part, `nats-server ${part.key} /healthz`);
+    this.log(`nats: ${nats.length} servers healthy`);
   }
 
   async startGateways(): Promise<void> {
     // the history stream is created by the first gateway and placed in that gateway's NATS cluster:
     // start the stream region's gateways first, then every other region's
-    const [first, ...rest] = this.state.regions;
-    const startRegion = async (r: RegionState) => {
-      const ps = await Promise.all(r.gateways.map(async (g) => [g, await this.spawnGateway(r, g)] as const));
-      for (const [g, p] of ps) await waitGatewayReady(g.url, p, g.log, HEALTH_TIMEOUT_MS);
-    };
-    await startRegion(first!);
-    for (const r of rest) await startRegion(r);
-    this.log(`gateways: ${this.state.regions.reduce((a, r) => a + r.gateways.length, 0)} ready`);
+    for (const r of this.state.regions) {
+      const parts = r.gateways.map((g) => this.part(g.name));
+      for (const part of parts) part.rec.state = 'starting';
+      await Promise.all(parts.map((part) => this.startPart(part, true)));
+      for (const part of parts) await this.waitStartHealthy(part, `gateway ${(part.rec as GatewayState).url} /readyz`);
+    }
+    this.log(`gateways: ${this.partsOfKind('gateway').length} ready`);
   }
 
   async startHaproxies(): Promise<void> {
     for (const r of this.state.regions) {
-      const h = r.haproxy;
-      writeFileSync(h.config, renderHaproxyConfig({ port: h.port, socketPath: h.socket, backends: r.gateways.map((g) => ({ name: g.name, port: g.port })), checkIntervalMs: 500 }));
-      const p = await spawnLogged(HAPROXY_BIN, ['-db', '-f', h.config], process.env, h.log);
-      h.pid = p.pid;
-      this.watch(`haproxy-${r.name}`, p, h.log);
-      this.save();
+      const part = this.part(`haproxy-${r.name}`);
+      part.rec.state = 'starting';
+      await this.startPart(part, true);
     }
     for (const r of this.state.regions) {
+      const part = this.part(`haproxy-${r.name}`);
       const admin = new HaproxyAdmin(r.haproxy.socket);
       for (const g of r.gateways) {
-        await until(async () => (await admin.server(g.name).catch(() => undefined))?.status === 'UP', `HAProxy ${r.name}: ${g.name} UP`, HEALTH_TIMEOUT_MS, 100, () =>
-          this.procs.has(`haproxy-${r.name}`) ? undefined : `haproxy exited; log:\n${tail(r.haproxy.log)}`,
-        );
+        await this.waitStartHealthy(part, `HAProxy ${r.name}: ${g.name} UP`, async () => (await admin.server(g.name).catch(() => undefined))?.status === 'UP');
       }
     }
     this.log(`haproxy: ${this.state.regions.length} up`);
+  }
+
+  /** Every part started and healthy: the cluster runs. */
+  markRunning(): void {
+    for (const part of this.parts.values()) {
+      part.rec.state = 'up';
+      part.rec.restarts ??= 0;
+    }
+    this.state.status = 'running';
+    this.save();
   }
 
   /** Roll every gateway, region by region, one at a time. */
@@ -167,30 +330,44 @@ class Supervisor {
     try {
       const targets: RollTarget[] = this.state.regions.flatMap((r) => {
         const admin = new HaproxyAdmin(r.haproxy.socket);
-        return r.gateways.map((g): RollTarget => ({
-          name: g.name,
-          url: g.url,
-          admin,
-          terminate: () => {
-            const p = this.procs.get(g.name);
-            if (!p) return;
-            this.expectedExit.add(g.name);
-            process.kill(p.pid, 'SIGTERM');
-          },
-          waitExit: async (killAfterMs) => {
-            const p = this.procs.get(g.name);
-            if (p) await waitGone(p.pid, [...MARKERS.gateway], killAfterMs);
-          },
-          restart: async () => {
-            await this.spawnGateway(r, g);
-          },
-          diagnostics: () => `log tail of ${g.name}:\n${tail(g.log, 8)}`,
-        }));
+        return r.gateways.map((g): RollTarget => {
+          const part = this.part(g.name);
+          return {
+            name: g.name,
+            url: g.url,
+            admin,
+            begin: async () => {
+              // from now on its exits are the roll's: no automatic restart, a pending one is cancelled
+              part.held = 'rolling';
+              clearTimeout(part.timer);
+              part.timer = undefined;
+              part.rec.state = 'rolling';
+              delete part.rec.nextRestartAt;
+              this.save();
+              await part.starting; // an automatic restart already under way finishes first
+            },
+            end: (ok) => this.endRoll(part, ok),
+            isDown: () => part.proc === undefined,
+            terminate: () => {
+              const p = part.proc;
+              if (p) signalIfOurs(p.pid, [...part.markers], 'SIGTERM');
+            },
+            waitExit: async (killAfterMs) => {
+              const p = part.proc;
+              if (p) await waitGone(p.pid, [...part.markers], killAfterMs);
+            },
+            restart: async () => {
+              await this.startPart(part);
+            },
+            diagnostics: () => `log tail of ${g.name}:\n${tail(g.log, 8)}`,
+          };
+        });
       });
       const show = (e: RollEvent) => {
         const g = this.state.regions.flatMap((r) => r.gateways).find((x) => x.name === e.name);
         const text: Record<RollEvent['type'], string> = {
-          drain: 'set to DRAIN in HAProxy',
+          down: 'was down (not running): nothing to drain, starting it',
+          drain: `set to DRAIN in HAProxy${e.type === 'drain' && !e.status.startsWith('DRAIN') ? ` (HAProxy shows it ${e.status})` : ''}`,
           sigterm: 'SIGTERM sent',
           unready: '/readyz failed',
           exited: 'exited (drained)',
@@ -208,6 +385,23 @@ class Supervisor {
     }
   }
 
+  /** A gateway's roll is over: hand it back to the restart policy. */
+  private endRoll(part: Part, ok: boolean): void {
+    part.held = undefined;
+    if (this.stopping) return;
+    const p = part.proc;
+    if (!p) {
+      this.scheduleRestart(part, 'is not running after a failed roll step');
+    } else if (ok) {
+      part.attempt = 0;
+      part.rec.state = 'up';
+      this.save();
+    } else {
+      part.rec.state = 'starting';
+      this.save();
+      this.watchHealth(part, p, 'a failed roll step').catch((e: unknown) => this.log(`! ${part.key}: ${String(e)}`));
+    }
+  }
   /** Loopback control API: POST /roll streams the roll's progress, one line per step. */
   async serveControl(): Promise<void> {
     this.control = createServer((req, res) => {
@@ -243,30 +437,36 @@ class Supervisor {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       this.state.status = 'stopping';
+      for (const part of this.parts.values()) {
+        // nothing is restarted any more
+        clearTimeout(part.timer);
+        part.timer = undefined;
+        delete part.rec.nextRestartAt;
+      }
       this.save();
       this.control?.close();
       this.control?.closeAllConnections();
-      const stopAll = async (items: { key: string; markers: readonly string[]; killAfterMs: number }[]) => {
+      await Promise.all([...this.parts.values()].map((part) => part.starting ?? Promise.resolve()));
+      const stopAll = async (kind: PartKind, killAfterMs: number) => {
         await Promise.all(
-          items.map(async ({ key, markers, killAfterMs }) => {
-            const p = this.procs.get(key);
-            if (!p) return;
-            try {
-              process.kill(p.pid, 'SIGTERM');
-            } catch {
-              return;
+          this.partsOfKind(kind).map(async (part) => {
+            const p = part.proc;
+            if (p && signalIfOurs(p.pid, [...part.markers], 'SIGTERM')) {
+              part.rec.state = 'stopping';
+              this.save();
+              await waitGone(p.pid, [...part.markers], killAfterMs);
             }
-            await waitGone(p.pid, [...markers], killAfterMs);
+            part.rec.state = 'stopped';
+            this.save();
           }),
         );
       };
-      const regions = this.state.regions;
       this.log('stopping: draining gateways');
-      await stopAll(regions.flatMap((r) => r.gateways.map((g) => ({ key: g.name, markers: MARKERS.gateway, killAfterMs: 20_000 }))));
+      await stopAll('gateway', 20_000);
       this.log('stopping: haproxy');
-      await stopAll(regions.map((r) => ({ key: `haproxy-${r.name}`, markers: MARKERS.haproxy, killAfterMs: 5_000 })));
+      await stopAll('haproxy', 5_000);
       this.log('stopping: nats');
-      await stopAll(regions.flatMap((r) => r.nats.map((n) => ({ key: n.name, markers: MARKERS.nats, killAfterMs: 10_000 }))));
+      await stopAll('nats', 10_000);
       this.state.status = 'stopped';
       this.save();
       this.log('stopped');
@@ -310,7 +510,13 @@ export async function clusterUp(o: ClusterOptions): Promise<void> {
         return;
       }
       log(`${sig}: stopping the cluster`);
-      void sup.stop().then(() => resolveDone());
+      sup.stop().then(
+        () => resolveDone(),
+        (e: unknown) => {
+          log(`stop failed: ${String(e)}`);
+          resolveDone();
+        },
+      );
     };
     process.on('SIGINT', () => onSignal('SIGINT'));
     process.on('SIGTERM', () => onSignal('SIGTERM'));
@@ -334,8 +540,7 @@ export async function clusterUp(o: ClusterOptions): Promise<void> {
     throw e;
   }
   if (signalled === 0) {
-    state.status = 'running';
-    writeState(state);
+    sup.markRunning();
     process.stdout.write(renderTable(state));
     process.stdout.write(`\ncluster ready: state in ${statePath(o.dir)}; Ctrl-C (or \`confab cluster down --dir ${o.dir}\`) stops it, \`confab cluster roll --dir ${o.dir}\` restarts every gateway\n`);
   }

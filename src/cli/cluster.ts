@@ -7,18 +7,19 @@
 import { HaproxyAdmin } from '../testkit/haproxy.js';
 import { parseClusterArgs, pidsOf, readState, UsageError, type ClusterState } from './cluster-plan.js';
 import { MARKERS, alive, cmdline, httpStatus, signalIfOurs, waitGone } from './cluster-procs.js';
-import { renderTable, type Health } from './cluster-table.js';
+import { renderParts, renderTable, type Health } from './cluster-table.js';
 import { clusterUp } from './cluster-up.js';
 
 export const CLUSTER_USAGE = `usage: confab cluster <up|down|roll|status> [options]
 
   up      [--regions 2] [--nats-per-region 3] [--gateways-per-region 2] [--base-port 14000]
           [--dir .confab-cluster] [--region-names ord,syd,…]
-          start everything on 127.0.0.1, print the table, stay in the foreground;
+          start everything on 127.0.0.1, print the table, stay in the foreground,
+          restart any part that exits on its own (backoff 0.5 s → 10 s);
           Ctrl-C / SIGTERM stops it (gateways drained first)
   down    [--dir .confab-cluster]   stop the cluster started from that dir (by the PIDs in cluster.json)
   roll    [--dir .confab-cluster]   rolling restart of every gateway, one at a time, no downtime
-  status  [--dir .confab-cluster]   health of every part
+  status  [--dir .confab-cluster]   every part: pid, state, automatic restarts, live health
 `;
 
 const UP_FLAGS = ['regions', 'nats-per-region', 'gateways-per-region', 'base-port', 'dir', 'region-names'] as const;
@@ -67,34 +68,38 @@ async function clusterRoll(dir: string): Promise<void> {
   if (last.trim() !== 'roll done') throw new Error('roll did not complete');
 }
 
-/** `status`: check every part directly (NATS /healthz, gateway /readyz, HAProxy server states). */
+/**
+ * `status`: every part's supervisor state and restart count (cluster.json) and its
+ * live health, checked directly (NATS /healthz, gateway /readyz and its HAProxy
+ * server status, HAProxy runtime API). Exit 1 unless everything is healthy.
+ */
 async function clusterStatus(dir: string): Promise<void> {
   const s = readState(dir);
-  const health: Required<Health> = { nats: {}, gateways: {}, haproxy: {} };
+  const health: Health = {};
   let ok = s.status === 'running';
   for (const r of s.regions) {
-    for (const n of r.nats) {
-      const st = await httpStatus(`${n.monitorUrl}/healthz`);
-      health.nats[n.name] = st === 200 ? 'healthy' : st === 0 ? 'down' : `unhealthy ${st}`;
+    const [nats, servers] = await Promise.all([
+      Promise.all(r.nats.map((n) => httpStatus(`${n.monitorUrl}/healthz`))),
+      new HaproxyAdmin(r.haproxy.socket).servers().catch(() => undefined),
+    ]);
+    r.nats.forEach((n, i) => {
+      const st = nats[i]!;
+      health[n.name] = st === 200 ? 'healthy' : st === 0 ? 'down' : `unhealthy ${st}`;
       ok &&= st === 200;
-    }
-    let servers: Awaited<ReturnType<HaproxyAdmin['servers']>> | undefined;
-    try {
-      servers = await new HaproxyAdmin(r.haproxy.socket).servers();
-      health.haproxy[r.name] = 'up';
-    } catch {
-      health.haproxy[r.name] = 'down';
-      ok = false;
-    }
-    for (const g of r.gateways) {
-      const st = await httpStatus(`${g.url}/readyz`);
+    });
+    health[`haproxy-${r.name}`] = servers ? 'runtime API up' : 'down';
+    ok &&= servers !== undefined;
+    const ready = await Promise.all(r.gateways.map((g) => httpStatus(`${g.url}/readyz`)));
+    r.gateways.forEach((g, i) => {
+      const st = ready[i]!;
       const lb = servers?.find((x) => x.name === g.name)?.status ?? '?';
-      health.gateways[g.name] = `${st === 200 ? 'ready' : st === 0 ? 'down' : `not ready ${st}`}, HAProxy ${lb}`;
+      health[g.name] = `${st === 200 ? 'ready' : st === 0 ? 'down' : `not ready ${st}`}, HAProxy ${lb}`;
       ok &&= st === 200 && lb === 'UP';
-    }
+    });
   }
   process.stdout.write(`cluster ${s.dir}: ${s.status}, supervisor pid ${s.supervisorPid} ${supervisorAlive(s) ? 'running' : 'gone'}\n`);
-  process.stdout.write(renderTable(s, health));
+  process.stdout.write(renderTable(s));
+  process.stdout.write('\n' + renderParts(s, health));
   if (!ok) process.exitCode = 1;
 }
 
