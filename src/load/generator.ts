@@ -108,19 +108,21 @@ function percentiles(sorted: number[]): Percentiles {
 /** Run `fn` over `items` with at most `limit` at once; the first failure stops new starts and is rethrown. */
 async function pool<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
-  let failed: unknown;
+  let failed: { error: unknown } | undefined; // boxed: a thrown `undefined` still stops the pool
   const worker = async () => {
     while (failed === undefined && next < items.length) {
       const item = items[next++]!;
       try {
         await fn(item);
-      } catch (e) {
-        failed ??= e;
+      } catch (error) {
+        failed ??= { error };
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failed !== undefined) throw failed;
+  if (failed === undefined) return;
+  const { error } = failed;
+  throw error instanceof Error ? error : new Error(`non-Error thrown: ${String(error)}`, { cause: error });
 }
 
 /**

@@ -26,8 +26,9 @@ export class NatsLink {
   private _status: BusStatus = 'up';
 
   private constructor(readonly nc: NatsConnection, readonly settings: NatsSettings, private readonly log: pino.Logger) {
-    void this.watch();
-    void nc.closed().then(() => this.set('down'));
+    // the status iterator ends when the connection closes; should it ever throw, log it rather than let it go unhandled
+    this.watch().catch((err: unknown) => this.log.error({ err }, 'NATS status watch failed'));
+    void nc.closed().then(() => this.set('down')); // closed() never rejects (it resolves with the error) and set() catches listeners
   }
 
   /** Connect (resolving NATSAPPHOST first). Rejects with ConfabError('bus_unavailable') when no server answers. */

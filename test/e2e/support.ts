@@ -21,7 +21,7 @@ export function ensureBuilt(): void {
     if (r.status !== 0) throw new Error('scripts/build-web.mjs failed');
   }
   if (!existsSync(CLI)) {
-    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'inherit' });
+    const r = spawnSync(process.execPath, [join(ROOT, 'node_modules', 'typescript-native', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'inherit' });
     if (r.status !== 0 || !existsSync(CLI)) throw new Error('tsc build failed: dist/cli/confab.js missing');
   }
 }

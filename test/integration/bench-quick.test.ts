@@ -28,7 +28,7 @@ describe('npm run bench -- --quick', () => {
 
   it('exits 0 and writes JSON, markdown and SVG charts for every system', { timeout: 240_000 }, async () => {
     if (!existsSync(runJs)) {
-      const b = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
+      const b = spawnSync(process.execPath, [path.join(root, 'node_modules', 'typescript-native', 'bin', 'tsc'), '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
       assert.equal(b.status, 0, 'tsc build failed');
     }
     let stdout = '';
