@@ -16,7 +16,8 @@ import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  { ignores: ['dist/**', 'data/**', 'bench/**', 'deploy/**'] },
+  // dotfiles are scratch: TypeScript's include globs skip them too, so no tsconfig has them
+  { ignores: ['dist/**', 'data/**', 'bench/**', 'deploy/**', '**/.*'] },
   {
     files: ['src/**/*.ts', 'test/**/*.ts', 'scripts/**/*.mjs'],
     languageOptions: {
