@@ -38,7 +38,9 @@ export class Connection implements RoomMember {
    * connection to that room is refused (`fenced`) until that message is sent again, so nothing the
    * sender sent after it is stored ahead of it (G9).
    */
-  private readonly fences = new Map<string, string>();
+  private readonly fences = new Map<string, { id: string; seq: number }>();
+  /** Arrival number of the last `pub`/`alert`: a fence holds back only what arrived after the failed message. */
+  private pubSeq = 0;
   private readonly writer: SocketWriter;
   private closed = false;
   private leaving = false;
@@ -70,7 +72,15 @@ export class Connection implements RoomMember {
       version: VERSION,
       user: this.user,
       rooms: c.rooms,
-      limits: { maxFrameBytes: c.maxFrameBytes, maxTextChars: c.maxTextChars, maxRooms: c.maxRooms, ratePerSec: c.ratePerSec, pingIntervalMs: c.pingIntervalMs },
+      limits: {
+        maxFrameBytes: c.maxFrameBytes,
+        maxTextChars: c.maxTextChars,
+        maxRooms: c.maxRooms,
+        ratePerSec: c.ratePerSec,
+        rateBurst: c.rateBurst,
+        floodCloseAfter: c.floodCloseAfter,
+        pingIntervalMs: c.pingIntervalMs,
+      },
     });
   }
 
@@ -159,17 +169,14 @@ export class Connection implements RoomMember {
   private onMessage(data: RawData, isBinary: boolean): void {
     this.alive = true;
     if (this.closed) return;
-    if (!this.bucket.take()) {
-      this.core.metrics.errors.inc({ code: 'rate_limited' });
-      if (++this.strikes >= this.core.config.floodCloseAfter) this.close('flood');
-      else if (this.strikes === 1 || this.strikes % 10 === 0) this.sendError('rate_limited');
-      return;
-    }
-    this.strikes = 0;
+    const allowed = this.bucket.take();
+    if (!allowed && ++this.strikes >= this.core.config.floodCloseAfter) return this.close('flood');
+    if (allowed) this.strikes = 0;
     if (isBinary) return this.sendError('bad_frame', 'binary frames are not part of confab.v1');
     const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data).toString('utf8');
     const d = decodeClientFrame(text);
     if (!d.ok) return this.sendError(d.code, d.message, d.id ? { id: d.id } : {});
+    if (!allowed) return this.rateLimited(d.frame);
     if (this.leaving && d.frame.t !== 'ping') return this.sendError('bus_unavailable', 'node is draining; reconnect', 'id' in d.frame ? { id: d.frame.id } : {});
     const f = d.frame;
     switch (f.t) {
@@ -188,6 +195,25 @@ export class Connection implements RoomMember {
       case 'rooms':
         return this.send({ t: 'rooms', rooms: this.roomList() });
     }
+  }
+
+  /**
+   * A frame over the rate is dropped, but answered: `rate_limited` naming its `id` and/or `room`, so
+   * the sender knows exactly what to send again. A dropped `pub`/`alert` fences its room like a failed
+   * append (nothing sent after it is stored ahead of it). Frames that ask for nothing (`typing`) are dropped silently.
+   */
+  private rateLimited(f: ClientFrame): void {
+    const extra: { id?: string; room?: string } = {};
+    if ('id' in f) extra.id = f.id;
+    if (f.t === 'alert') extra.room = ALERTS_ROOM;
+    else if ('room' in f) extra.room = f.room;
+    const stored = f.t === 'alert' || (f.t === 'pub' && this.rooms.has(f.room)); // would have been appended
+    if (stored && extra.id !== undefined && extra.room !== undefined && !this.fences.has(extra.room)) this.fences.set(extra.room, { id: extra.id, seq: ++this.pubSeq });
+    if (f.t === 'typing') {
+      this.core.metrics.errors.inc({ code: 'rate_limited' });
+      return;
+    }
+    this.sendError('rate_limited', undefined, extra);
   }
 
   private failed(err: unknown, extra: { id?: string; room?: string }): void {
@@ -319,15 +345,16 @@ export class Connection implements RoomMember {
     const extra = { id: p.id, room: p.room };
     if (p.text.length > this.core.config.maxTextChars) return this.sendError('text_too_long', `at most ${this.core.config.maxTextChars} characters`, extra);
     if (p.text.trim() === '') return this.sendError('bad_frame', 'text is empty', extra);
-    const fenced = this.fences.get(p.room);
-    if (fenced !== undefined) {
-      if (p.id !== fenced) return this.refuseFenced(p, fenced);
+    const fence = this.fences.get(p.room);
+    if (fence !== undefined) {
+      if (p.id !== fence.id) return this.refuseFenced(p, fence.id);
       this.fences.delete(p.room); // the failed message came back: the room's order is whole again
     }
     // one append at a time per room and connection: a failed append can then never be overtaken by a
     // later one of the same sender; different rooms proceed side by side. Drain waits for every chain.
+    const seq = ++this.pubSeq;
     const prev = this.pubTails.get(p.room) ?? Promise.resolve();
-    const tail = prev.then(() => this.appendOne(p)).catch((err: unknown) => this.core.log.error({ err, user: this.user.id }, 'answering a publish failed'));
+    const tail = prev.then(() => this.appendOne(p, seq)).catch((err: unknown) => this.core.log.error({ err, user: this.user.id }, 'answering a publish failed'));
     this.pubTails.set(p.room, tail);
     void tail.then(() => {
       if (this.pubTails.get(p.room) === tail) this.pubTails.delete(p.room);
@@ -335,17 +362,20 @@ export class Connection implements RoomMember {
   }
 
   /** Store one message and answer it with `ack` or a typed error; never rejects. */
-  private async appendOne(p: { room: string; id: string; kind: 'msg' | 'alert'; text: string }): Promise<void> {
+  private async appendOne(p: { room: string; id: string; kind: 'msg' | 'alert'; text: string }, seq: number): Promise<void> {
     const extra = { id: p.id, room: p.room };
-    // an earlier message of this room failed after this one was queued: refuse it too (the client resends both, in order)
-    const fenced = this.fences.get(p.room);
-    if (fenced !== undefined) return this.refuseFenced(p, fenced);
+    // a message of this room that arrived before this one failed meanwhile: refuse this one too (the client resends both, in order)
+    const fence = this.fences.get(p.room);
+    if (fence !== undefined && fence.seq < seq) return this.refuseFenced(p, fence.id);
     try {
       const from = { user: this.user.id, handle: this.user.handle, node: this.core.config.node, region: this.core.config.region };
       const res = await this.core.publish({ ...p, from });
       this.send({ t: 'ack', id: p.id, room: p.room, offset: res.message.offset, epoch: res.message.epoch, dup: res.duplicate });
     } catch (err) {
-      if (!(err instanceof ConfabError) || FENCING.has(err.code)) this.fences.set(p.room, p.id);
+      if (!(err instanceof ConfabError) || FENCING.has(err.code)) {
+        const fence = this.fences.get(p.room);
+        if (fence === undefined || fence.seq > seq) this.fences.set(p.room, { id: p.id, seq }); // the earliest failure is resent first
+      }
       this.failed(err, extra);
     }
   }

@@ -65,7 +65,19 @@ export type ServerFrame =
       version: string;
       user: Member;
       rooms: string[];
-      limits: { maxFrameBytes: number; maxTextChars: number; maxRooms: number; ratePerSec: number; pingIntervalMs: number };
+      limits: {
+        maxFrameBytes: number;
+        /** Longest `text`, counted in UTF-16 code units (JavaScript's `string.length`). */
+        maxTextChars: number;
+        maxRooms: number;
+        /** Frames per second per connection (token bucket refill rate). */
+        ratePerSec: number;
+        /** Frames a connection may send at once above the rate (token bucket size). */
+        rateBurst: number;
+        /** Rate-limited frames in a row after which the connection is closed with 4003 `flood`. */
+        floodCloseAfter: number;
+        pingIntervalMs: number;
+      };
     }
   | ({ t: 'msg' } & ChatMessage)
   | {

@@ -30,7 +30,8 @@ test('in production an unhandled rejection is logged as a bug and counted; the p
 });
 
 test('under test (NODE_ENV=test) or with CONFAB_EXIT_ON_BUG=1 it ends the process with code 70', () => {
-  for (const env of [{ NODE_ENV: 'test' }, { CONFAB_EXIT_ON_BUG: '1' }]) {
+  const envs: Record<string, string>[] = [{ NODE_ENV: 'test' }, { CONFAB_EXIT_ON_BUG: '1' }];
+  for (const env of envs) {
     const r = run(env);
     assert.equal(r.status, 70, `${JSON.stringify(env)}: ${r.out}`);
     assert.doesNotMatch(r.out, /still serving/);
