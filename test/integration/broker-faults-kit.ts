@@ -301,6 +301,8 @@ export interface FaultSpec {
   pubEveryMs?: number;
   /** True when every message must be acknowledged on the first send (a slow broker must not refuse). */
   noErrors?: boolean;
+  /** Which writers publish during the fault (default both). */
+  pubFrom?: ('a' | 'b')[];
 }
 
 export interface FaultReport {
@@ -349,7 +351,10 @@ export async function runFault(set: GatewaySet, a: Gw, b: Gw, spec: FaultSpec): 
     const end = r.t.inject + spec.holdMs;
     let i = 0;
     while (Date.now() < end) {
-      for (const w of writers) if (w.c.closeCode === undefined) w.pub(`${spec.tag}-${w === wa ? 'a' : 'b'}-during${i}`);
+      for (const w of writers) {
+        const side = w === wa ? 'a' : 'b';
+        if (w.c.closeCode === undefined && (spec.pubFrom ?? ['a', 'b']).includes(side)) w.pub(`${spec.tag}-${side}-during${i}`);
+      }
       i++;
       await new Promise((res) => setTimeout(res, Math.max(0, Math.min(every, end - Date.now()))));
     }

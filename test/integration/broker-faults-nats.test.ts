@@ -99,7 +99,7 @@ describe('NATS single node: every fault, the gateways stay up (G10, R5, R11)', (
   // timeouts (ping 5 s × 2, request 5 s), so the right behaviour is to stay ready and
   // acknowledge every message, only later — failing readiness would take gateways out of
   // rotation that can still serve, and refusing would turn latency into errors.
-  it('NATS slow for nA (every chunk from the server delayed 2 s) for 10 s: stays ready, acknowledges everything', async (t) => {
+  it('NATS slow for nA (every chunk from the server delayed 2 s) for 10 s while nB\'s writer also publishes: stays ready, acknowledges everything', async (t) => {
     const r = await runFault(set, a, b, {
       tag: 'n-slow',
       holdMs: 10_000,
@@ -108,6 +108,24 @@ describe('NATS single node: every fault, the gateways stay up (G10, R5, R11)', (
       cleanup: () => proxy.restore(),
       ready: [[a, '200'], [b, '200']],
       noErrors: true,
+      // both writers at 2 messages/s: a room busy on another gateway must not starve the slow one
+      pubEveryMs: 500,
+    });
+    await assertFault(t, set, r);
+  });
+
+  // The same slow link with only nA's writer publishing: tells a slow store apart from
+  // appends losing the expected-last-sequence race to a writer on another gateway.
+  it('NATS slow for nA (2 s per chunk) for 10 s, only nA publishing: stays ready, acknowledges everything', async (t) => {
+    const r = await runFault(set, a, b, {
+      tag: 'n-slow1',
+      holdMs: 10_000,
+      inject: () => proxy.delay(2000, 'down'),
+      heal: () => proxy.restore(),
+      cleanup: () => proxy.restore(),
+      ready: [[a, '200'], [b, '200']],
+      noErrors: true,
+      pubFrom: ['a'],
     });
     await assertFault(t, set, r);
   });
