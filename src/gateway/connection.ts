@@ -15,6 +15,8 @@ import { SocketWriter, textFrame } from './wire.js';
 import { ONLINE } from './presence.js';
 
 const PAGE = 500;
+/** How long a closed peer may take to read up to the close frame and answer it before the socket is cut. */
+const CLOSE_GRACE_MS: Partial<Record<ErrorCode, number>> = { slow_consumer: 10_000, ping_timeout: 2_000 };
 /** Failures after which the message was not stored and will be resent: later pubs are fenced until it is. */
 const FENCING = new Set<ErrorCode>(['bus_unavailable', 'store_failed', 'internal']);
 
@@ -146,8 +148,9 @@ export class Connection implements RoomMember {
     this.core.metrics.closes.inc({ code });
     const text = JSON.stringify({ code, ...reason });
     this.ws.close(closeCode, text.length <= 120 ? text : code);
-    // a peer that does not answer the close handshake (e.g. a slow consumer) is cut off
-    setTimeout(() => this.ws.terminate(), code === 'slow_consumer' ? 500 : 5000).unref();
+    // the close frame queues behind what the socket already holds (at most the send-buffer cap, nothing
+    // more is written): a peer that is still reading gets it; one that does not answer in time is cut off
+    setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS[code] ?? 5000).unref();
     this.cleanup();
   }
 

@@ -61,6 +61,10 @@ export class Core {
     this.inflight++;
     try {
       const res = await this.history.append({ ...input, ts: Date.now() });
+      if (res.duplicate && (res.message.text !== input.text || res.message.kind !== input.kind)) {
+        // the id was used before for something else: not a resend, and not stored
+        throw new ConfabError('duplicate_id_conflict', `message id ${input.id} was already used in this room for a different message`);
+      }
       this.metrics.messagesIn++;
       try {
         this.hub.published(res.message);

@@ -114,11 +114,14 @@ async function serveStatic(res: ServerResponse, urlPath: string): Promise<void> 
   res.end(data);
 }
 
+/** HTTP status of a typed error from the publish path: 503 = nothing stored, retry (same `id`); 409 = the `id` names another message. */
+const CONFAB_ERROR_STATUS: Partial<Record<ConfabError['code'], number>> = { bus_unavailable: 503, store_failed: 503, duplicate_id_conflict: 409 };
+
 export function createRequestHandler(core: Core): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     void route(core, req, res).catch((err: unknown) => {
       if (err instanceof HttpError) return json(res, err.status, { code: err.code, message: err.message });
-      if (err instanceof ConfabError) return json(res, err.code === 'bus_unavailable' ? 503 : 500, { code: err.code, message: err.message });
+      if (err instanceof ConfabError) return json(res, CONFAB_ERROR_STATUS[err.code] ?? 500, { code: err.code, message: err.message });
       core.log.error({ err, url: req.url }, 'request failed');
       if (!res.headersSent) json(res, 500, { code: 'internal', message: 'internal error' });
     });

@@ -85,6 +85,8 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const log = deps.logger ?? pino({ level: config.logLevel }).child({ node: config.node, region: config.region });
   const core = new Core(config, bus, history, log, loadOrCreateSecret(config.secret, config.dataDir));
   const conns = new Set<Connection>();
+  /** False once a drain has given the load balancer its time to notice (/readyz fails before this). */
+  let accepting = true;
   const perIp = new PerIpLimit(config.maxConnPerIp);
   const wss = new WebSocketServer({
     noServer: true,
@@ -106,7 +108,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());
     const ip = clientIp(config, req);
-    if (core.draining) return rejectUpgrade(socket, 503, 'draining', 'node is draining');
+    if (!accepting) return rejectUpgrade(socket, 503, 'draining', 'node is draining');
     if (new URL(req.url ?? '/', 'http://x').pathname !== '/ws') return rejectUpgrade(socket, 404, 'not_found', 'WebSocket endpoint is /ws');
     if (!originAllowed(config, req)) return rejectUpgrade(socket, 403, 'forbidden_origin', 'origin not allowed');
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
@@ -134,10 +136,8 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
 
   // keepalive: WebSocket pings, never broadcast; a peer without a pong within the timeout is cut off
   const sweep = () => {
-    for (const c of conns) if (!c.alive) {
-      core.metrics.closes.inc({ code: 'ping_timeout' });
-      c.terminate();
-    }
+    // closed with 4002: a peer that still reads (it only stopped answering) sees the code; a dead path sees nothing
+    for (const c of conns) if (!c.alive) c.close('ping_timeout');
   };
   let sweepTimer: ReturnType<typeof setTimeout> | undefined;
   const pinger = setInterval(() => {
@@ -196,7 +196,10 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
       stopped ??= (async () => {
         core.draining = true;
         log.info({ connections: conns.size }, 'draining: readiness fails now');
+        // upgrades are still accepted while the load balancer notices the failing readiness: refusing them now
+        // would answer 503 to clients it still sends here
         if (config.drainReadyDelayMs > 0) await new Promise((r) => setTimeout(r, config.drainReadyDelayMs));
+        accepting = false;
         server.close();
         server.closeIdleConnections();
         const all = [...conns];
@@ -216,6 +219,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
     close() {
       stopped ??= (async () => {
         core.draining = true;
+        accepting = false;
         for (const c of [...conns]) c.terminate();
         server.closeAllConnections();
         await release();
