@@ -2,11 +2,16 @@
 export interface BackoffOptions {
   /** Smallest delay and the base of the exponential cap (default 500). */
   minMs: number;
-  /** Largest delay (default 20000). */
+  /** Largest delay (default 10000). */
   maxMs: number;
 }
 
-export const DEFAULT_BACKOFF: BackoffOptions = { minMs: 500, maxMs: 20_000 };
+/**
+ * 0.5 s to 10 s. The cap was 20 s: with a readiness probe ending waits as soon as the server is
+ * back, the cap only matters where probing cannot work (no fetch, /readyz not reachable), and
+ * 10 s halves that worst case while a dead server still sees ≤ 1 attempt per ~5 s per client.
+ */
+export const DEFAULT_BACKOFF: BackoffOptions = { minMs: 500, maxMs: 10_000 };
 
 /**
  * Exponential backoff with full jitter: attempt n (0-based) waits a uniformly random
@@ -45,6 +50,12 @@ export class Backoff {
     this.#attempt++;
     const r = Math.min(Math.max(this.#random(), 0), 1);
     return Math.round(this.minMs + r * (cap - this.minMs));
+  }
+
+  /** A delay of the first step, [minMs, capFor(0)], without advancing the counter (a first try elsewhere). */
+  first(): number {
+    const r = Math.min(Math.max(this.#random(), 0), 1);
+    return Math.round(this.minMs + r * (this.capFor(0) - this.minMs));
   }
 
   reset(): void {

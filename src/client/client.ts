@@ -6,6 +6,7 @@ import { RoomCursors } from './cursors.js';
 import { Emitter } from './emitter.js';
 import { ClientError, isFatalForMessage } from './errors.js';
 import { Outbox, type OutboxEntry, newMessageId } from './outbox.js';
+import { ReadinessProbe } from './probe.js';
 import { MemoryStorage, type StorageLike } from './storage.js';
 import type { AckEvent, ClientEvents, ClientOptions, ConnectionState, JoinedEvent, StateChange, WebSocketCtor, WebSocketLike } from './types.js';
 
@@ -16,6 +17,12 @@ const MAX_RETRY_HINT_MS = 120_000;
 const STABLE_MS = 5_000;
 /** Join refusals that retrying cannot fix: the room is forgotten and its queue dropped. */
 const JOIN_FATAL = new Set(['bad_room', 'forbidden_room', 'too_many_rooms', 'bad_frame']);
+/** The server refused a send because an earlier one on this connection failed: resend that one first. */
+const FENCED = 'fenced';
+/** The resend delay after a refusal never goes below this, whatever backoff.minMs is (no tight loop). */
+const MIN_FLUSH_MS = 100;
+/** Rounds in a row answered only with `fenced` (no ack, no other refusal) after which a new connection clears the fence. */
+const FENCED_ROUNDS_RECONNECT = 2;
 
 type Waiter<T> = { resolve: (v: T) => void; reject: (e: ClientError) => void };
 
@@ -58,6 +65,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
   /** Gateways to try, in turn: a dropped connection moves on to the next one. */
   readonly #urls: string[];
   #urlIndex = 0;
+  /** URLs (by index) whose attempt failed since the last `welcome`. */
+  #failedUrls = new Set<number>();
   readonly #token: ClientOptions['token'];
   readonly #WS: WebSocketCtor;
   readonly #storage: StorageLike;
@@ -68,6 +77,31 @@ export class ConfabClient extends Emitter<ClientEvents> {
   readonly #pingTimeoutMs: number;
   readonly #connectTimeoutMs: number;
   readonly #random: () => number;
+  readonly #probe: ReadinessProbe;
+  /** The attempt under way was started by a readiness probe (not by the backoff timer). */
+  #openedByProbe = false;
+
+  // Per connection: what of the outbox went out and how the server answered (reset on every new socket).
+  /** Outbox ids sent on this connection and not answered yet (→ room): never sent twice at once. */
+  #inflight = new Map<string, string>();
+  /**
+   * Ids that were in flight in a room when a send of that room was refused: the server will refuse
+   * them too (`fenced`). The room sends nothing until they are answered, so a resend never
+   * overtakes one of them.
+   */
+  #stale = new Set<string>();
+  /**
+   * Rooms where a send was refused for a passing reason: nothing more of that room goes out until
+   * the scheduled resend, which sends the room's queue again in order (sender order, G9). The server
+   * fences the same way, per room and connection; other rooms keep flowing.
+   */
+  #held = new Set<string>();
+  /** Answers since the last resend round: decides the next delay and when a fence is ours to clear. */
+  #round = { acks: 0, refused: 0, fenced: 0 };
+  /** Resend rounds in a row without an ack (the resend delay doubles with each). */
+  #flushRounds = 0;
+  /** Resend rounds in a row answered only with `fenced`. */
+  #fencedRounds = 0;
 
   #state: ConnectionState = 'idle';
   #ws: WebSocketLike | null = null;
@@ -101,6 +135,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#storage = opts.storage ?? new MemoryStorage();
     this.#random = opts.random ?? Math.random;
     this.#backoff = new Backoff(opts.backoff, this.#random);
+    this.#probe = new ReadinessProbe(opts.probe, { ...(opts.fetch ? { fetch: opts.fetch } : {}), random: this.#random });
     const ns = opts.namespace ?? 'confab';
     this.#outbox = new Outbox(this.#storage, `${ns}:outbox`);
     this.#cursors = new RoomCursors(this.#storage, `${ns}:rooms`);
@@ -137,7 +172,10 @@ export class ConfabClient extends Emitter<ClientEvents> {
   connect(): void {
     if (this.#state === 'connecting' || this.#state === 'connected') return;
     if (this.#state === 'reconnecting') clearTimeout(this.#timers.retry);
-    if (this.#state === 'idle' || this.#state === 'closed') this.#backoff.reset();
+    if (this.#state === 'idle' || this.#state === 'closed') {
+      this.#backoff.reset();
+      this.#failedUrls.clear();
+    }
     if (!this.#unwatchNetwork && this.#state === 'closed') this.#watchNetwork();
     const nav = (globalThis as { navigator?: { onLine?: boolean } }).navigator;
     if (this.#unwatchNetwork && nav?.onLine === false) {
@@ -154,6 +192,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
   close(): void {
     if (this.#state === 'closed') return;
     this.#abandonSocket(1000, 'client closed');
+    this.#connectedAt = 0;
     this.#clearTimers();
     this.#unwatchNetwork?.();
     this.#unwatchNetwork = undefined;
@@ -228,9 +267,11 @@ export class ConfabClient extends Emitter<ClientEvents> {
 
   // ---- connection ----------------------------------------------------------
 
-  async #open(): Promise<void> {
+  async #open(byProbe = false): Promise<void> {
     const gen = ++this.#gen;
-    this.#setState({ state: 'connecting' });
+    this.#probe.stop();
+    this.#openedByProbe = byProbe;
+    this.#setState(byProbe ? { state: 'connecting', reason: 'server_ready' } : { state: 'connecting' });
     let token: string;
     try {
       token = typeof this.#token === 'function' ? await this.#token() : this.#token;
@@ -243,7 +284,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     if (gen !== this.#gen || this.#state !== 'connecting') return;
     let ws: WebSocketLike;
     try {
-      ws = new this.#WS(socketUrl(this.#urls[this.#urlIndex % this.#urls.length]!, token), SUBPROTOCOL);
+      ws = new this.#WS(socketUrl(this.#currentUrl, token), SUBPROTOCOL);
     } catch (err) {
       this.emit('error', new ClientError('connect_failed', String((err as Error)?.message ?? err), { cause: err }));
       this.#dropped(1006, 'connect failed');
@@ -285,6 +326,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#welcome = undefined;
     this.#pendingJoins.clear();
     this.#joinedInfo.clear();
+    this.#resetConnectionState();
     if (!ws) return;
     ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
     ws.onerror = () => {};
@@ -298,12 +340,22 @@ export class ConfabClient extends Emitter<ClientEvents> {
   /** The connection is gone: decide between reconnecting and closing for good. */
   #dropped(code: number, reason: string): void {
     this.#gen++;
-    this.#urlIndex++; // the next attempt goes to the next gateway in the list
+    // A gateway that worked is tried again first (behind a load balancer another node answers);
+    // an attempt that never reached `welcome` moves on to the next URL of the list.
+    const failedAttempt = this.#connectedAt === 0;
+    if (failedAttempt) {
+      this.#failedUrls.add(this.#urlIndex % this.#urls.length);
+      this.#urlIndex++;
+    }
+    // the first try of another URL in this outage waits only a first backoff step: nobody hammered it yet
+    const elsewhere = failedAttempt && !this.#failedUrls.has(this.#urlIndex % this.#urls.length);
+    this.#probe.noteDown(failedAttempt, this.#openedByProbe);
     this.#clearTimers();
     this.#ws = null;
     this.#welcome = undefined;
     this.#pendingJoins.clear();
     this.#joinedInfo.clear();
+    this.#resetConnectionState();
     for (const w of this.#roomsWaiters.splice(0)) w.reject(new ClientError('closed', 'connection lost before the room list arrived'));
     if (this.#connectedAt && Date.now() - this.#connectedAt >= STABLE_MS) this.#backoff.reset();
     this.#connectedAt = 0;
@@ -319,15 +371,32 @@ export class ConfabClient extends Emitter<ClientEvents> {
     }
     if (unauthorizedAtUpgrade) this.emit('error', new ClientError('unauthorized', 'session refused at upgrade (HTTP 401)', { closeCode: code }));
     const hint = code === 4000 ? retryHint(reason) : undefined;
-    const delay = hint ?? this.#backoff.next();
+    const delay = hint ?? (elsewhere ? this.#backoff.first() : this.#backoff.next());
     const why = codeForClose(code) ?? (this.#lastSocketError ? 'connect_failed' : undefined);
     this.#setState({ state: 'reconnecting', retryInMs: delay, closeCode: code, ...(why ? { reason: why } : {}) });
+    const retryGen = this.#gen;
     this.#timers.retry = setTimeout(() => {
       if (this.#state === 'reconnecting') void this.#open();
     }, delay);
+    // While waiting, ask the next gateway whether it is back: a server seen away and then ready
+    // ends the wait at once (the server's own drain hint is honoured as is).
+    if (hint === undefined) {
+      this.#probe.start(this.#currentUrl, () => {
+        if (this.#state !== 'reconnecting' || this.#gen !== retryGen) return;
+        clearTimeout(this.#timers.retry);
+        this.#timers.retry = undefined;
+        void this.#open(true);
+      });
+    }
+  }
+
+  /** The URL the next (or current) attempt uses. */
+  get #currentUrl(): string {
+    return this.#urls[this.#urlIndex % this.#urls.length]!;
   }
 
   #clearTimers(): void {
+    this.#probe.stop();
     for (const t of this.#rejoinTimers) clearTimeout(t);
     this.#rejoinTimers.clear();
     clearTimeout(this.#timers.retry);
@@ -350,6 +419,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     const onOffline = (): void => {
       if (this.#state === 'closed' || this.#state === 'idle' || this.#state === 'offline') return;
       this.#abandonSocket(1000, 'offline');
+      this.#connectedAt = 0;
       this.#clearTimers();
       this.#setState({ state: 'offline' });
     };
@@ -447,7 +517,10 @@ export class ConfabClient extends Emitter<ClientEvents> {
       }
       case 'status':
         this.emit('bus', { bus: f.bus });
-        if (f.bus === 'up') this.#flush(); // queued sends refused while the bus was down go out now
+        if (f.bus === 'up') {
+          if (this.#held.size > 0) this.#flush(); // sends refused while the bus was down go out now, in order
+          else this.#pump();
+        }
         return;
       default:
         return; // unknown frame types from a newer server are ignored
@@ -458,6 +531,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
     clearTimeout(this.#timers.open);
     this.#welcome = f;
     this.#connectedAt = Date.now();
+    this.#probe.noteUp();
+    this.#failedUrls.clear();
     this.#setState({ state: 'connected', node: f.node, region: f.region });
     this.emit('welcome', f);
     this.#startPing();
@@ -476,7 +551,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.emit('joined', f);
     for (const w of this.#joinWaiters.get(f.room) ?? []) w.resolve(f);
     this.#joinWaiters.delete(f.room);
-    if (wasPending) for (const e of this.#outbox.list()) if (e.room === f.room) this.#sendEntry(e);
+    if (wasPending) this.#pump();
   }
 
   #onMsg(m: ServerFrameOf<'msg'>): void {
@@ -489,28 +564,47 @@ export class ConfabClient extends Emitter<ClientEvents> {
   }
 
   #onAck(f: ServerFrameOf<'ack'>): void {
+    this.#inflight.delete(f.id);
+    const wasStale = this.#stale.delete(f.id);
     const entry = this.#outbox.remove(f.id);
     if (!entry) return;
+    this.#round.acks++;
+    this.#flushRounds = 0;
     const ack: AckEvent = { id: f.id, room: f.room, offset: f.offset, epoch: f.epoch, dup: f.dup };
     this.emit('outbox', { size: this.#outbox.size });
     this.emit('ack', ack);
     this.#sendWaiters.get(f.id)?.resolve(ack);
     this.#sendWaiters.delete(f.id);
+    if (wasStale) this.#pump();
   }
 
   #onError(f: ServerFrameOf<'error'>): void {
     const err = new ClientError(f.code, f.message, { id: f.id, room: f.room });
     const entry = f.id ? this.#outbox.get(f.id) : undefined;
+    if (f.id) {
+      this.#inflight.delete(f.id);
+      this.#stale.delete(f.id);
+    }
     if (entry) {
       if (isFatalForMessage(f.code)) {
         this.#dropQueued((e) => e.id === entry.id, f.code, f.message);
         this.emit('error', err);
-      } else {
-        this.emit('error', err);
-        this.#scheduleFlush();
+        this.#pump();
+        return;
       }
+      // A passing refusal: keep it, hold everything after it in its room, resend in outbox order after a delay.
+      // `fenced` only says an earlier message is being resent first: the SDK handles it, the app is not told.
+      this.#held.add(entry.room);
+      for (const [id, room] of this.#inflight) if (room === entry.room) this.#stale.add(id);
+      if (f.code === FENCED) this.#round.fenced++;
+      else {
+        this.#round.refused++;
+        this.emit('error', err);
+      }
+      this.#scheduleFlush();
       return;
     }
+    if (f.id && f.code === FENCED) return; // about a message no longer queued (acknowledged meanwhile)
     if (f.room && this.#pendingJoins.has(f.room) && !f.id) {
       const room = f.room;
       this.#pendingJoins.delete(room);
@@ -546,28 +640,79 @@ export class ConfabClient extends Emitter<ClientEvents> {
     const p = new Promise<AckEvent>((resolve, reject) => this.#sendWaiters.set(entry.id, { resolve, reject }));
     this.#outbox.add(entry);
     this.emit('outbox', { size: this.#outbox.size });
-    if (this.#joinedInfo.has(room)) this.#sendEntry(entry);
+    this.#pump();
     return p;
   }
 
   #sendEntry(e: OutboxEntry): void {
-    if (e.kind === 'alert') this.#sendFrame({ t: 'alert', id: e.id, text: e.text });
-    else this.#sendFrame({ t: 'pub', id: e.id, room: e.room, text: e.text });
+    const sent = e.kind === 'alert' ? this.#sendFrame({ t: 'alert', id: e.id, text: e.text }) : this.#sendFrame({ t: 'pub', id: e.id, room: e.room, text: e.text });
+    if (sent) this.#inflight.set(e.id, e.room);
   }
 
-  /** Resend everything not acknowledged whose room is joined, in order (the server dedupes repeats by id). */
+  /**
+   * Send what may go now, in outbox order: entries not in flight whose room is joined on this
+   * connection, not held by a refusal and without stale sends in flight. Within a room nothing
+   * overtakes an entry that cannot go yet, so the room's messages leave in send order.
+   */
+  #pump(): void {
+    if (!this.#welcome) return;
+    const blocked = new Set<string>();
+    for (const id of this.#stale) {
+      const room = this.#inflight.get(id);
+      if (room !== undefined) blocked.add(room);
+    }
+    for (const e of this.#outbox.list()) {
+      if (this.#inflight.has(e.id)) continue;
+      if (blocked.has(e.room) || this.#held.has(e.room) || !this.#joinedInfo.has(e.room)) {
+        blocked.add(e.room);
+        continue;
+      }
+      this.#sendEntry(e);
+    }
+  }
+
+  /** The resend round after a passing refusal: release the hold and send again in outbox order (the server dedupes repeats by id). */
   #flush(): void {
     clearTimeout(this.#timers.flush);
     this.#timers.flush = undefined;
+    const r = this.#round;
+    this.#round = { acks: 0, refused: 0, fenced: 0 };
+    this.#fencedRounds = r.fenced > 0 && r.acks === 0 && r.refused === 0 ? this.#fencedRounds + 1 : 0;
+    if (this.#fencedRounds >= FENCED_ROUNDS_RECONNECT && this.#ws) {
+      // Fenced again and again with nothing earlier of ours refused: the message the server waits
+      // for is gone from the outbox (left its room, dropped). A new connection has no fence.
+      this.#abandonSocket(1000, 'fence_reset');
+      this.#dropped(1000, 'fence_reset');
+      return;
+    }
+    this.#held.clear();
     this.#dropQueued((e) => e.kind === 'msg' && !this.#cursors.has(e.room), 'not_joined', 'room no longer joined');
-    for (const e of this.#outbox.list()) if (this.#joinedInfo.has(e.room)) this.#sendEntry(e);
+    this.#pump();
   }
 
-  /** After a retryable refusal (bus down, rate limited…): resend the queue after a jittered delay. */
+  /**
+   * After a passing refusal (store failed, bus down, rate limited, fenced): one resend round after
+   * a jittered delay, 2·minMs·(1..2) at first, doubling with every round without an ack, at most
+   * maxMs; never below MIN_FLUSH_MS. Several refusals of one round share one resend.
+   */
   #scheduleFlush(): void {
     if (this.#timers.flush !== undefined) return;
-    const delay = Math.round(this.#backoff.minMs * (1 + this.#random()) * 2);
+    const base = Math.max(MIN_FLUSH_MS, 2 * this.#backoff.minMs) * 2 ** Math.min(this.#flushRounds, 16);
+    const delay = Math.round(Math.max(MIN_FLUSH_MS, Math.min(this.#backoff.maxMs, base * (1 + this.#random()))));
+    this.#flushRounds++;
     this.#timers.flush = setTimeout(() => this.#flush(), delay);
+  }
+
+  /** A new socket starts with nothing in flight and no fence. */
+  #resetConnectionState(): void {
+    this.#inflight.clear();
+    this.#stale.clear();
+    this.#held.clear();
+    this.#round = { acks: 0, refused: 0, fenced: 0 };
+    this.#flushRounds = 0;
+    this.#fencedRounds = 0;
+    clearTimeout(this.#timers.flush);
+    this.#timers.flush = undefined;
   }
 
   #dropQueued(pred: (e: OutboxEntry) => boolean, code: string, message: string): void {

@@ -27,6 +27,15 @@ const FATAL_FOR_MESSAGE = new Set<string>([
   'duplicate_id_conflict',
 ]);
 
+/**
+ * Codes after which a queued message stays in the outbox and is resent (in outbox order, after a
+ * jittered delay that grows while nothing is acknowledged). Any code not in FATAL_FOR_MESSAGE is
+ * treated so, including codes a newer server adds; this list documents the known ones.
+ * `fenced`: an earlier message on this connection failed and must be resent first; the SDK
+ * resends in order and does not report it as an `error` event.
+ */
+export const RETRYABLE_FOR_MESSAGE: readonly string[] = ['bus_unavailable', 'store_failed', 'rate_limited', 'internal', 'fenced'];
+
 /** True when a message answered with this error code should be dropped from the outbox. */
 export function isFatalForMessage(code: string): boolean {
   return FATAL_FOR_MESSAGE.has(code);

@@ -8,8 +8,10 @@
  * See docs/client.md.
  */
 export { ConfabClient, socketUrl, retryHint } from './client.js';
+export { endpointKey, urlList } from './urls.js';
 export { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
-export { ClientError, isFatalForMessage, type ClientErrorCode, type LocalErrorCode } from './errors.js';
+export { ReadinessProbe, DEFAULT_PROBE, probeUrl, type FetchLike, type ProbeOptions, type ProbeTimers } from './probe.js';
+export { ClientError, RETRYABLE_FOR_MESSAGE, isFatalForMessage, type ClientErrorCode, type LocalErrorCode } from './errors.js';
 export { Emitter, type Listener } from './emitter.js';
 export { Outbox, newMessageId, type OutboxEntry } from './outbox.js';
 export { RoomCursors, type AcceptResult, type RoomPositions } from './cursors.js';

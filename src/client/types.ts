@@ -1,5 +1,6 @@
 import type { ChatMessage, Member, ServerFrameOf } from '../protocol/frames.js';
 import type { BackoffOptions } from './backoff.js';
+import type { FetchLike, ProbeOptions } from './probe.js';
 import type { ClientError } from './errors.js';
 import type { StorageLike } from './storage.js';
 
@@ -24,7 +25,7 @@ export interface StateChange {
   /** With `connected`: the node and region the server reported. */
   node?: string;
   region?: string;
-  /** With `reconnecting`/`closed`: the close code and string code that caused it, when known. */
+  /** With `reconnecting`/`closed`: the close code and string code that caused it, when known. With `connecting`: `server_ready` when a readiness probe ended the wait. */
   closeCode?: number;
   reason?: string;
 }
@@ -60,8 +61,16 @@ export interface ClientOptions {
   storage?: StorageLike;
   /** Storage key prefix, e.g. per user, so two users of one browser do not share an outbox. Default 'confab'. */
   namespace?: string;
-  /** Reconnect backoff bounds (full jitter). Default {minMs: 500, maxMs: 20000}. */
+  /** Reconnect backoff bounds (full jitter). Default {minMs: 500, maxMs: 10000}. */
   backoff?: Partial<BackoffOptions>;
+  /**
+   * Readiness probe while waiting to reconnect: `GET <origin>/readyz` of the next gateway, every
+   * 1–3 s (mean growing to a tenth of the outage, at most 8 s); a server seen away and then ready
+   * ends the wait at once. Default on (when `fetch` exists); `false` turns it off.
+   */
+  probe?: false | Partial<ProbeOptions>;
+  /** fetch for the readiness probe (default: the global fetch). */
+  fetch?: FetchLike;
   /** App-level ping interval in ms (default 25000; 0 disables). */
   pingIntervalMs?: number;
   /** Reconnect when no `pong` arrives within this many ms after a ping (default 10000). */

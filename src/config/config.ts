@@ -25,6 +25,8 @@ export interface Config {
   apiKey?: string;
   /** Origins allowed to open a WebSocket; empty = same origin as the Host header only. '*' = any. */
   allowedOrigins: string[];
+  /** ws(s):// entry points of every region (CONFAB_PUBLIC_URLS), served at GET /api/config for the web client; empty = none. */
+  publicUrls: string[];
   rooms: string[];
   maxFrameBytes: number;
   maxTextChars: number;
@@ -91,6 +93,27 @@ export function normalizeIp(ip: string): string {
   return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
 }
 
+const MAX_PUBLIC_URLS = 16;
+
+/** CONFAB_PUBLIC_URLS: comma-separated ws:// or wss:// URLs, no credentials, query or fragment; normalized, duplicates dropped. */
+export function publicUrls(env: Env): string[] {
+  const raw = list(env, 'CONFAB_PUBLIC_URLS') ?? [];
+  if (raw.length > MAX_PUBLIC_URLS) throw new ConfigError('CONFAB_PUBLIC_URLS', `at most ${MAX_PUBLIC_URLS} URLs, got ${raw.length}`);
+  const out: string[] = [];
+  for (const s of raw) {
+    let u: URL;
+    try {
+      u = new URL(s);
+    } catch {
+      throw new ConfigError('CONFAB_PUBLIC_URLS', `not a URL: ${JSON.stringify(s)}`);
+    }
+    if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new ConfigError('CONFAB_PUBLIC_URLS', `expected ws:// or wss://, got ${JSON.stringify(s)}`);
+    if (u.username || u.password || u.search || u.hash) throw new ConfigError('CONFAB_PUBLIC_URLS', `no credentials, query or fragment allowed: ${JSON.stringify(s)}`);
+    if (!out.includes(u.href)) out.push(u.href);
+  }
+  return out;
+}
+
 function durability(env: Env): 'flush' | 'commit' {
   const v = str(env, 'CONFAB_DURABILITY') ?? 'flush';
   if (v !== 'flush' && v !== 'commit') throw new ConfigError('CONFAB_DURABILITY', `expected flush or commit, got ${JSON.stringify(v)}`);
@@ -144,6 +167,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     sessionTtlSec: int(env, 'CONFAB_SESSION_TTL_S', 7 * 24 * 3600, 60, 365 * 24 * 3600),
     apiKey: str(env, 'CONFAB_API_KEY'),
     allowedOrigins: list(env, 'CONFAB_ALLOWED_ORIGINS') ?? [],
+    publicUrls: publicUrls(env),
     rooms,
     maxFrameBytes: int(env, 'CONFAB_MAX_FRAME_BYTES', 16 * 1024, 256, 16 * 1024 * 1024),
     maxTextChars: int(env, 'CONFAB_MAX_TEXT_CHARS', 2000, 1, 1_000_000),

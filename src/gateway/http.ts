@@ -95,7 +95,18 @@ async function publishApi(core: Core, req: IncomingMessage, res: ServerResponse,
   json(res, r.duplicate ? 200 : 201, { room, id, offset: r.message.offset, epoch: r.message.epoch, dup: r.duplicate });
 }
 
-async function serveStatic(res: ServerResponse, urlPath: string): Promise<void> {
+/**
+ * The page's headers: with CONFAB_PUBLIC_URLS, the CSP's connect-src also names those entry points'
+ * http(s) origins, so the client's readiness probe (GET /readyz) may reach the other regions.
+ */
+export function pageHeaders(publicUrls: readonly string[]): Record<string, string> {
+  const origins = [...new Set(publicUrls.map((u) => new URL(u)).map((u) => `${u.protocol === 'wss:' ? 'https:' : 'http:'}//${u.host}`))];
+  if (origins.length === 0) return SECURITY_HEADERS;
+  const csp = SECURITY_HEADERS['content-security-policy']!.replace("connect-src 'self' ws: wss:", `connect-src 'self' ws: wss: ${origins.join(' ')}`);
+  return { ...SECURITY_HEADERS, 'content-security-policy': csp };
+}
+
+async function serveStatic(res: ServerResponse, urlPath: string, headers: Record<string, string> = SECURITY_HEADERS): Promise<void> {
   const rel = urlPath === '/' ? '/index.html' : urlPath;
   const file = normalize(join(WEB_ROOT, decodeURIComponent(rel)));
   if (!file.startsWith(WEB_ROOT + '/')) throw new HttpError(404, 'not_found', 'not found');
@@ -106,7 +117,7 @@ async function serveStatic(res: ServerResponse, urlPath: string): Promise<void> 
     throw new HttpError(404, 'not_found', urlPath === '/' ? 'web client not built: run npm run build' : 'not found');
   }
   res.writeHead(200, {
-    ...SECURITY_HEADERS,
+    ...headers,
     'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
     'content-length': data.length,
     'cache-control': extname(file) === '.html' ? 'no-cache' : 'public, max-age=300',
@@ -118,8 +129,9 @@ async function serveStatic(res: ServerResponse, urlPath: string): Promise<void> 
 const CONFAB_ERROR_STATUS: Partial<Record<ConfabError['code'], number>> = { bus_unavailable: 503, store_failed: 503, duplicate_id_conflict: 409 };
 
 export function createRequestHandler(core: Core): (req: IncomingMessage, res: ServerResponse) => void {
+  const page = pageHeaders(core.config.publicUrls ?? []);
   return (req, res) => {
-    void route(core, req, res).catch((err: unknown) => {
+    void route(core, req, res, page).catch((err: unknown) => {
       if (err instanceof HttpError) return json(res, err.status, { code: err.code, message: err.message });
       if (err instanceof ConfabError) return json(res, CONFAB_ERROR_STATUS[err.code] ?? 500, { code: err.code, message: err.message });
       core.log.error({ err, url: req.url }, 'request failed');
@@ -128,7 +140,7 @@ export function createRequestHandler(core: Core): (req: IncomingMessage, res: Se
   };
 }
 
-async function route(core: Core, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function route(core: Core, req: IncomingMessage, res: ServerResponse, page: Record<string, string>): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://x');
   const path = url.pathname;
   const method = req.method ?? 'GET';
@@ -137,6 +149,7 @@ async function route(core: Core, req: IncomingMessage, res: ServerResponse): Pro
     // a bus that says "up" but does not bring this node's own heartbeats back (a frozen broker) is not ready either
     const busWorks = core.bus.status === 'up' && !core.presence.isStale;
     const ready = !core.draining && busWorks;
+    res.setHeader('access-control-allow-origin', '*'); // the client SDK probes it from pages of any region
     return json(res, ready ? 200 : 503, { ready, draining: core.draining, bus: busWorks ? 'up' : 'down', node: core.config.node });
   }
   if (path === '/metrics') {
@@ -153,6 +166,7 @@ async function route(core: Core, req: IncomingMessage, res: ServerResponse): Pro
     const { token, session } = core.signer.issue({ id, handle: body.handle });
     return json(res, 200, { token, user: { id: session.id, handle: session.handle }, expiresAt: session.exp * 1000 });
   }
+  if (path === '/api/config' && (method === 'GET' || method === 'HEAD')) return json(res, 200, { urls: core.config.publicUrls ?? [] });
   if (path === '/api/alerts' && method === 'POST') return publishApi(core, req, res, ALERTS_ROOM, 'alert');
   const m = /^\/api\/rooms\/([^/]+)\/messages$/.exec(path);
   if (m && method === 'POST') {
@@ -162,5 +176,5 @@ async function route(core: Core, req: IncomingMessage, res: ServerResponse): Pro
   }
   if (path.startsWith('/api/')) throw new HttpError(404, 'not_found', 'no such endpoint');
   if (method !== 'GET' && method !== 'HEAD') throw new HttpError(405, 'method_not_allowed', 'method not allowed');
-  return serveStatic(res, path);
+  return serveStatic(res, path, page);
 }

@@ -2,7 +2,7 @@
  * The confab web UI. It talks to the server only through the client SDK (plus
  * POST /api/session for the handle). Everything user-made is rendered as text.
  */
-import { ConfabClient, ROOM_RE, type ChatMessage, type ClientError, type StateChange } from '../client/index.js';
+import { ConfabClient, ROOM_RE, urlList, type ChatMessage, type ClientError, type StateChange } from '../client/index.js';
 import { agoText, appendKeepingBottom, byTestId, clock, el, setError, show } from './dom.js';
 import { type SavedSession, SessionError, clearSession, handleProblem, loadSession, requestSession, saveSession } from './session.js';
 import { Store, memberList, type TimelineItem } from './store.js';
@@ -214,6 +214,21 @@ function leaveCurrent(): void {
 
 // ---- wiring the SDK ----------------------------------------------------------
 
+/**
+ * Every region's entry point, from GET /api/config (CONFAB_PUBLIC_URLS): the client tries its own
+ * origin first and the others when it cannot connect. Asked once per page; none when unavailable.
+ */
+const publicUrls: Promise<unknown[]> = (async () => {
+  try {
+    const res = await fetch('/api/config', { signal: AbortSignal.timeout(3000), headers: { accept: 'application/json' } });
+    if (!res.ok) return [];
+    const body = (await res.json()) as { urls?: unknown };
+    return Array.isArray(body.urls) ? body.urls : [];
+  } catch {
+    return []; // server unreachable or older: the own origin alone
+  }
+})();
+
 async function currentToken(): Promise<string> {
   if (!session) throw new Error('no session');
   const expiring = session.expiresAt !== undefined && session.expiresAt - Date.now() < RENEW_BEFORE_MS;
@@ -232,10 +247,12 @@ async function currentToken(): Promise<string> {
   return session.token;
 }
 
-function start(s: SavedSession): void {
+async function start(s: SavedSession): Promise<void> {
   session = s;
+  const urls = urlList(location.origin, await publicUrls);
+  if (session !== s) return; // signed out meanwhile
   store = new Store(`confab:${s.userId}`);
-  const c = new ConfabClient({ url: location.origin, token: currentToken, storage: localStorage, namespace: `confab:${s.userId}` });
+  const c = new ConfabClient({ url: urls, token: currentToken, storage: localStorage, namespace: `confab:${s.userId}` });
   client = c;
   ui.me.textContent = s.handle;
   show(ui.me, true);
@@ -371,7 +388,7 @@ ui.loginForm.addEventListener('submit', (ev) => {
   requestSession(handle).then(
     (s) => {
       saveSession(s);
-      start(s);
+      void start(s);
     },
     (err: unknown) => {
       if (err instanceof SessionError) setError(ui.loginError, err.code === 'handle_taken' ? `“${handle}” is taken right now; pick another handle.` : err.message);
@@ -427,13 +444,13 @@ async function boot(): Promise<void> {
   try {
     const renewed = await requestSession(saved.handle, saved.token);
     saveSession(renewed);
-    start(renewed);
+    await start(renewed);
   } catch (err) {
     if (err instanceof SessionError && err.status >= 400 && err.status < 500) {
       logout(err.code === 'handle_taken' ? `“${saved.handle}” is taken right now; pick another handle.` : `Your session ended: ${err.message}`);
       return;
     }
-    start(saved); // server unreachable: keep the session; the client reconnects when it is back
+    await start(saved); // server unreachable: keep the session; the client reconnects when it is back
   }
 }
 
