@@ -5,8 +5,10 @@
  * connection also have a WebSocket close `close` code:
  *   - 1000–1015  standard codes (1009 frame too large, 1001 going away, …)
  *   - 4000–4499  the client should reconnect (with backoff, or after the retry hint)
- *   - 4500–4999  the client must not reconnect as it is (new session needed, protocol bug)
- * Errors without a close code are sent as an `error` frame and the connection stays open.
+ *   - 4500–4999  the client must not reconnect as it is (new session needed, protocol bug);
+ *                no code of this version is in this range
+ * Errors without a close code are sent as an `error` frame and the connection stays open
+ * (`unauthorized` and `protocol_violation` only ever answer the HTTP upgrade).
  */
 export const ErrorCodes = {
   bad_json: { close: null, message: 'frame is not valid JSON' },
@@ -29,11 +31,9 @@ export const ErrorCodes = {
   slow_consumer: { close: 4001, message: 'send buffer full; reconnect and resume' },
   ping_timeout: { close: 4002, message: 'no pong within the ping timeout' },
   flood: { close: 4003, message: 'rate limit exceeded repeatedly' },
-  server_error: { close: 4004, message: 'server error' },
-  // connection-ending errors (do not reconnect without a new session / fix)
-  unauthorized: { close: 4500, message: 'missing, invalid or expired session' },
-  protocol_violation: { close: 4501, message: 'protocol violation' },
-  replaced: { close: 4502, message: 'session closed by the server' },
+  // refusals of the HTTP upgrade (no socket exists yet: these arrive as the JSON body of a 401 / 400)
+  unauthorized: { close: null, message: 'missing, invalid or expired session' },
+  protocol_violation: { close: null, message: 'protocol violation' },
 } as const satisfies Record<string, { close: number | null; message: string }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

@@ -104,6 +104,8 @@ export function renderHaproxyConfig(o: HaproxyConfigOptions): string {
     '  balance leastconn',
     '  option httpchk GET /readyz',
     '  http-check expect status 200',
+    // an upgrade refused by a gateway that just started draining (503) or that died is retried on another
+    '  retry-on conn-failure empty-response response-timeout 503',
     `  default-server inter ${inter}ms fastinter ${Math.max(100, Math.floor(inter / 2))}ms downinter ${inter}ms rise ${o.rise ?? 2} fall ${o.fall ?? 2}`,
     ...o.backends.map((b) => `  server ${b.name} ${b.host ?? '127.0.0.1'}:${b.port} check`),
   ];

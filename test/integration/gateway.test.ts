@@ -58,7 +58,7 @@ describe(`gateway: one node, raw protocol (room cache ${cache}: joins answered $
     await c.next('joined');
     c.send({ t: 'pub', id: 'once', room: 'dedupe', text: 'x' });
     const a1 = await c.next('ack', (f) => f.id === 'once');
-    c.send({ t: 'pub', id: 'once', room: 'dedupe', text: 'x again' });
+    c.send({ t: 'pub', id: 'once', room: 'dedupe', text: 'x' }); // the same message again (another text would be duplicate_id_conflict)
     const a2 = await c.next('ack', (f) => f.id === 'once');
     assert.equal(a2.offset, a1.offset);
     assert.equal(a2.dup, true);

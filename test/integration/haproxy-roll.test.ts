@@ -35,6 +35,8 @@ class MovingClient {
   readonly joins: Extract<ServerFrame, { t: 'joined' }>[] = [];
   readonly acked = new Set<string>();
   readonly errors: string[] = [];
+  /** HTTP statuses of refused upgrades (through HAProxy a drain must never show as 503). */
+  readonly refused: number[] = [];
   node = '';
   joined = false;
   private ws?: WebSocket;
@@ -56,7 +58,8 @@ class MovingClient {
     this.ws = ws;
     this.joined = false;
     ws.on('message', (d) => this.onFrame(JSON.parse(d.toString()) as ServerFrame));
-    ws.on('unexpected-response', () => {
+    ws.on('unexpected-response', (_req, res) => {
+      this.refused.push(res.statusCode ?? 0);
       ws.terminate();
     });
     ws.on('error', () => {});
@@ -254,6 +257,7 @@ describe('R3: rolling restart behind HAProxy under chat load', () => {
           assert.notEqual(j.reset, true);
         }
         assert.deepEqual(c.errors, [], `${c.name}: no protocol errors`);
+        assert.deepEqual(c.refused, [], `${c.name}: no upgrade refused during the roll (draining nodes accept until HAProxy noticed; HAProxy retries a 503)`);
       }
       assert.equal(reference.length, acked.size, 'nothing but acknowledged messages, each once');
       assert.ok(clients.every((c) => c.joins.length >= 2), 'every client was moved at least once');

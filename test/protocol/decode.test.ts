@@ -85,6 +85,7 @@ describe('protocol: code table', () => {
     assert.equal(shouldReconnect(4000), true);
     assert.equal(shouldReconnect(1006), true);
     assert.equal(shouldReconnect(CLOSE_NO_RECONNECT_MIN), false);
-    assert.equal(shouldReconnect(ErrorCodes.unauthorized.close), false);
+    assert.equal(shouldReconnect(4999), false);
+    assert.equal(ErrorCodes.unauthorized.close, null, 'unauthorized only answers the HTTP upgrade');
   });
 });
