@@ -18,7 +18,7 @@
  * (f) G9: each writer's messages are stored in the order it sent them.
  *
  * The writers behave like the SDK's outbox: a message refused with a retryable error
- * (`bus_unavailable`, `store_failed`, `fenced`, `internal`) stays queued and the queue
+ * (`bus_unavailable`, `store_failed`, `fenced`, `rate_limited`, `internal`) stays queued and the queue
  * is resent in order after a short delay, and at once when a `status: up` frame arrives.
  */
 import assert from 'node:assert/strict';
@@ -36,7 +36,7 @@ import { waitFor } from '../../src/testkit/wait.js';
 export const ANSWER_BOUND_MS = 20_000;
 /** How long recovery may take after the fault is healed, per step. */
 export const RECOVERY_MS = 30_000;
-const RETRYABLE = new Set(['bus_unavailable', 'store_failed', 'fenced', 'internal']);
+const RETRYABLE = new Set(['bus_unavailable', 'store_failed', 'fenced', 'rate_limited', 'internal']);
 export const LOG_DIR = join(tmpdir(), 'confab-broker-faults');
 
 // ---------------------------------------------------------------- gateways
@@ -297,8 +297,9 @@ export interface FaultSpec {
   /** Always run at the end, also when the scenario threw (e.g. SIGCONT, restore). */
   cleanup?(): Promise<void> | void;
   ready: [Gw, ReadyExpectation][];
-  /** A new message from each writer every this many ms during the fault (default 1000). */
+  /** A new message from each writer every this many ms during the fault (default 1000; `b` overrides it for writer b). */
   pubEveryMs?: number;
+  pubEveryMsB?: number;
   /** True when every message must be acknowledged on the first send (a slow broker must not refuse). */
   noErrors?: boolean;
   /** Which writers publish during the fault (default both). */
@@ -347,16 +348,18 @@ export async function runFault(set: GatewaySet, a: Gw, b: Gw, spec: FaultSpec): 
   try {
     r.t.inject = Date.now();
     await spec.inject();
-    const every = spec.pubEveryMs ?? 1000;
+    const every = { a: spec.pubEveryMs ?? 1000, b: spec.pubEveryMsB ?? spec.pubEveryMs ?? 1000 };
     const end = r.t.inject + spec.holdMs;
-    let i = 0;
+    const due = { a: r.t.inject, b: r.t.inject };
+    const count = { a: 0, b: 0 };
     while (Date.now() < end) {
       for (const w of writers) {
         const side = w === wa ? 'a' : 'b';
-        if (w.c.closeCode === undefined && (spec.pubFrom ?? ['a', 'b']).includes(side)) w.pub(`${spec.tag}-${side}-during${i}`);
+        if (Date.now() < due[side]) continue;
+        due[side] += every[side];
+        if (w.c.closeCode === undefined && (spec.pubFrom ?? ['a', 'b']).includes(side)) w.pub(`${spec.tag}-${side}-during${count[side]++}`);
       }
-      i++;
-      await new Promise((res) => setTimeout(res, Math.max(0, Math.min(every, end - Date.now()))));
+      await new Promise((res) => setTimeout(res, Math.max(0, Math.min(due.a, due.b, end) - Date.now())));
     }
     await spec.heal();
     r.t.heal = Date.now();
