@@ -148,6 +148,8 @@ class Supervisor {
           dataDir,
           logFile: g.log,
           streamReplicas: this.state.streamReplicas,
+          // every region's entry point: the web client fails over between regions, and each accepts the others' pages
+          env: { CONFAB_PUBLIC_URLS: this.state.regions.map((x) => `${x.haproxy.url.replace(/^http/, 'ws')}/ws`).join(',') },
         });
       }
       case 'haproxy': {

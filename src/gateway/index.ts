@@ -49,10 +49,23 @@ function rejectUpgrade(socket: Duplex, status: number, code: string, message: st
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }
 
+const originsCache = new WeakMap<Config, Set<string>>();
+/** The page origins (http/https) of CONFAB_PUBLIC_URLS (ws/wss). */
+function publicOrigins(config: Config): Set<string> {
+  let o = originsCache.get(config);
+  if (!o) {
+    o = new Set(config.publicUrls.map((u) => new URL(u)).map((u) => `${u.protocol === 'wss:' ? 'https:' : 'http:'}//${u.host}`));
+    originsCache.set(config, o);
+  }
+  return o;
+}
+
 function originAllowed(config: Config, req: IncomingMessage): boolean {
   const origin = req.headers.origin;
   if (origin === undefined) return true; // non-browser clients send no Origin
   if (config.allowedOrigins.includes('*') || config.allowedOrigins.includes(origin)) return true;
+  // the pages of this deployment's other entry points (CONFAB_PUBLIC_URLS) may move their users here
+  if (publicOrigins(config).has(origin)) return true;
   if (config.allowedOrigins.length > 0) return false;
   try {
     return new URL(origin).host === req.headers.host;

@@ -81,6 +81,10 @@ describe('confab cluster up / status / roll / SIGTERM', () => {
       assert.ok(out.includes(r.nats[0]!.url), `the table shows ${r.name}'s NATS URL`);
     }
 
+    // every region's page knows every region's entry point (web client failover)
+    const urls = state.regions.map((r) => `${r.haproxy.url.replace('http', 'ws')}/ws`);
+    for (const r of state.regions) assert.deepEqual(((await (await fetch(`${r.haproxy.url}/api/config`)).json()) as { urls: string[] }).urls, urls);
+
     // one client per region, each through its region's HAProxy
     const alice = await createSession(a!.haproxy.url, 'alice');
     const bob = await createSession(b!.haproxy.url, 'bob');

@@ -49,6 +49,7 @@ describe('gateway limits and security', () => {
         CONFAB_PING_TIMEOUT_MS: '300',
         CONFAB_HEADERS_TIMEOUT_MS: '500',
         CONFAB_API_KEY: 'k-0123456789',
+        CONFAB_PUBLIC_URLS: 'wss://other-region.example/ws',
       },
     });
   });
@@ -74,6 +75,9 @@ describe('gateway limits and security', () => {
     const s = await createSession(t.url, 'origin-user');
     assert.equal(await upgradeStatus(`${t.wsUrl}?token=${s.token}`, { headers: { origin: 'http://evil.example' } }), 403);
     assert.equal(await upgradeStatus(`${t.wsUrl}?token=${s.token}`, { headers: { origin: 'http://good.example' } }), 101);
+    // the page of another region of this deployment (CONFAB_PUBLIC_URLS) may move its user here
+    assert.equal(await upgradeStatus(`${t.wsUrl}?token=${s.token}`, { headers: { origin: 'https://other-region.example' } }), 101);
+    assert.equal(await upgradeStatus(`${t.wsUrl}?token=${s.token}`, { headers: { origin: 'http://other-region.example' } }), 403, 'scheme matters');
   });
 
   it('answers malformed, unknown, mistyped and __proto__ frames with typed errors and stays up (S6)', async () => {
