@@ -460,18 +460,27 @@ export async function assertFault(t: TestContext, set: GatewaySet, r: FaultRepor
     });
 
     await t.test('(d) everything returns by itself: ready, outbox drained, new publish acked and delivered, catch-up complete', () => {
-      assert.ok(r.t.ready, `/readyz not 200 on both within ${RECOVERY_MS} ms of the heal: ${r.notes[0] ?? ''} (${r.gws.map((g) => `${g.name}: ${statusRuns(r.readiness.get(g) ?? [])}`).join('; ')})`);
-      assert.ok(r.t.settled, r.notes.join('; ') || 'outboxes not drained');
-      for (const w of r.writers) assert.deepEqual([...w.dropped], [], `${w.handle}: messages refused for good`);
-      assert.ok(r.post.ok, `post-fault publish: ${r.post.detail}`);
-      assert.ok(r.catchup.ok, `catch-up: ${r.catchup.detail}`);
+      const problems: string[] = [];
+      if (!r.t.ready) problems.push(`/readyz not 200 on both within ${RECOVERY_MS} ms of the heal: ${r.notes[0] ?? ''} (${r.gws.map((g) => `${g.name}: ${statusRuns(r.readiness.get(g) ?? [])}`).join('; ')})`);
+      if (!r.t.settled) problems.push(r.notes.join('; ') || 'outboxes not drained');
+      for (const w of r.writers) if (w.dropped.size > 0) problems.push(`${w.handle}: messages refused for good: ${JSON.stringify([...w.dropped])}`);
+      if (!r.post.ok) problems.push(`post-fault publish: ${r.post.detail}`);
+      if (!r.catchup.ok) {
+        const acks = r.writers.flatMap((w) => [...w.acked].map(([id, off]) => `${id}@${off}`));
+        problems.push(`catch-up: ${r.catchup.detail} (acked: ${acks.filter((x) => r.catchup.detail.includes(x.split('@')[0]!)).join(', ')})`);
+      }
       for (const w of r.writers) {
         const msgs = w.c.msgs(room);
-        const ids = msgs.map((m) => m.id);
-        assert.equal(new Set(ids).size, ids.length, `${w.handle}: a message delivered twice`);
-        for (let i = 1; i < msgs.length; i++) assert.equal(msgs[i]!.prev, msgs[i - 1]!.offset, `${w.handle}: chain broken at ${msgs[i]!.id} (prev ${msgs[i]!.prev}, previous delivered ${msgs[i - 1]!.offset})`);
+        const seen = new Map<string, number[]>();
+        for (const m of msgs) seen.set(m.id, [...(seen.get(m.id) ?? []), m.offset]);
+        const twice = [...seen].filter(([, offs]) => offs.length > 1);
+        if (twice.length > 0) problems.push(`${w.handle}: stored/delivered more than once (id@offsets): ${twice.map(([id, offs]) => `${id}@${offs.join('/')}`).join(', ')} (acked at ${twice.map(([id]) => r.writers.map((x) => x.acked.get(id)).find((o) => o !== undefined)).join(', ')})`);
+        for (let i = 1; i < msgs.length; i++) if (msgs[i]!.prev !== msgs[i - 1]!.offset) problems.push(`${w.handle}: chain broken at ${msgs[i]!.id}@${msgs[i]!.offset} (prev ${msgs[i]!.prev}, previous delivered ${msgs[i - 1]!.id}@${msgs[i - 1]!.offset})`);
       }
-      assert.deepEqual(wa.c.msgs(room).map((m) => m.offset), wb.c.msgs(room).map((m) => m.offset), 'both members saw the same sequence');
+      const seqA = wa.c.msgs(room).map((m) => `${m.id}@${m.offset}`);
+      const seqB = wb.c.msgs(room).map((m) => `${m.id}@${m.offset}`);
+      if (seqA.join() !== seqB.join()) problems.push(`members saw different sequences: only ${wa.handle}: [${seqA.filter((x) => !seqB.includes(x)).join(', ')}], only ${wb.handle}: [${seqB.filter((x) => !seqA.includes(x)).join(', ')}]`);
+      assert.deepEqual(problems, [], `(${timeline()})`);
     });
 
     await t.test('(e) no presence leave for a user who did not leave', () => {

@@ -1,7 +1,7 @@
 /**
  * G10 / R5 / R11 on a 3-node NATS cluster (stream R3): two `confab start` processes,
  * cA on node 1 and cB on node 2. Node 1 is frozen (SIGSTOP 20 s) or killed (-9) and
- * restarted: both gateways stay up, cA fails over to another node while node 1 is still
+ * restarted, or the stream's leader (wherever it is) is frozen 20 s: both gateways stay up, cA fails over to another node while node 1 is still
  * gone (its /readyz is 200 again before the fault ends), cB stays ready throughout, and
  * the properties (a)–(f) of broker-faults-kit.ts hold. Logs: $TMPDIR/confab-broker-faults/.
  */
@@ -18,6 +18,17 @@ const thaw = (pid: number | undefined) => {
     // already gone
   }
 };
+
+/** Server name of the CONFAB stream's leader, asked of every node's monitoring endpoint until one knows. */
+async function streamLeader(c: NatsCluster): Promise<string> {
+  for (const s of c.servers) {
+    const res = await s.monitor('/jsz?streams=true').catch(() => undefined);
+    const streams = ((res?.body as { account_details?: { stream_detail?: { name: string; cluster?: { leader?: string } }[] }[] } | undefined)?.account_details ?? []).flatMap((d) => d.stream_detail ?? []);
+    const leader = streams.find((x) => x.name === 'CONFAB')?.cluster?.leader;
+    if (leader) return leader;
+  }
+  throw new Error('no node names a leader for stream CONFAB');
+}
 
 describe('NATS 3-node cluster (R3): a node frozen or killed, the gateways stay up and fail over', () => {
   let cluster: NatsCluster;
@@ -45,6 +56,26 @@ describe('NATS 3-node cluster (R3): a node frozen or killed, the gateways stay u
       heal: () => thaw(pid),
       cleanup: () => thaw(pid),
       ready: [[a, 'failover'], [b, '200']],
+    });
+    await assertFault(t, set, r);
+  });
+
+  // The stream leader frozen: a leader election under both writers' pipelines, and — when the
+  // frozen leader wakes — a deposed leader that still holds proposals (ghost writes, dedupe).
+  it('the R3 stream leader frozen (SIGSTOP) for 20 s: a new leader is elected, nothing acknowledged is lost or stored twice', async (t) => {
+    const leader = await streamLeader(cluster);
+    const node = cluster.servers.find((s) => s.name === leader);
+    assert.ok(node, `stream leader ${leader} is one of the cluster's servers`);
+    const on = (g: Gw, i: number) => (cluster.servers[i] === node ? 'failover' : '200') as 'failover' | '200';
+    t.diagnostic(`stream leader: ${leader}`);
+    let pid: number | undefined;
+    const r = await runFault(set, a, b, {
+      tag: 'c-lead',
+      holdMs: 20_000,
+      inject: () => void freeze((pid = node.pid)),
+      heal: () => thaw(pid),
+      cleanup: () => thaw(pid),
+      ready: [[a, on(a, 0)], [b, on(b, 1)]],
     });
     await assertFault(t, set, r);
   });
