@@ -9,6 +9,7 @@ commands:
   cluster        local multi-region cluster on 127.0.0.1: up | down | roll | status (docs/cluster.md)
   nats-config    render a nats-server config from the environment [--out FILE] [--check]
   load           load generator against your gateways: clients, rooms, rate; loss/order/latency report (docs/load.md)
+  conformance    check a running deployment against the wire protocol: conformance <url> [--peer URL] [--json FILE] (docs/conformance.md)
   help           show this help
 `;
 
@@ -23,6 +24,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./nats-config.js')).runNatsConfig(rest);
     case 'load':
       return (await import('./load.js')).runLoadCli(rest);
+    case 'conformance':
+      return (await import('./conformance.js')).runConformanceCli(rest);
     case 'help':
     case '--help':
     case '-h':
