@@ -34,9 +34,13 @@ export type ReplayMode = 'direct' | 'consumer';
 const WRONG_LAST_SEQUENCE = 10071;
 const STREAM_NOT_FOUND = 10059;
 const MAX_ATTEMPTS = 100;
+/** Lost expected-last-sequence races after which an append is stored without the check (see prevBefore). */
+const LOOSE_AFTER_LOST_RACES = 2;
 
 interface Stored {
+  /** The previous offset; a hint never newer than the truth when `loose` (stored without the expected-sequence check). */
   prev: number;
+  loose?: true;
   id: string;
   kind: 'msg' | 'alert';
   text: string;
@@ -114,13 +118,18 @@ export class JetStreamHistory implements History {
   }
 
   private decode(room: string, m: StoredMsg): ChatMessage | undefined {
+    return this.decodeRaw(room, m).msg;
+  }
+
+  /** The message, and whether its stored `prev` is only a hint (stored without the expected-sequence check). */
+  private decodeRaw(room: string, m: StoredMsg): { msg?: ChatMessage; loose: boolean } {
     try {
       const s = JSON.parse(new TextDecoder().decode(m.data)) as Stored;
       if (typeof s.prev !== 'number' || typeof s.id !== 'string' || typeof s.text !== 'string' || !s.from) throw new Error('bad shape');
-      return { room, offset: m.seq, prev: s.prev, epoch: this._epoch, id: s.id, kind: s.kind === 'alert' ? 'alert' : 'msg', text: s.text, from: s.from, ts: s.ts };
+      return { msg: { room, offset: m.seq, prev: s.prev, epoch: this._epoch, id: s.id, kind: s.kind === 'alert' ? 'alert' : 'msg', text: s.text, from: s.from, ts: s.ts }, loose: s.loose === true };
     } catch (e) {
       this.log.warn({ err: e, room, seq: m.seq }, 'skipping a malformed history record');
-      return undefined;
+      return { loose: false };
     }
   }
 
@@ -144,8 +153,8 @@ export class JetStreamHistory implements History {
    * The exact previous offset of the room's message at `seq`, given a stored hint
    * that is never newer than the truth: follow the subject forward from hint+1 (leader reads).
    */
-  private async exactPrev(subject: string, seq: number, hint: number): Promise<number> {
-    if (!this.clustered) return hint;
+  private async exactPrev(subject: string, seq: number, hint: number, force = false): Promise<number> {
+    if (!this.clustered && !force) return hint;
     let prev = hint;
     for (let i = 0; i < 10_000; i++) {
       const m = await this.jsm.streams.getMessage(this.stream, { next_by_subj: subject, seq: prev + 1 } as never);
@@ -155,12 +164,22 @@ export class JetStreamHistory implements History {
     return prev;
   }
 
+  /**
+   * The room's message right before `seq`, read in one go (an ordered consumer from `hint`, which is
+   * never newer than the truth): for appends stored without the expected-last-sequence check.
+   */
+  private async prevBefore(room: string, subject: string, seq: number, hint: number): Promise<number> {
+    if (seq - hint <= 1) return hint;
+    const msgs = await this.replayConsumer(room, subject, hint, seq - hint, seq - 1);
+    return msgs.at(-1)?.offset ?? hint;
+  }
+
   /** Give every message after the first its exact prev (the one before it in the list), and the first one via exactPrev. */
   private async relink(subject: string, msgs: ChatMessage[], after: number): Promise<ChatMessage[]> {
     for (let i = 1; i < msgs.length; i++) msgs[i]!.prev = msgs[i - 1]!.offset;
     const f = msgs[0];
     // a hint above `after` already proves a hole; otherwise the exact value only sharpens `prev`
-    if (f && f.prev < after) f.prev = await this.exactPrev(subject, f.offset, f.prev);
+    if (f && f.prev < after) f.prev = await this.exactPrev(subject, f.offset, f.prev, true);
     return msgs;
   }
 
@@ -190,6 +209,7 @@ export class JetStreamHistory implements History {
     // retries are bounded in count and in time: past ~2 request timeouts the caller gets a typed
     // error (and may resend the same id, which dedupe makes safe) rather than silence
     const deadline = Date.now() + 2 * this.timeout;
+    let lost = 0; // expected-last-sequence races lost by this append
     for (let attempt = 0; attempt < MAX_ATTEMPTS && (attempt === 0 || Date.now() < deadline); attempt++) {
       // full jitter, growing to 500 ms: a leader election (seconds) is ridden out within the deadline
       if (attempt > 2) await new Promise((r) => setTimeout(r, Math.random() * Math.min(500, 10 * 2 ** attempt)));
@@ -197,8 +217,11 @@ export class JetStreamHistory implements History {
       try {
         let prev = this.lastSeq.get(input.room);
         if (prev === undefined) prev = (await this.fetchLast(subject))?.seq ?? 0;
-        const body: Stored = { prev, id: input.id, kind: input.kind, text: input.text, from: input.from, ts: input.ts };
-        const ack = await this.js.publish(subject, JSON.stringify(body), { msgID, expect: { lastSubjectSequence: prev }, timeout: this.timeout });
+        // a writer that keeps losing the race (a slow link to the server while another node writes the room)
+        // stops asking for it: its `prev` is then found after the fact, so every append makes progress
+        const loose = lost >= LOOSE_AFTER_LOST_RACES;
+        const body: Stored = { prev, id: input.id, kind: input.kind, text: input.text, from: input.from, ts: input.ts, ...(loose ? { loose: true as const } : {}) };
+        const ack = await this.js.publish(subject, JSON.stringify(body), { msgID, ...(loose ? {} : { expect: { lastSubjectSequence: prev } }), timeout: this.timeout });
         if (ack.duplicate) {
           const orig = await this.jsm.streams.getMessage(this.stream, { seq: ack.seq }).catch(() => null);
           const message = orig && orig.subject === subject ? this.decode(input.room, orig) : undefined;
@@ -215,12 +238,13 @@ export class JetStreamHistory implements History {
         }
         if (this.lastSeq.size > 100_000) this.lastSeq.clear();
         this.lastSeq.set(input.room, ack.seq);
-        const exact = await this.exactPrev(subject, ack.seq, prev);
+        const exact = loose ? await this.prevBefore(input.room, subject, ack.seq, prev) : await this.exactPrev(subject, ack.seq, prev);
         if (exact !== prev) this.conflicts++;
         return { message: { ...input, offset: ack.seq, prev: exact, epoch: this._epoch }, duplicate: false };
       } catch (e) {
         if (e instanceof JetStreamApiError && e.code === WRONG_LAST_SEQUENCE) {
           this.conflicts++;
+          lost++;
           const m = /wrong last sequence: (\d+)/.exec(e.message);
           if (m) this.lastSeq.set(input.room, Number(m[1]));
           else this.lastSeq.delete(input.room);
@@ -314,22 +338,24 @@ export class JetStreamHistory implements History {
       const last = lastMsg?.seq ?? 0;
       const out: ChatMessage[] = [];
       if (lastMsg && limit > 0) {
-        const first = this.decode(room, lastMsg);
-        if (first) out.push(first);
+        const first = this.decodeRaw(room, lastMsg);
+        let hinted = first.loose; // a stored prev that is only a hint can skip a message
+        if (first.msg) out.push(first.msg);
         // walk back along `prev`; a missing link means older messages are gone
-        let prev = first?.prev ?? 0;
+        let prev = first.msg?.prev ?? 0;
         while (out.length < limit && prev > 0) {
           let m = await this.jsm.direct.getMessage(this.stream, { seq: prev });
           if (!m) m = await this.jsm.streams.getMessage(this.stream, { seq: prev });
           if (!m || m.subject !== subject) break;
-          const c = this.decode(room, m);
-          if (!c) break;
-          out.push(c);
-          prev = c.prev;
+          const c = this.decodeRaw(room, m);
+          if (!c.msg) break;
+          hinted ||= c.loose;
+          out.push(c.msg);
+          prev = c.msg.prev;
         }
         out.reverse();
-        if (this.clustered && out.length > 0) {
-          // a racy stored prev can skip a message: read forward from the oldest visited and keep the newest `limit`
+        if ((this.clustered || hinted) && out.length > 0) {
+          // a racy or hinted stored prev can skip a message: read forward from the oldest visited and keep the newest `limit`
           const start = out[0]!.offset - 1;
           const fwd = await this.replay(room, subject, start, limit * 2 + 64, last);
           if (fwd.length > 0 && fwd[fwd.length - 1]!.offset === last) {

@@ -40,7 +40,8 @@ export class NatsLink {
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
       reconnectJitter: 250,
-      pingInterval: 5_000,
+      // a frozen server (no TCP reset, no answers) is noticed within 2-3 pings (4-6 s), then the client moves on
+      pingInterval: 2_000,
       maxPingOut: 2,
       timeout: settings.connectTimeoutMs,
     };
