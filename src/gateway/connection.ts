@@ -136,7 +136,7 @@ export class Connection implements RoomMember {
 
   sendError(code: ErrorCode, message?: string, extra: { id?: string; room?: string } = {}): void {
     this.core.metrics.errors.inc({ code });
-    this.send({ t: 'error', code, message: message ?? ErrorCodes[code].message, ...extra });
+    this.send({ t: 'error', code, message: message ?? ErrorCodes[code].message, retry: ErrorCodes[code].retry, ...extra });
   }
 
   /** Close with a code from the table; `reason` defaults to the code name. */

@@ -10,33 +10,46 @@
  * Errors without a close code are sent as an `error` frame and the connection stays open
  * (`unauthorized` and `protocol_violation` only ever answer the HTTP upgrade).
  */
+/**
+ * What a client may do after an error:
+ *  - `never`: resending the same frame cannot succeed (fix it or drop it);
+ *  - `later`: nothing happened; send it again after a short, jittered delay (in order, see `fenced`);
+ *  - `reconnect`: the connection ends; reconnect with backoff and resume.
+ */
+export type RetryClass = 'never' | 'later' | 'reconnect';
+
 export const ErrorCodes = {
-  bad_json: { close: null, message: 'frame is not valid JSON' },
-  bad_frame: { close: null, message: 'frame does not match the protocol schema' },
-  unknown_type: { close: null, message: 'unknown frame type' },
-  bad_room: { close: null, message: 'invalid room name' },
-  forbidden_room: { close: null, message: 'room is not open to this user' },
-  not_joined: { close: null, message: 'join the room first' },
-  too_many_rooms: { close: null, message: 'too many rooms on this connection' },
-  text_too_long: { close: null, message: 'message text too long' },
-  rate_limited: { close: null, message: 'too many frames, slow down' },
-  bus_unavailable: { close: null, message: 'message bus unavailable, message not stored; retry' },
-  store_failed: { close: null, message: 'history store failed, message not stored; retry' },
-  duplicate_id_conflict: { close: null, message: 'message id already used' },
-  fenced: { close: null, message: 'an earlier message on this connection failed; resend it first' },
-  internal: { close: null, message: 'internal error' },
+  bad_json: { close: null, retry: 'never', message: 'frame is not valid JSON' },
+  bad_frame: { close: null, retry: 'never', message: 'frame does not match the protocol schema' },
+  unknown_type: { close: null, retry: 'never', message: 'unknown frame type' },
+  bad_room: { close: null, retry: 'never', message: 'invalid room name' },
+  forbidden_room: { close: null, retry: 'never', message: 'room is not open to this user' },
+  not_joined: { close: null, retry: 'never', message: 'join the room first' },
+  too_many_rooms: { close: null, retry: 'never', message: 'too many rooms on this connection' },
+  text_too_long: { close: null, retry: 'never', message: 'message text too long' },
+  rate_limited: { close: null, retry: 'later', message: 'too many frames, slow down' },
+  bus_unavailable: { close: null, retry: 'later', message: 'message bus unavailable, message not stored; retry' },
+  store_failed: { close: null, retry: 'later', message: 'history store failed, message not stored; retry' },
+  duplicate_id_conflict: { close: null, retry: 'never', message: 'message id already used' },
+  fenced: { close: null, retry: 'later', message: 'an earlier message on this connection failed; resend it first' },
+  internal: { close: null, retry: 'later', message: 'internal error' },
   // connection-ending errors (reconnect allowed)
-  too_large: { close: 1009, message: 'frame too large' },
-  draining: { close: 4000, message: 'node is draining; reconnect (see retryMs)' },
-  slow_consumer: { close: 4001, message: 'send buffer full; reconnect and resume' },
-  ping_timeout: { close: 4002, message: 'no pong within the ping timeout' },
-  flood: { close: 4003, message: 'rate limit exceeded repeatedly' },
+  too_large: { close: 1009, retry: 'reconnect', message: 'frame too large' },
+  draining: { close: 4000, retry: 'reconnect', message: 'node is draining; reconnect (see retryMs)' },
+  slow_consumer: { close: 4001, retry: 'reconnect', message: 'send buffer full; reconnect and resume' },
+  ping_timeout: { close: 4002, retry: 'reconnect', message: 'no pong within the ping timeout' },
+  flood: { close: 4003, retry: 'reconnect', message: 'rate limit exceeded repeatedly' },
   // refusals of the HTTP upgrade (no socket exists yet: these arrive as the JSON body of a 401 / 400)
-  unauthorized: { close: null, message: 'missing, invalid or expired session' },
-  protocol_violation: { close: null, message: 'protocol violation' },
-} as const satisfies Record<string, { close: number | null; message: string }>;
+  unauthorized: { close: null, retry: 'never', message: 'missing, invalid or expired session' },
+  protocol_violation: { close: null, retry: 'never', message: 'protocol violation' },
+} as const satisfies Record<string, { close: number | null; retry: RetryClass; message: string }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;
+
+/** The retry class of a code (every `error` frame carries it): what a client may do about it. */
+export function retryOf(code: string): RetryClass | undefined {
+  return (ErrorCodes as Record<string, { retry: RetryClass }>)[code]?.retry;
+}
 
 /** Close codes at or above this value mean: do not reconnect automatically. */
 export const CLOSE_NO_RECONNECT_MIN = 4500;

@@ -99,7 +99,7 @@ export type ServerFrame =
     }
   | { t: 'left'; room: string }
   | { t: 'ack'; id: string; room: string; offset: number; epoch: string; dup: boolean }
-  | { t: 'error'; code: string; message: string; id?: string; room?: string }
+  | { t: 'error'; code: string; message: string; retry: 'never' | 'later' | 'reconnect'; id?: string; room?: string }
   | { t: 'presence'; room: string; event: 'join' | 'leave'; user: Member }
   | { t: 'typing'; room: string; user: Member }
   | { t: 'pong' }

@@ -82,6 +82,8 @@ export const ServerFrames = {
     t: z.literal('error'),
     code: ErrorCodeSchema,
     message: z.string(),
+    /** The code's retry class from the table: never / later / reconnect. */
+    retry: z.enum(['never', 'later', 'reconnect']),
     // echoed as the client sent them, also when they are what was wrong (bad_room, unknown_type)
     id: z.string().max(64).optional(),
     room: z.string().optional(),

@@ -120,7 +120,7 @@ describe('server frame schemas', () => {
 
   it('accept an _alerts message and an error echoing what was wrong', () => {
     assert.ok(checkServerFrame(JSON.stringify({ ...msg, room: '_alerts', kind: 'alert' })).ok);
-    assert.ok(checkServerFrame(JSON.stringify({ t: 'error', code: 'bad_room', message: 'x', room: 'Not A Room' })).ok);
+    assert.ok(checkServerFrame(JSON.stringify({ t: 'error', code: 'bad_room', message: 'x', retry: 'never', room: 'Not A Room' })).ok);
     assert.ok(checkServerFrame(JSON.stringify({ t: 'joined', room: 'lobby', epoch: 'e1', last: 0, recovered: false, gap: { from: 3, to: 17 }, reset: true, members: [], count: 0 })).ok);
   });
 });
