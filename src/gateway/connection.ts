@@ -22,7 +22,8 @@ const FENCING = new Set<ErrorCode>(['bus_unavailable', 'store_failed', 'internal
 
 interface RoomState {
   syncing: boolean;
-  queue: { msg: ChatMessage; frame: Buffer }[];
+  /** Live messages that arrived during a join's replay; `own`: this connection's own echo, skipped (echo off). */
+  queue: { msg: ChatMessage; frame: Buffer; own?: boolean }[];
   last: number;
 }
 
@@ -41,6 +42,8 @@ export class Connection implements RoomMember {
    * sender sent after it is stored ahead of it (G9).
    */
   private readonly fences = new Map<string, { id: string; seq: number }>();
+  /** `room\nid` of this connection's appends in progress (to recognise its own echo). */
+  private readonly ownInFlight = new Set<string>();
   /** Arrival number of the last `pub`/`alert`: a fence holds back only what arrived after the failed message. */
   private pubSeq = 0;
   private readonly writer: SocketWriter;
@@ -53,6 +56,8 @@ export class Connection implements RoomMember {
     readonly user: Member,
     readonly ip: string,
     private readonly onGone: (c: Connection) => void,
+    /** False (`/ws?echo=0`): the sender is not sent its own live messages; its `ack` carries what it needs. */
+    private readonly echo = true,
   ) {
     const c = core.config;
     this.bucket = new TokenBucket(c.ratePerSec, c.rateBurst);
@@ -91,10 +96,12 @@ export class Connection implements RoomMember {
   onRoomMessage(room: string, msg: ChatMessage, frame: Buffer): void {
     const st = this.rooms.get(room);
     if (!st) return;
-    if (st.syncing) st.queue.push({ msg, frame });
+    // with echo off, this connection's own message is answered by its `ack` alone (which carries prev and ts)
+    const own = !this.echo && msg.from.user === this.user.id && this.ownInFlight.has(`${room}\n${msg.id}`);
+    if (st.syncing) st.queue.push({ msg, frame, own });
     else if (msg.offset > st.last) {
       st.last = msg.offset;
-      this.sendFramed(frame);
+      if (!own) this.sendFramed(frame);
     }
   }
 
@@ -324,7 +331,7 @@ export class Connection implements RoomMember {
           for (const m of hole.messages) if (m.offset < q.msg.offset) this.replay(st, m);
         }
         st.last = q.msg.offset;
-        this.sendFramed(q.frame);
+        if (!q.own) this.sendFramed(q.frame);
       }
     }
     st.syncing = false;
@@ -370,16 +377,21 @@ export class Connection implements RoomMember {
     // a message of this room that arrived before this one failed meanwhile: refuse this one too (the client resends both, in order)
     const fence = this.fences.get(p.room);
     if (fence !== undefined && fence.seq < seq) return this.refuseFenced(p, fence.id);
+    const key = `${p.room}\n${p.id}`;
+    if (!this.echo) this.ownInFlight.add(key);
     try {
       const from = { user: this.user.id, handle: this.user.handle, node: this.core.config.node, region: this.core.config.region };
       const res = await this.core.publish({ ...p, from });
-      this.send({ t: 'ack', id: p.id, room: p.room, offset: res.message.offset, epoch: res.message.epoch, dup: res.duplicate });
+      const m = res.message;
+      this.send({ t: 'ack', id: p.id, room: p.room, offset: m.offset, prev: m.prev, epoch: m.epoch, ts: m.ts, dup: res.duplicate });
     } catch (err) {
       if (!(err instanceof ConfabError) || FENCING.has(err.code)) {
         const fence = this.fences.get(p.room);
         if (fence === undefined || fence.seq > seq) this.fences.set(p.room, { id: p.id, seq }); // the earliest failure is resent first
       }
       this.failed(err, extra);
+    } finally {
+      this.ownInFlight.delete(key);
     }
   }
 

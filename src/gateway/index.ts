@@ -87,6 +87,11 @@ export function clientIp(config: Config, req: IncomingMessage): string {
   return peer;
 }
 
+/** `/ws?echo=0`: the connection is not sent its own live messages (its acks carry prev and ts instead). */
+function echoOf(req: IncomingMessage): boolean {
+  return new URL(req.url ?? '/', 'http://x').searchParams.get('echo') !== '0';
+}
+
 function tokenOf(req: IncomingMessage): string | undefined {
   const auth = req.headers.authorization;
   if (auth?.startsWith('Bearer ')) return auth.slice(7).trim();
@@ -135,7 +140,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
           perIp.release(ip);
           core.metrics.connections--;
         }
-      });
+      }, echoOf(req));
       conns.add(conn);
       core.metrics.connections++;
       conn.start();

@@ -98,7 +98,7 @@ export type ServerFrame =
       count: number;
     }
   | { t: 'left'; room: string }
-  | { t: 'ack'; id: string; room: string; offset: number; epoch: string; dup: boolean }
+  | { t: 'ack'; id: string; room: string; offset: number; prev: number; epoch: string; ts: number; dup: boolean }
   | { t: 'error'; code: string; message: string; retry: 'never' | 'later' | 'reconnect'; id?: string; room?: string }
   | { t: 'presence'; room: string; event: 'join' | 'leave'; user: Member }
   | { t: 'typing'; room: string; user: Member }

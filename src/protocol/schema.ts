@@ -77,7 +77,7 @@ export const ServerFrames = {
     from: SenderSchema,
     ts: z.number().int().min(0),
   }),
-  ack: z.strictObject({ t: z.literal('ack'), id: messageId, room: roomName, offset, epoch, dup: z.boolean() }),
+  ack: z.strictObject({ t: z.literal('ack'), id: messageId, room: roomName, offset, prev: offset, epoch, ts: z.number().int().min(0), dup: z.boolean() }),
   error: z.strictObject({
     t: z.literal('error'),
     code: ErrorCodeSchema,

@@ -29,7 +29,7 @@ export class RawClient {
   /** Connect with a token; resolves after the `welcome` frame. */
   static async connect(wsUrl: string, token: string, opts: { headers?: Record<string, string>; protocol?: string | null } = {}): Promise<RawClient> {
     const protocols = opts.protocol === null ? [] : [opts.protocol ?? SUBPROTOCOL];
-    const ws = new WebSocket(`${wsUrl}?token=${encodeURIComponent(token)}`, protocols, { headers: opts.headers });
+    const ws = new WebSocket(`${wsUrl}${wsUrl.includes('?') ? '&' : '?'}token=${encodeURIComponent(token)}`, protocols, { headers: opts.headers });
     const c = new RawClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
