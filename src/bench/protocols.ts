@@ -146,7 +146,8 @@ const OFFSET = Buffer.from('"offset":');
 
 export const confabProtocol: Protocol = {
   kind: 'confab',
-  path: (c) => `/ws?token=${encodeURIComponent(c.token ?? '')}`,
+  // CONFAB_BENCH_ECHO=0: clients open /ws?echo=0 (a sender gets its ack, not its own message back)
+  path: (c) => `/ws?token=${encodeURIComponent(c.token ?? '')}${process.env.CONFAB_BENCH_ECHO === '0' ? '&echo=0' : ''}`,
   headers: () => 'Sec-WebSocket-Protocol: confab.v1\r\n',
   open() {},
   control(c, buf, s, e) {
