@@ -133,6 +133,11 @@ export function createRequestHandler(core: Core): (req: IncomingMessage, res: Se
   return (req, res) => {
     void route(core, req, res, page).catch((err: unknown) => {
       if (err instanceof HttpError) return json(res, err.status, { code: err.code, message: err.message });
+      if (err instanceof URIError) {
+        // a malformed percent-encoding in the path (GET /%): the client's mistake, one quiet line
+        core.log.debug({ url: req.url }, 'malformed URL');
+        return json(res, 400, { code: 'bad_request', message: 'malformed URL encoding' });
+      }
       if (err instanceof ConfabError) return json(res, CONFAB_ERROR_STATUS[err.code] ?? 500, { code: err.code, message: err.message });
       core.log.error({ err, url: req.url }, 'request failed');
       if (!res.headersSent) json(res, 500, { code: 'internal', message: 'internal error' });

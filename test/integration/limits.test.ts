@@ -182,6 +182,15 @@ describe('gateway limits and security', () => {
     for (const c of extra) c.close();
   });
 
+  it('answers a malformed URL with 400, for pages and the API alike', async () => {
+    for (const path of ['/%', '/%E0%A4%A', '/api/rooms/%ZZ/messages']) {
+      const res = await fetch(`${t.url}${path}`, { method: path.startsWith('/api') ? 'POST' : 'GET', headers: { authorization: 'Bearer k-0123456789', 'content-type': 'application/json' }, ...(path.startsWith('/api') ? { body: '{"text":"x"}' } : {}) });
+      assert.equal(res.status, 400, path);
+      assert.equal(((await res.json()) as { code: string }).code, 'bad_request');
+    }
+    assert.equal((await fetch(`${t.url}/healthz`)).status, 200, 'and stays up');
+  });
+
   it('protects the publish API with the key and validates its input', async () => {
     const post = (path: string, body: unknown, key?: string) =>
       fetch(`${t.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) }, body: JSON.stringify(body) });
