@@ -106,6 +106,10 @@ async function clusterStatus(dir: string): Promise<void> {
 /** Entry for `confab cluster …` (exit code 2 for usage errors, 1 for failures). */
 export async function runCluster(argv: string[]): Promise<void> {
   const [sub, ...rest] = argv;
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(CLUSTER_USAGE); // help starts nothing
+    return;
+  }
   try {
     switch (sub) {
       case 'up':
@@ -123,6 +127,7 @@ export async function runCluster(argv: string[]): Promise<void> {
       case undefined:
       case 'help':
       case '--help':
+      case '-h':
         process.stdout.write(CLUSTER_USAGE);
         return;
       default:

@@ -13,10 +13,27 @@ commands:
   help           show this help
 `;
 
+const START_USAGE = `usage: confab start
+
+Starts one gateway, configured by environment variables only (every variable is
+listed in the README's Configuration table), e.g.:
+  PORT=8080 CONFAB_DATA_DIR=./data confab start
+  NATS_URL=nats://127.0.0.1:4222 CONFAB_SECRET=… confab start
+SIGTERM or SIGINT drain it (readiness fails, clients are moved, then it exits).
+`;
+
 async function main(argv: string[]): Promise<void> {
   const [cmd = 'help', ...rest] = argv;
   switch (cmd) {
     case 'start':
+      if (rest.includes('--help') || rest.includes('-h')) {
+        process.stdout.write(START_USAGE); // help starts nothing
+        return;
+      }
+      if (rest.length > 0) {
+        process.stderr.write(`confab start: unexpected argument ${JSON.stringify(rest[0])}\n${START_USAGE}`);
+        process.exit(2);
+      }
       return runStart();
     case 'cluster':
       return (await import('./cluster.js')).runCluster(rest);

@@ -107,6 +107,10 @@ export function checkNatsConfig(file: string, bin = process.env.NATS_SERVER_BIN 
 export async function runNatsConfig(argv: string[], env: Env = process.env): Promise<void> {
   let args: NatsConfigArgs;
   let text: string;
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(NATS_CONFIG_USAGE);
+    return;
+  }
   try {
     args = parseNatsConfigArgs(argv);
     const eff = args.resolve ? await effectiveEnv(env) : { env };
