@@ -15,7 +15,7 @@
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
 import { ConfabClient, MemoryStorage, type ClientError, type ClientOptions, type WebSocketCtor } from '../client/index.js';
-import { encodePayload, newRunId } from '../load/payload.js';
+import { decodePayload, encodePayload, newRunId } from '../load/payload.js';
 import { LoadTracker, type MemberTrack } from '../load/tracker.js';
 
 export interface LedgerOptions {
@@ -86,7 +86,11 @@ export interface OrderEvent {
   lastSeen?: number;
   offset: number;
   prev: number;
-  kind: 'order' | 'prev-hole';
+  /** order: offset not above the last seen, or prev behind it; offset: this message was seen (or acked) at another offset; prev-hole: prev beyond the last seen. */
+  kind: 'order' | 'offset' | 'prev-hole';
+  /** This run's message number in the room, and the offset its ack carried. */
+  seq?: number;
+  ackOffset?: number;
 }
 
 export interface SenderInversion {
@@ -131,6 +135,8 @@ export interface LedgerFigures {
   reorderedSender: number;
   /** SDK `gap` events plus holes found by `prev`. */
   gaps: number;
+  /** Messages of this run seen (acked or delivered) at more than one offset: stored twice. */
+  storedTwice: number;
   /** Outbox entries left at the end. */
   stuck: number;
   /** Epochs seen in acks (more than one = history reset). */
@@ -147,7 +153,10 @@ export interface LedgerFigures {
     lost: { room: string; seq: number; offset: number; missing: number; missingAt: string[] }[];
     senderInversions: SenderInversion[];
     falseLeaves: LeaveNotice[];
-    gaps: { at: number; client: number; node?: string; room: string; from: number; to: number; lastSeen?: number; reset?: boolean }[];
+    /** SDK gap events; `held`: this run's messages (seq@offset) that were seen at offsets inside the gap. */
+    gaps: { at: number; client: number; node?: string; room: string; from: number; to: number; lastSeen?: number; reset?: boolean; held?: string[] }[];
+    /** Messages seen (acked or delivered) at more than one offset. */
+    storedTwice: { room: string; seq: number; offsets: number[]; ackOffset?: number }[];
     order: OrderEvent[];
     stuck: { client: number; entries: number; state: string }[];
     duplicated: { client: number; room: string; count: number }[];
@@ -185,6 +194,7 @@ export class Ledger {
   busDownNotices = 0;
   #closing = false;
   readonly #byHandle = new Map<string, Member>();
+  readonly #offsetsOf = new Map<string, Map<number, Set<number>>>();
   readonly #graceMs: number;
   readonly #payload: number;
 
@@ -231,10 +241,14 @@ export class Ledger {
     client.on('message', (msg) => {
       if (msg.room !== m.room) return;
       const t = this.tracker;
-      const before = { last: m.track.last, order: t.orderViolations + t.offsetMismatches, holes: t.prevHoles };
+      const seq = decodePayload(this.run, msg.text);
+      if (seq !== undefined) this.#sighted(msg.room, seq, msg.offset);
+      const before = { last: m.track.last, order: t.orderViolations, mismatch: t.offsetMismatches, holes: t.prevHoles };
       t.deliver(m.track, msg, performance.now());
-      if (this.orderEvents.length < 20 && (t.orderViolations + t.offsetMismatches > before.order || t.prevHoles > before.holes)) {
-        this.orderEvents.push({ at: performance.now(), client: m.index, node: m.node, room: msg.room, lastSeen: before.last, offset: msg.offset, prev: msg.prev, kind: t.prevHoles > before.holes ? 'prev-hole' : 'order' });
+      const kind = t.offsetMismatches > before.mismatch ? 'offset' : t.orderViolations > before.order ? 'order' : t.prevHoles > before.holes ? 'prev-hole' : undefined;
+      if (kind && this.orderEvents.length < 20) {
+        const ackOffset = seq === undefined ? undefined : t.rooms.get(msg.room)?.acked[seq];
+        this.orderEvents.push({ at: performance.now(), client: m.index, node: m.node, room: msg.room, lastSeen: before.last, offset: msg.offset, prev: msg.prev, kind, ...(seq !== undefined ? { seq } : {}), ...(ackOffset !== undefined ? { ackOffset } : {}) });
       }
     });
     client.on('gap', (g) => {
@@ -312,12 +326,22 @@ export class Ledger {
     void m.client!.send(m.room, encodePayload(this.run, seq, this.#payload)).then(
       (ack) => {
         this.epochs.add(ack.epoch);
+        this.#sighted(m.room, seq, ack.offset);
         this.tracker.ack(m.room, seq, ack.offset, ack.dup);
       },
       (e: ClientError) => {
         if (!this.#closing && e.code !== 'closed') this.tracker.refuse(m.room, seq, e.code);
       },
     );
+  }
+
+  /** Every offset a message of this run was seen at (ack or delivery), per room and seq. */
+  #sighted(room: string, seq: number, offset: number): void {
+    let r = this.#offsetsOf.get(room);
+    if (!r) this.#offsetsOf.set(room, (r = new Map()));
+    const set = r.get(seq) ?? new Set<number>();
+    set.add(offset);
+    r.set(seq, set);
   }
 
   get publishers(): number {
@@ -379,6 +403,29 @@ export class Ledger {
         }
       }
     }
+    // a message seen at two offsets was stored twice (members may each have been given one copy)
+    const storedTwice: LedgerFigures['examples']['storedTwice'] = [];
+    let storedTwiceN = 0;
+    const atOffset = new Map<string, Map<number, number>>();
+    for (const [room, bySeq] of this.#offsetsOf) {
+      const rev = new Map<number, number>();
+      atOffset.set(room, rev);
+      for (const [seq, offs] of bySeq) {
+        for (const o of offs) rev.set(o, seq);
+        if (offs.size < 2) continue;
+        storedTwiceN++;
+        if (storedTwice.length < 5) storedTwice.push({ room, seq, offsets: [...offs].sort((a, b) => a - b), ackOffset: t.rooms.get(room)?.acked[seq] });
+      }
+    }
+    const gapsEx = this.gapEvents.slice(0, 5).map((g) => {
+      const rev = atOffset.get(g.room);
+      const held: string[] = [];
+      for (let o = g.from; o <= g.to && rev; o++) {
+        const seq = rev.get(o);
+        if (seq !== undefined) held.push(`${seq}@${o}`);
+      }
+      return { ...g, held };
+    });
     const stuckEx = this.members
       .filter((m) => (m.client?.pending.length ?? 0) > 0)
       .map((m) => ({ client: m.index, entries: m.client!.pending.length, state: m.client!.state }));
@@ -398,6 +445,7 @@ export class Ledger {
       reorderedRoom: t.orderViolations + t.offsetMismatches,
       reorderedSender,
       gaps: t.sdkGaps + t.prevHoles,
+      storedTwice: storedTwiceN,
       stuck: this.outboxTotal(),
       epochs: this.epochs.size,
       reconnects: percentile(this.reconnects.map((r) => r.ms)),
@@ -411,7 +459,8 @@ export class Ledger {
         lost: lostEx,
         senderInversions: inversions,
         falseLeaves: falseLeaves.slice(0, 5),
-        gaps: this.gapEvents.slice(0, 5),
+        gaps: gapsEx,
+        storedTwice,
         order: this.orderEvents.slice(0, 5),
         stuck: stuckEx.slice(0, 5),
         duplicated: dupEx.slice(0, 5),

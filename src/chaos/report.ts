@@ -32,7 +32,7 @@ export function renderTable(results: ScenarioResult[]): string {
     const crashed = r.crashes.length ? `**${[...new Set(r.crashes.map((c) => c.name))].join(', ')}**` : '—';
     const rec = r.reconnects.count ? `${r.reconnects.count}, ${n(r.reconnects.p99)} / ${n(r.reconnects.max)}` : '0';
     const b = (v: number) => (v > 0 ? `**${n(v)}**` : '0');
-    return `| ${r.scenario} | ${n(r.sent)} / ${n(r.acked)}${refusedText(r)} | ${b(r.lost)} | ${b(r.duplicated)} | ${b(r.reorderedRoom)} / ${b(r.reorderedSender)} | ${b(r.gaps)} | ${b(r.stuck)} | ${rec} | ${b(r.falseLeaves)} | ${healthy} | ${crashed} | ${r.pass ? 'pass' : '**FAIL**'} |`;
+    return `| ${r.scenario} | ${n(r.sent)} / ${n(r.acked)}${refusedText(r)} | ${b(r.lost)} | ${b(r.duplicated)}${r.storedTwice ? ` (**${n(r.storedTwice)}** stored twice)` : ''} | ${b(r.reorderedRoom)} / ${b(r.reorderedSender)} | ${b(r.gaps)} | ${b(r.stuck)} | ${rec} | ${b(r.falseLeaves)} | ${healthy} | ${crashed} | ${r.pass ? 'pass' : '**FAIL**'} |`;
   });
   return [head, sep, ...rows].join('\n') + '\n';
 }
@@ -62,8 +62,12 @@ export function renderEvidence(results: ScenarioResult[]): string {
     const ex = r.examples;
     if (ex.lost.length) out.push(`- lost, e.g.: ${ex.lost.slice(0, 3).map((x) => `${x.room} seq ${x.seq} (offset ${x.offset}) missing at ${x.missing} members [${x.missingAt.join(' ')}]`).join('; ')}`);
     if (ex.senderInversions.length) out.push(`- sender order, e.g.: ${ex.senderInversions.slice(0, 3).map((x) => `${x.sender}: seq ${x.earlier.seq} stored at ${x.earlier.offset}, seq ${x.later.seq} (sent later) at ${x.later.offset}`).join('; ')}`);
-    if (ex.gaps.length) out.push(`- SDK gap events, e.g.: ${ex.gaps.slice(0, 3).map((g) => `+${(g.at / 1000).toFixed(1)} s client ${g.client} on ${g.node ?? '?'} ${g.room} ${g.from}..${g.to}${g.reset ? ' (reset)' : ''} (last offset it had: ${g.lastSeen ?? 'none'})`).join('; ')}`);
-    if (ex.order.length) out.push(`- room order, e.g.: ${ex.order.slice(0, 3).map((o) => `+${(o.at / 1000).toFixed(1)} s client ${o.client} on ${o.node ?? '?'} ${o.room}: offset ${o.offset} (prev ${o.prev}) after ${o.lastSeen ?? 'none'}${o.kind === 'prev-hole' ? ' (skips past prev)' : ''}`).join('; ')}`);
+    if (ex.gaps.length) out.push(`- SDK gap events, e.g.: ${ex.gaps.slice(0, 3).map((g) => `+${(g.at / 1000).toFixed(1)} s client ${g.client} on ${g.node ?? '?'} ${g.room} ${g.from}..${g.to}${g.reset ? ' (reset)' : ''} (last offset it had: ${g.lastSeen ?? 'none'}${g.held?.length ? `; this run's messages seen inside it: ${g.held.slice(0, 6).join(' ')}` : ''})`).join('; ')}`);
+    if (ex.order.length) {
+      const why = (o: (typeof ex.order)[number]) => (o.kind === 'prev-hole' ? ' (skips past prev)' : o.kind === 'offset' ? ` (seq ${o.seq} acked at ${o.ackOffset ?? '?'}, seen elsewhere at another offset)` : '');
+      out.push(`- room order, e.g.: ${ex.order.slice(0, 3).map((o) => `+${(o.at / 1000).toFixed(1)} s client ${o.client} on ${o.node ?? '?'} ${o.room}: offset ${o.offset} (prev ${o.prev}) after ${o.lastSeen ?? 'none'}${why(o)}`).join('; ')}`);
+    }
+    if (ex.storedTwice?.length) out.push(`- stored twice, e.g.: ${ex.storedTwice.slice(0, 3).map((x) => `${x.room} seq ${x.seq} at offsets ${x.offsets.join(' and ')} (ack: ${x.ackOffset ?? 'none'})`).join('; ')}`);
     if (ex.stuck.length) out.push(`- stuck outboxes, e.g.: ${ex.stuck.slice(0, 3).map((s) => `client ${s.client}: ${s.entries} entries, state ${s.state}`).join('; ')}`);
     if (ex.duplicated.length) out.push(`- duplicates, e.g.: ${ex.duplicated.slice(0, 3).map((d) => `client ${d.client} in ${d.room}: ${d.count}`).join('; ')}`);
     if (!r.healthy && r.unhealthy.length) out.push(`- still wrong at the end of the health wait: ${r.unhealthy.slice(0, 8).join('; ')}`);

@@ -72,6 +72,7 @@ export function verdict(r: Omit<ScenarioResult, 'pass' | 'failures'>): string[] 
   if (r.reorderedRoom > 0) f.push(`${r.reorderedRoom} room order violations`);
   if (r.reorderedSender > 0) f.push(`${r.reorderedSender} sender order inversions`);
   if (r.gaps > 0) f.push(`${r.gaps} gaps`);
+  if (r.storedTwice > 0) f.push(`${r.storedTwice} messages stored twice (seen at two offsets)`);
   if (r.stuck > 0) f.push(`${r.stuck} outbox entries stuck`);
   if (r.falseLeaves > 0) f.push(`${r.falseLeaves} false leave notices (${r.falseLeaveUsers} users)`);
   if (r.crashes.length > 0) f.push(`${r.crashes.length} processes exited by themselves (${r.crashes.map((c) => c.name).join(', ')})`);
@@ -204,8 +205,8 @@ export async function runScenario(s: Scenario, scale: Scale, o: RunOptions = {})
 
 function emptyFigures(): LedgerFigures {
   return {
-    sent: 0, acked: 0, dupAcks: 0, refused: {}, unacked: 0, lost: 0, lostMessages: 0, duplicated: 0, reorderedRoom: 0, reorderedSender: 0, gaps: 0, stuck: 0, epochs: 0,
+    sent: 0, acked: 0, dupAcks: 0, refused: {}, unacked: 0, lost: 0, lostMessages: 0, duplicated: 0, reorderedRoom: 0, reorderedSender: 0, gaps: 0, storedTwice: 0, stuck: 0, epochs: 0,
     reconnects: { count: 0, p50: 0, p99: 0, max: 0 }, notBack: 0, leaves: 0, falseLeaves: 0, falseLeaveUsers: 0, clientErrors: {}, busDownNotices: 0,
-    examples: { lost: [], senderInversions: [], falseLeaves: [], gaps: [], order: [], stuck: [], duplicated: [] },
+    examples: { lost: [], senderInversions: [], falseLeaves: [], gaps: [], storedTwice: [], order: [], stuck: [], duplicated: [] },
   };
 }

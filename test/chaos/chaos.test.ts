@@ -9,7 +9,7 @@
  *
  * Asserted per scenario: 0 lost (acked but missing at a member), 0 duplicated
  * (given to the app twice), 0 reordered (per room, and per sender: stored in the
- * order sent, G9/R12), 0 gaps, 0 stuck (outbox entries left after the settle
+ * order sent, G9/R12), 0 gaps, no message stored twice, 0 stuck (outbox entries left after the settle
  * period), 0 false leaves (presence `leave` for users who were not away for the
  * grace period), no process exiting by itself (G10), and every part ready and
  * every client back by itself (R11, R14).
@@ -33,6 +33,7 @@ function verdictFigures(r: ScenarioResult) {
     reorderedRoom: r.reorderedRoom,
     reorderedSender: r.reorderedSender,
     gaps: r.gaps,
+    storedTwice: r.storedTwice,
     stuck: r.stuck,
     falseLeaves: r.falseLeaves,
     crashed: r.crashes.map((c) => c.name),
@@ -49,7 +50,7 @@ describe('chaos suite (CI scale: 60 clients, 10 rooms, 20 msg/s)', { timeout: 24
       assert.ok(r.sent >= 100 && r.acked > 0, `the scenario carried traffic (sent ${r.sent}, acked ${r.acked})\n${evidence}`);
       assert.deepEqual(
         verdictFigures(r),
-        { setupError: null, faultError: null, lost: 0, duplicated: 0, reorderedRoom: 0, reorderedSender: 0, gaps: 0, stuck: 0, falseLeaves: 0, crashed: [], healthy: true },
+        { setupError: null, faultError: null, lost: 0, duplicated: 0, reorderedRoom: 0, reorderedSender: 0, gaps: 0, storedTwice: 0, stuck: 0, falseLeaves: 0, crashed: [], healthy: true },
         `${name} failed: ${r.failures.join('; ')}\n${evidence}`,
       );
     });
