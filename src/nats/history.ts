@@ -164,6 +164,23 @@ export class JetStreamHistory implements History {
     return prev;
   }
 
+  /** This sender's message with this id among the room's newest (read from the leader), if stored. */
+  private async findStored(input: AppendInput, subject: string, depth = 64): Promise<ChatMessage | undefined> {
+    let m = await this.fetchLast(subject);
+    for (let i = 0; m && i < depth; i++) {
+      const c = this.decode(input.room, m);
+      if (!c) return undefined;
+      if (c.id === input.id && c.from.user === input.from.user) {
+        c.prev = await this.exactPrev(subject, c.offset, c.prev);
+        return c;
+      }
+      if (c.prev <= 0) return undefined;
+      m = await this.jsm.streams.getMessage(this.stream, { seq: c.prev });
+      if (m && m.subject !== subject) return undefined;
+    }
+    return undefined;
+  }
+
   /**
    * The room's message right before `seq`, read in one go (an ordered consumer from `hint`, which is
    * never newer than the truth): for appends stored without the expected-last-sequence check.
@@ -215,6 +232,12 @@ export class JetStreamHistory implements History {
       if (attempt > 2) await new Promise((r) => setTimeout(r, Math.random() * Math.min(500, 10 * 2 ** attempt)));
       this.link.assertUp();
       try {
+        if (lastError !== undefined) {
+          // an earlier attempt may have been stored although its answer was lost; JetStream's own dedupe
+          // (Nats-Msg-Id) can forget it across a leader change, so look before storing again
+          const mine = await this.findStored(input, subject);
+          if (mine) return { message: mine, duplicate: !(mine.ts === input.ts && mine.text === input.text) };
+        }
         let prev = this.lastSeq.get(input.room);
         if (prev === undefined) prev = (await this.fetchLast(subject))?.seq ?? 0;
         // a writer that keeps losing the race (a slow link to the server while another node writes the room)
@@ -296,8 +319,9 @@ export class JetStreamHistory implements History {
     const out: ChatMessage[] = [];
     let cursor = after + 1;
     while (out.length < limit && cursor <= last) {
-      // any replica may answer a direct get; a lagging one misses the tail, so ask the leader then
-      let m = await this.jsm.direct.getMessage(this.stream, { next_by_subj: subject, seq: cursor });
+      // single server: a direct get; on a cluster only the leader answers: a replica that was just frozen
+      // or cut off can lag, or hold a different message at a sequence (a deposed leader's uncommitted tail)
+      let m = this.clustered ? null : await this.jsm.direct.getMessage(this.stream, { next_by_subj: subject, seq: cursor });
       if (!m || m.seq > last) m = await this.jsm.streams.getMessage(this.stream, { next_by_subj: subject, seq: cursor } as never);
       if (!m || m.seq > last) break;
       const c = this.decode(room, m);
@@ -344,7 +368,7 @@ export class JetStreamHistory implements History {
         // walk back along `prev`; a missing link means older messages are gone
         let prev = first.msg?.prev ?? 0;
         while (out.length < limit && prev > 0) {
-          let m = await this.jsm.direct.getMessage(this.stream, { seq: prev });
+          let m = this.clustered ? null : await this.jsm.direct.getMessage(this.stream, { seq: prev });
           if (!m) m = await this.jsm.streams.getMessage(this.stream, { seq: prev });
           if (!m || m.subject !== subject) break;
           const c = this.decodeRaw(room, m);
