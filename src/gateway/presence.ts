@@ -19,10 +19,17 @@ import type { Member } from '../protocol/frames.js';
 
 export const ONLINE = '*';
 
+/**
+ * Entries per state message: a snapshot of a busy node crosses the bus in chunks that stay far
+ * below NATS's default 1 MiB max_payload (an entry is ~40–120 bytes; 2,000 entries ≈ 250 KiB).
+ */
+export const STATE_CHUNK = 2000;
+
 type Entry = [room: string, id: string, handle: string];
 type Wire =
   | { k: 'add' | 'rm'; node: string; room: string; id: string; handle: string; now?: boolean }
-  | { k: 'state'; node: string; e: Entry[] }
+  /** A node's whole table, in `parts` messages of at most STATE_CHUNK entries (`part` 0..parts-1) of snapshot `gen`. */
+  | { k: 'state'; node: string; e: Entry[]; gen?: number; part?: number; parts?: number }
   | { k: 'hello' | 'hb' | 'bye'; node: string };
 
 export interface PresenceOptions {
@@ -60,6 +67,9 @@ export class Presence {
   private readonly enc = new TextEncoder();
   private readonly dec = new TextDecoder();
   private offStatus?: () => void;
+  private stateGen = 0;
+  /** Snapshots being received in chunks, per node: its generation and the parts so far. */
+  private readonly incoming = new Map<string, { gen: number; parts: Entry[][]; got: number }>();
 
   constructor(private readonly o: PresenceOptions) {
     this.hbMs = o.heartbeatMs ?? 2000;
@@ -183,7 +193,9 @@ export class Presence {
     if (hello) this.send({ k: 'hello', node: this.o.node });
     const e: Entry[] = [];
     for (const [room, r] of this.local) for (const [id, v] of r) e.push([room, id, v.handle]);
-    this.send({ k: 'state', node: this.o.node, e });
+    const gen = ++this.stateGen;
+    const parts = Math.max(1, Math.ceil(e.length / STATE_CHUNK));
+    for (let part = 0; part < parts; part++) this.send({ k: 'state', node: this.o.node, e: e.slice(part * STATE_CHUNK, (part + 1) * STATE_CHUNK), gen, part, parts });
   }
 
   private send(w: Wire): void {
@@ -216,12 +228,13 @@ export class Presence {
         this.apply(w.node, w.room, w.id, w.handle, w.k === 'add', w.now === true);
         break;
       case 'state':
-        if (Array.isArray(w.e)) this.replace(w.node, w.e);
+        if (Array.isArray(w.e)) this.onState(w);
         break;
       case 'hello':
         this.announce(false);
         break;
       case 'bye':
+        this.incoming.delete(w.node);
         this.replace(w.node, []);
         this.nodes.delete(w.node);
         break;
@@ -265,6 +278,24 @@ export class Presence {
       else this.sizes.delete(room);
       this.down(room, { id, handle }, now);
     }
+  }
+
+  /** A state message: a whole snapshot, or one chunk of it (applied when every chunk of its generation is in). */
+  private onState(w: Extract<Wire, { k: 'state' }>): void {
+    const parts = typeof w.parts === 'number' && Number.isInteger(w.parts) && w.parts > 1 && w.parts <= 10_000 ? w.parts : 1;
+    if (parts === 1) {
+      this.incoming.delete(w.node);
+      return this.replace(w.node, w.e);
+    }
+    const part = w.part;
+    if (typeof part !== 'number' || !Number.isInteger(part) || part < 0 || part >= parts) return;
+    let inc = this.incoming.get(w.node);
+    if (!inc || inc.gen !== w.gen || inc.parts.length !== parts) this.incoming.set(w.node, (inc = { gen: w.gen ?? 0, parts: new Array<Entry[]>(parts), got: 0 }));
+    if (inc.parts[part] === undefined) inc.got++;
+    inc.parts[part] = w.e;
+    if (inc.got < parts) return;
+    this.incoming.delete(w.node);
+    this.replace(w.node, inc.parts.flat());
   }
 
   private replace(node: string, entries: Entry[]): void {
