@@ -62,6 +62,9 @@ export interface HubOptions {
   onWarn?(msg: string, extra?: object): void;
 }
 
+/** A user's typing notices in a room leave this node at most once per this many ms. */
+export const TYPING_COALESCE_MS = 2500;
+
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -73,6 +76,8 @@ export function msgFrame(json: string): Buffer {
 export class RoomHub {
   private readonly rooms = new Map<string, Room>();
   private readonly cacheSize: number;
+  /** When this node last fanned out a typing notice per `room\nuser` (entries older than the window are swept). */
+  private readonly typingSent = new Map<string, number>();
 
   constructor(private readonly o: HubOptions) {
     this.cacheSize = o.cacheSize ?? 256;
@@ -141,8 +146,18 @@ export class RoomHub {
     this.o.bus.publish(Subjects.room(msg.room), enc.encode(`${this.o.node}\nm\n${json}`));
   }
 
-  /** Ephemeral typing notice, fanned out through the bus to every node with members in the room. */
+  /**
+   * Ephemeral typing notice, fanned out through the bus to every node with members in the room;
+   * coalesced to at most one per user and room per TYPING_COALESCE_MS from this node, whatever
+   * number of sockets the user types on (a notice means "typing for the next few seconds").
+   */
   typing(name: string, user: Member): void {
+    const now = Date.now();
+    const key = `${name}\n${user.id}`;
+    const last = this.typingSent.get(key);
+    if (last !== undefined && now - last < TYPING_COALESCE_MS) return;
+    if (this.typingSent.size >= 10_000) for (const [k, t] of this.typingSent) if (now - t >= TYPING_COALESCE_MS) this.typingSent.delete(k);
+    this.typingSent.set(key, now);
     this.o.bus.publish(Subjects.room(name), enc.encode(`${this.o.node}\nt\n${JSON.stringify(user)}`));
   }
 
