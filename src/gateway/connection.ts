@@ -15,6 +15,8 @@ import { SocketWriter, textFrame } from './wire.js';
 import { ONLINE } from './presence.js';
 
 const PAGE = 500;
+/** How long a replay waits for a client to read what it was sent before the send-buffer cap decides. */
+const REPLAY_DRAIN_WAIT_MS = 10_000;
 /** How long a closed peer may take to read up to the close frame and answer it before the socket is cut. */
 const CLOSE_GRACE_MS: Partial<Record<ErrorCode, number>> = { slow_consumer: 10_000, ping_timeout: 2_000 };
 /** Failures after which the message was not stored and will be resent: later pubs are fenced until it is. */
@@ -294,7 +296,7 @@ export class Connection implements RoomMember {
     if (reset) joined.reset = true;
     this.send(joined);
     for (;;) {
-      for (const m of res.messages) this.replay(st, m);
+      if (!(await this.replayPaced(room, st, res.messages))) return;
       if (!res.more) break;
       res = await h.read(room, st.last, PAGE);
       if (this.rooms.get(room) !== st || this.closed) return;
@@ -310,6 +312,41 @@ export class Connection implements RoomMember {
     if (alerts) return { members: [], count: 0 };
     const count = this.core.presence.size(room);
     return { members: count > PRESENCE_NOTICE_MAX_MEMBERS ? [] : this.core.presence.members(room, PRESENCE_NOTICE_MAX_MEMBERS), count };
+  }
+
+  /**
+   * Replay a page at the pace the client reads it: whenever the socket holds more than half the
+   * send-buffer cap, wait for it to drain, so an honest client resuming a long absence is never
+   * closed as a slow consumer (one that does not read at all still is: the wait gives up after
+   * REPLAY_DRAIN_WAIT_MS and the cap applies). Resolves false when the join was superseded.
+   */
+  private async replayPaced(room: string, st: RoomState, msgs: ChatMessage[]): Promise<boolean> {
+    const high = this.core.config.sendBufferBytes / 2;
+    for (const m of msgs) {
+      this.replay(st, m);
+      if (this.ws.bufferedAmount + this.writer.queuedBytes <= high) continue;
+      this.writer.flush();
+      await this.drained(high);
+      if (this.rooms.get(room) !== st || this.closed) return false;
+    }
+    return true;
+  }
+
+  /** Resolves once the socket holds at most `bytes`, or after REPLAY_DRAIN_WAIT_MS. */
+  private async drained(bytes: number): Promise<void> {
+    const sock = (this.ws as unknown as { _socket?: NodeJS.EventEmitter })._socket;
+    const deadline = Date.now() + REPLAY_DRAIN_WAIT_MS;
+    while (!this.closed && this.ws.bufferedAmount > bytes && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          sock?.off('drain', done);
+          resolve();
+        };
+        const timer = setTimeout(done, 50); // re-check: ws may buffer above the socket too
+        sock?.once('drain', done);
+      });
+    }
   }
 
   private replay(st: RoomState, m: ChatMessage): void {

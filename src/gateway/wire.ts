@@ -64,6 +64,11 @@ export class SocketWriter {
     if (this.bytes >= FLUSH_AT) this.flush(); // a burst (a replay page) goes out now, where the send-buffer cap sees it
   }
 
+  /** Bytes queued for this tick's write. */
+  get queuedBytes(): number {
+    return this.bytes;
+  }
+
   /** Write what is queued now (before a close frame, so nothing is reordered). */
   flush(): void {
     const out = this.out;

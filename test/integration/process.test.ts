@@ -61,7 +61,7 @@ describe('gateway process on the embedded default', () => {
     a2.send({ t: 'join', room: 'lobby', since: { epoch: j.epoch, offset: seen } });
     await a2.next('joined');
     for (let i = 0; i < 5; i++) a2.send({ t: 'pub', id: `post${i}`, room: 'lobby', text: `post ${i}` });
-    a2.send({ t: 'pub', id: 'pre3', room: 'lobby', text: 'resent after a lost ack' });
+    a2.send({ t: 'pub', id: 'pre3', room: 'lobby', text: 'pre 3' }); // resent after a lost ack (another text would be duplicate_id_conflict)
     const dup = await a2.next('ack', (x) => x.id === 'pre3');
     assert.equal(dup.dup, true, 'a resend after the crash is stored once (G3)');
     const b2 = await RawClient.connect(wsOf(p2.url), sb.token);
