@@ -6,6 +6,8 @@
 import { randomBytes } from 'node:crypto';
 
 export type BusKind = 'memory' | 'nats' | 'redis';
+/** Where the room logs live: LMDB on this gateway's disk, this process's memory, NATS JetStream, Redis Streams. */
+export type HistoryKind = 'lmdb' | 'memory' | 'jetstream' | 'redis';
 
 export interface Config {
   host: string;
@@ -16,6 +18,8 @@ export interface Config {
   /** Embedded history: acknowledge after the commit is flushed to disk ('flush') or once committed ('commit'). */
   durability: 'flush' | 'commit';
   bus: BusKind;
+  /** CONFAB_HISTORY; without it the bus's own: memory → lmdb, nats → jetstream, redis → redis. */
+  history: HistoryKind;
   natsUrl?: string;
   natsAppHost?: string;
   redisUrl?: string;
@@ -125,18 +129,54 @@ export function generateNodeId(): string {
   return randomBytes(4).toString('hex');
 }
 
+/** The history each bus implies when CONFAB_HISTORY is not set (the behaviour before the two were separate). */
+export const NATURAL_HISTORY: Readonly<Record<BusKind, HistoryKind>> = { memory: 'lmdb', nats: 'jetstream', redis: 'redis' };
+
+/** Histories that live inside one gateway process: fine alone, wrong behind a bus that joins several gateways. */
+const LOCAL_HISTORY: ReadonlySet<HistoryKind> = new Set(['lmdb', 'memory']);
+
+/**
+ * The bus and the history, each chosen on its own. CONFAB_BUS defaults to nats when NATS_URL or
+ * NATSAPPHOST is set, else redis when REDIS_URL is set, else memory; CONFAB_HISTORY defaults to the
+ * bus's own (NATURAL_HISTORY). A history kept inside one gateway (lmdb, memory) behind a bus that
+ * joins gateways (nats, redis) is refused: each gateway would number and dedupe a room on its own,
+ * so the same offset would name different messages on different gateways and a resume on another
+ * gateway would replay the wrong ones (G1-G3). Throws ConfigError naming the variable.
+ */
+export function selectBusHistory(env: Env): { bus: BusKind; history: HistoryKind } {
+  const nats = str(env, 'NATS_URL') !== undefined || str(env, 'NATSAPPHOST') !== undefined;
+  const redis = str(env, 'REDIS_URL') !== undefined;
+  const busEnv = str(env, 'CONFAB_BUS');
+  if (busEnv !== undefined && busEnv !== 'memory' && busEnv !== 'nats' && busEnv !== 'redis') {
+    throw new ConfigError('CONFAB_BUS', `expected memory, nats or redis, got ${JSON.stringify(busEnv)}`);
+  }
+  const bus: BusKind = busEnv ?? (nats ? 'nats' : redis ? 'redis' : 'memory');
+  const historyEnv = str(env, 'CONFAB_HISTORY');
+  if (historyEnv !== undefined && historyEnv !== 'lmdb' && historyEnv !== 'memory' && historyEnv !== 'jetstream' && historyEnv !== 'redis') {
+    throw new ConfigError('CONFAB_HISTORY', `expected lmdb, memory, jetstream or redis, got ${JSON.stringify(historyEnv)}`);
+  }
+  const history: HistoryKind = historyEnv ?? NATURAL_HISTORY[bus];
+  if (bus !== 'memory' && LOCAL_HISTORY.has(history)) {
+    const chosen = busEnv !== undefined ? `CONFAB_BUS=${bus}` : `${bus === 'nats' ? (str(env, 'NATS_URL') !== undefined ? 'NATS_URL' : 'NATSAPPHOST') : 'REDIS_URL'} (the ${bus} bus)`;
+    throw new ConfigError(
+      'CONFAB_HISTORY',
+      `${history} history cannot be used with ${chosen}: it lives inside one gateway, so every gateway on the ${bus} bus would number and dedupe each room on its own ` +
+        `and a client resuming on another gateway would get other messages under the same offsets. Use CONFAB_HISTORY=jetstream or redis (shared by every gateway), ` +
+        `or CONFAB_BUS=memory for a single gateway`,
+    );
+  }
+  if (bus === 'nats' && !nats) throw new ConfigError('NATS_URL', 'CONFAB_BUS=nats needs NATS_URL or NATSAPPHOST');
+  if (bus === 'redis' && !redis) throw new ConfigError('REDIS_URL', 'CONFAB_BUS=redis needs REDIS_URL');
+  if (history === 'jetstream' && !nats) throw new ConfigError('NATS_URL', 'CONFAB_HISTORY=jetstream needs NATS_URL or NATSAPPHOST');
+  if (history === 'redis' && !redis) throw new ConfigError('REDIS_URL', 'CONFAB_HISTORY=redis needs REDIS_URL');
+  return { bus, history };
+}
+
 export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Config {
   const natsUrl = str(env, 'NATS_URL');
   const natsAppHost = str(env, 'NATSAPPHOST');
   const redisUrl = str(env, 'REDIS_URL');
-  let bus: BusKind = natsUrl || natsAppHost ? 'nats' : redisUrl ? 'redis' : 'memory';
-  const busEnv = str(env, 'CONFAB_BUS');
-  if (busEnv !== undefined) {
-    if (busEnv !== 'memory' && busEnv !== 'nats' && busEnv !== 'redis') throw new ConfigError('CONFAB_BUS', `expected memory, nats or redis, got ${JSON.stringify(busEnv)}`);
-    bus = busEnv;
-  }
-  if (bus === 'nats' && !natsUrl && !natsAppHost) throw new ConfigError('NATS_URL', 'CONFAB_BUS=nats needs NATS_URL or NATSAPPHOST');
-  if (bus === 'redis' && !redisUrl) throw new ConfigError('REDIS_URL', 'CONFAB_BUS=redis needs REDIS_URL');
+  const { bus, history } = selectBusHistory(env);
 
   const secret = str(env, 'CONFAB_SECRET');
   if (secret !== undefined && secret.length < 16) throw new ConfigError('CONFAB_SECRET', 'must be at least 16 characters');
@@ -160,6 +200,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     dataDir: str(env, 'CONFAB_DATA_DIR') ?? './data',
     durability: durability(env),
     bus,
+    history,
     natsUrl,
     natsAppHost,
     redisUrl,

@@ -56,7 +56,14 @@ export interface History {
   /** The newest `limit` messages of the room, ascending. */
   recent(room: string, limit: number): Promise<ReadResult>;
   info(room: string): Promise<RoomInfo>;
+  close(): Promise<void>;
+}
+
+/**
+ * Inspection the gateway never needs, for tests and tools. Optional: every adapter in this repo
+ * (memory, LMDB, JetStream, Redis Streams) implements it; the History contract uses it.
+ */
+export interface HistoryInspect {
   /** Rooms that have stored messages (may be capped by the adapter). */
   rooms(): Promise<string[]>;
-  close(): Promise<void>;
 }

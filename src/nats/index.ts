@@ -1,7 +1,9 @@
 /**
- * NATS adapters: a core-NATS Bus and a JetStream History sharing one
- * connection. Used when NATS_URL or NATSAPPHOST is set (config.bus === 'nats').
- * Settings beyond NATS_URL/NATSAPPHOST are read from the environment here
+ * NATS adapters: a core-NATS Bus and a JetStream History. Together
+ * (CONFAB_BUS=nats with CONFAB_HISTORY=jetstream, the default with NATS_URL or
+ * NATSAPPHOST) they share one connection; either can also be opened alone
+ * beside an adapter on another broker (src/adapters.ts picks). Settings beyond
+ * NATS_URL/NATSAPPHOST are read from the environment here
  * (src/nats/options.ts; documented in docs/nats.md).
  */
 import type pino from 'pino';
@@ -29,18 +31,45 @@ export interface NatsAdapterExtras {
   replay?: ReplayMode | 'auto';
 }
 
+/** Connect once and let `build` make the parts that hold the connection; the opener's reference is dropped after. */
+async function withLink<T>(config: Config, logger: pino.Logger, extras: NatsAdapterExtras, build: (link: NatsLink, log: pino.Logger) => Promise<T>): Promise<T> {
+  const settings = readNatsSettings(config, extras.env ?? process.env);
+  const log = logger.child({ component: 'nats', node: config.node });
+  const link = await NatsLink.open(settings, config.node, log, extras.lookupAll);
+  link.acquire();
+  try {
+    return await build(link, log);
+  } finally {
+    // the parts built now hold the connection (or, when building failed, nobody does and it closes)
+    await link.release();
+  }
+}
+
+/** The core-NATS bus alone, on its own connection. Rejects with ConfabError('bus_unavailable') when no server answers. */
+export async function createNatsBus(config: Config, logger: pino.Logger, extras: NatsAdapterExtras = {}): Promise<NatsBus & Bus> {
+  return withLink(config, logger, extras, async (link, log) => new NatsBus(link, link.settings.prefix, log));
+}
+
+/**
+ * The JetStream history alone, on its own connection (the stream is ensured first). `link` is that
+ * connection: its status says whether the history can be reached (a gateway whose bus is elsewhere follows it).
+ */
+export async function createJetStreamHistory(
+  config: Config,
+  logger: pino.Logger,
+  extras: NatsAdapterExtras = {},
+): Promise<{ history: JetStreamHistory & History; link: NatsLink }> {
+  return withLink(config, logger, extras, async (link, log) => ({ history: await JetStreamHistory.open(link, { node: config.node, replay: extras.replay ?? 'auto' }, log), link }));
+}
+
 /** Connect to NATS, ensure the history stream, and return the bus and history (one shared connection). */
 export async function createNatsAdapters(
   config: Config,
   logger: pino.Logger,
   extras: NatsAdapterExtras = {},
 ): Promise<{ bus: NatsBus & Bus; history: JetStreamHistory & History }> {
-  const settings = readNatsSettings(config, extras.env ?? process.env);
-  const log = logger.child({ component: 'nats', node: config.node });
-  const link = await NatsLink.open(settings, config.node, log, extras.lookupAll);
-  link.acquire();
-  try {
-    const bus = new NatsBus(link, settings.prefix, log);
+  return withLink(config, logger, extras, async (link, log) => {
+    const bus = new NatsBus(link, link.settings.prefix, log);
     let history: JetStreamHistory;
     try {
       history = await JetStreamHistory.open(link, { node: config.node, replay: extras.replay ?? 'auto' }, log);
@@ -49,8 +78,5 @@ export async function createNatsAdapters(
       throw e;
     }
     return { bus, history };
-  } finally {
-    // the bus and history now hold the connection; drop the opener's reference
-    await link.release();
-  }
+  });
 }

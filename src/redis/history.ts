@@ -12,6 +12,7 @@
  */
 import type { Redis } from 'ioredis';
 import type pino from 'pino';
+import type { BusStatus } from '../bus/types.js';
 import { ConfabError } from '../protocol/codes.js';
 import type { ChatMessage } from '../protocol/frames.js';
 import { newEpoch, readResult } from '../history/common.js';
@@ -42,6 +43,8 @@ export class RedisHistory implements History {
   private gen = 0;
   /** The server's run_id, read on the current connection right after it became ready. */
   private runId: Promise<string> | undefined;
+  private readonly statusListeners = new Set<(s: BusStatus) => void>();
+  private lastStatus: BusStatus = 'down';
 
   private constructor(
     private readonly conn: ScriptedRedis,
@@ -53,11 +56,13 @@ export class RedisHistory implements History {
       this.gen++;
       this.runId = conn.info('server').then((txt) => /run_id:(\w+)/.exec(txt)?.[1] ?? '');
       this.runId.catch(() => undefined);
+      this.updateStatus();
     });
     for (const ev of ['close', 'end', 'reconnecting']) {
       conn.on(ev, () => {
         this.gen++;
         this.runId = undefined;
+        this.updateStatus();
       });
     }
     conn.defineCommand('confabAppend', { numberOfKeys: 5, lua: APPEND_LUA });
@@ -212,11 +217,36 @@ export class RedisHistory implements History {
     return out.slice(0, 1000);
   }
 
+  /** 'up' while open and the command connection is ready. A gateway whose bus is on another broker follows it (src/adapters.ts). */
+  get status(): BusStatus {
+    return this.closed === undefined && this.conn.status === 'ready' ? 'up' : 'down';
+  }
+
+  /** Listen for status changes; returns a function that removes the listener. */
+  onStatus(listener: (s: BusStatus) => void): () => void {
+    this.statusListeners.add(listener);
+    return () => this.statusListeners.delete(listener);
+  }
+
+  private updateStatus(): void {
+    const now = this.status;
+    if (now === this.lastStatus) return;
+    this.lastStatus = now;
+    for (const l of [...this.statusListeners]) {
+      try {
+        l(now);
+      } catch (err) {
+        this.log.warn({ err }, 'history status listener threw');
+      }
+    }
+  }
+
   close(): Promise<void> {
     this.closed ??= (async () => {
       this.stopPings();
       await quitConnection(this.conn, this.s.commandTimeoutMs);
     })();
+    this.updateStatus();
     return this.closed;
   }
 }

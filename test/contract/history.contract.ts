@@ -1,19 +1,22 @@
 /**
  * The History contract: every adapter (memory, LMDB, JetStream, Redis Streams)
- * runs exactly these tests. Offsets must increase within a room; they need not be
- * contiguous, so the tests follow `prev` links instead of assuming offset+1.
+ * runs exactly these tests, also when opened for a bus on another broker
+ * (test/contract/mixed.test.ts). Offsets must increase within a room; they need
+ * not be contiguous, so the tests follow `prev` links instead of assuming offset+1.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { History } from '../../src/history/types.js';
-import type { AppendInput } from '../../src/history/types.js';
+import type { AppendInput, History, HistoryInspect } from '../../src/history/types.js';
 import type { ChatMessage } from '../../src/protocol/frames.js';
 import { ConfabError } from '../../src/protocol/codes.js';
 
+/** Every adapter under test also offers the test-only inspection (`rooms()`). */
+export type InspectableHistory = History & HistoryInspect;
+
 export interface HistoryFixture {
-  history: History;
+  history: InspectableHistory;
   /** Close and open the same storage again (durability across restarts), if the adapter has storage. */
-  reopen?(): Promise<History>;
+  reopen?(): Promise<InspectableHistory>;
   close(): Promise<void>;
 }
 
