@@ -1,4 +1,7 @@
 // Runs every test/**/*.test.ts with node's test runner (through tsx), one file at a time.
+// Every file's process also loads test-exit-guard.mjs: a file that does not exit
+// after its last test fails with the list of what is still open, instead of
+// waiting for the file timeout.
 // Usage: node scripts/test.mjs [substring filters...]
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +22,7 @@ if (files.length === 0) {
   console.error('no test files matched');
   process.exit(1);
 }
-const args = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', '--test-timeout=180000', ...files];
+const guard = new URL('./test-exit-guard.mjs', import.meta.url).href;
+const args = ['--import', 'tsx', '--import', guard, '--test', '--test-concurrency=1', '--test-reporter=spec', '--test-timeout=180000', ...files];
 const r = spawnSync(process.execPath, args, { stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test' } });
 process.exit(r.status ?? 1);

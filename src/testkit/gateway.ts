@@ -1,7 +1,7 @@
 /**
  * Test kit: start gateways in this process (over a shared in-process broker or
- * any adapters) or as child processes (for kill -9), on free loopback ports,
- * and always stop them.
+ * any adapters) or as child processes (for kill -9), on loopback ports the
+ * kernel assigns (PORT=0, the real port read back), and always stop them.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -38,7 +38,7 @@ export interface TestGatewayOptions {
   broker?: MemoryBroker;
 }
 
-/** A gateway on 127.0.0.1:<free port>, in-process bus and in-memory history unless given. */
+/** A gateway on 127.0.0.1:<kernel-assigned port>, in-process bus and in-memory history unless given. */
 export async function startTestGateway(opts: TestGatewayOptions = {}): Promise<TestGateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'confab-gw-'));
   const config = loadConfig(
@@ -80,12 +80,36 @@ export interface GatewayProcess {
   stop(): Promise<number | null>;
 }
 
-/** Start `node dist/cli/confab.js start` (falls back to the TypeScript source through tsx) as a child process. */
+/**
+ * Start `confab start` (the TypeScript source through tsx) as a child process. Without a PORT in `env` it
+ * listens on a port from the kernel (PORT=0) and the URL is read from its "confab listening on URL" line.
+ * With a fixed PORT (a restart on the port an earlier process had), a start whose output says the port is
+ * still taken (EADDRINUSE) is tried again, bounded.
+ */
 export async function spawnGateway(env: Record<string, string>, opts: { timeoutMs?: number } = {}): Promise<GatewayProcess> {
+  const attempts = env.PORT !== undefined && env.PORT !== '0' ? 3 : 1;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await spawnGatewayOnce(env, opts);
+    } catch (e) {
+      if (!(e instanceof GatewayExitedError && e.portTaken) || attempt >= attempts) throw e;
+      await new Promise((r) => setTimeout(r, 250 * attempt)); // back off before binding the same port again
+    }
+  }
+}
+
+class GatewayExitedError extends Error {
+  constructor(message: string, readonly portTaken: boolean) {
+    super(message);
+    this.name = 'GatewayExitedError';
+  }
+}
+
+async function spawnGatewayOnce(env: Record<string, string>, opts: { timeoutMs?: number }): Promise<GatewayProcess> {
   const args = ['--import', 'tsx', join(REPO_ROOT, 'src/cli/confab.ts'), 'start'];
   const child = spawn(process.execPath, args, {
     cwd: REPO_ROOT,
-    env: { ...process.env, HOST: '127.0.0.1', LOG_LEVEL: 'warn', CONFAB_SECRET: TEST_SECRET, ...env },
+    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'warn', CONFAB_SECRET: TEST_SECRET, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -93,10 +117,18 @@ export async function spawnGateway(env: Record<string, string>, opts: { timeoutM
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   let exited = false;
   let exitCode: number | null = null;
-  const exit = new Promise<void>((r) => child.once('exit', (code) => ((exited = true), (exitCode = code), r())));
-  await waitFor(() => exited || /confab listening on (\S+)/.test(out), { timeoutMs: opts.timeoutMs ?? 20_000, what: 'gateway process to listen' });
-  if (exited) throw new Error(`gateway process exited early (${exitCode}):\n${out}`);
-  const url = /confab listening on (\S+)/.exec(out)![1]!;
+  // 'close': the process has exited and all its output is read (the reason it exited is in `out`)
+  const exit = new Promise<void>((r) => child.once('close', (code) => ((exited = true), (exitCode = code), r())));
+  const listening = () => /confab listening on (http:\/\/\S+)/.exec(out)?.[1];
+  try {
+    await waitFor(() => exited || listening() !== undefined, { timeoutMs: opts.timeoutMs ?? 20_000, what: 'gateway process to listen' });
+  } catch (e) {
+    child.kill('SIGKILL');
+    await exit;
+    throw new Error(`${(e as Error).message}\n${out}`, { cause: e });
+  }
+  const url = listening();
+  if (exited || url === undefined) throw new GatewayExitedError(`gateway process exited early (${exitCode}):\n${out}`, /EADDRINUSE/.test(out));
   return {
     child,
     url,

@@ -10,8 +10,8 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './ports.js';
-import { ManagedProcess } from './process.js';
+import { PortTakenError, withPortRetry } from './ports.js';
+import { bindFailed, ManagedProcess } from './process.js';
 import { waitFor } from './wait.js';
 
 export const HAPROXY_BIN = process.env.HAPROXY_BIN ?? (existsSync('/usr/sbin/haproxy') ? '/usr/sbin/haproxy' : 'haproxy');
@@ -218,52 +218,76 @@ export function checkHaproxyConfig(file: string): Promise<string> {
   });
 }
 
-/** Start HAProxy in front of `backends`, on a free loopback port unless `port` is given; resolves when it answers (and backends are UP). */
+/**
+ * Start HAProxy in front of `backends`, on a loopback port unless `port` is given; resolves when it answers (and backends are UP).
+ * HAProxy needs its port in its config: without `port` it gets one that was free a moment ago and, when its own
+ * output says the bind failed (taken meanwhile), is started again on another one (bounded). A given `port` is tried once.
+ */
 export async function startHaproxy(opts: StartHaproxyOptions): Promise<HaproxyProcess> {
   const ownDir = opts.dir === undefined;
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'confab-hap-'));
   const stem = opts.name ?? 'haproxy';
-  const port = opts.port ?? (await freePort());
   const socketPath = opts.socketPath ?? join(dir, `${stem}.sock`);
   const configPath = join(dir, `${stem}.cfg`);
-  writeFileSync(configPath, renderHaproxyConfig({ ...opts, port, socketPath }));
   const admin = new HaproxyAdmin(socketPath, opts.backendName ?? 'gateways');
   const timeoutMs = opts.timeoutMs ?? 15_000;
-  const child = new ManagedProcess({
-    command: HAPROXY_BIN,
-    args: ['-db', '-f', configPath],
-    detached: opts.detached ?? false,
-    logLimit: 16_000,
-    killAfterMs: 5000,
-    ready: {
-      check: async () => (await admin.servers().catch(() => undefined)) !== undefined,
-      timeoutMs,
-      intervalMs: 25,
-      what: 'haproxy runtime API',
-      exitedError: (out) => new HaproxyError(`haproxy exited during start:\n${out}`),
-    },
-  });
-  child.spawn();
-  const proc: HaproxyProcess = {
-    url: `http://${opts.bindHost ?? '127.0.0.1'}:${port}`,
-    port,
-    pid: child.pid ?? -1,
-    configPath,
-    admin,
-    output: () => child.log,
-    stop: async () => {
-      await child.stop('SIGTERM');
-      if (ownDir) rmSync(dir, { recursive: true, force: true });
-    },
+  const removeDir = () => {
+    if (ownDir) rmSync(dir, { recursive: true, force: true });
   };
-  try {
-    await child.ready();
-    if (opts.waitUp ?? true) {
-      for (const b of opts.backends) await admin.waitStatus(b.name, (s) => s.status === 'UP', timeoutMs, 'UP');
+
+  const launch = async (port: number): Promise<HaproxyProcess> => {
+    writeFileSync(configPath, renderHaproxyConfig({ ...opts, port, socketPath }));
+    const child = new ManagedProcess({
+      command: HAPROXY_BIN,
+      args: ['-db', '-f', configPath],
+      detached: opts.detached ?? false,
+      logLimit: 16_000,
+      killAfterMs: 5000,
+      ready: {
+        check: async () => (await admin.servers().catch(() => undefined)) !== undefined,
+        timeoutMs,
+        intervalMs: 25,
+        what: 'haproxy runtime API',
+        exitedError: (out) => new HaproxyError(`haproxy exited during start:\n${out}`),
+      },
+    });
+    child.spawn();
+    const proc: HaproxyProcess = {
+      url: `http://${opts.bindHost ?? '127.0.0.1'}:${port}`,
+      port,
+      pid: child.pid ?? -1,
+      configPath,
+      admin,
+      output: () => child.log,
+      stop: async () => {
+        await child.stop('SIGTERM');
+        removeDir();
+      },
+    };
+    try {
+      await child.ready();
+    } catch (e) {
+      await child.stop('SIGTERM');
+      const err = e instanceof HaproxyError ? e : new HaproxyError(`${(e as Error).message}\nhaproxy output:\n${child.log}`, { cause: e });
+      // its frontend port was taken before it bound it: another port (unless the caller chose this one)
+      if (opts.port === undefined && bindFailed(child.log)) throw new PortTakenError(port, err.message, { cause: err });
+      throw err;
     }
+    try {
+      if (opts.waitUp ?? true) {
+        for (const b of opts.backends) await admin.waitStatus(b.name, (s) => s.status === 'UP', timeoutMs, 'UP');
+      }
+    } catch (e) {
+      await child.stop('SIGTERM');
+      throw e instanceof HaproxyError ? e : new HaproxyError(`${(e as Error).message}\nhaproxy output:\n${child.log}`, { cause: e });
+    }
+    return proc;
+  };
+
+  try {
+    return opts.port !== undefined ? await launch(opts.port) : await withPortRetry(launch);
   } catch (e) {
-    await proc.stop();
-    throw e instanceof HaproxyError ? e : new HaproxyError(`${(e as Error).message}\nhaproxy output:\n${child.log}`, { cause: e });
+    removeDir();
+    throw e instanceof HaproxyError ? e : new HaproxyError((e as Error).message, { cause: e });
   }
-  return proc;
 }

@@ -5,7 +5,9 @@
  * readiness probe, and stops it by PID: the given signal, then SIGKILL after a
  * timeout, resolving once it has exited. It can be started again with the same
  * command. Every process started here is SIGKILLed when the parent process
- * exits (one registry for all kits), so a failing test never leaves one behind.
+ * exits (one registry for all kits), also when it is ended by SIGTERM or SIGINT
+ * (the test runner ends a file that overran its timeout with SIGTERM, which
+ * skips 'exit' handlers), so a failing test never leaves one behind.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { waitFor } from './wait.js';
@@ -13,19 +15,42 @@ import { waitFor } from './wait.js';
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
+function killAll(): void {
+  for (const c of live) {
+    try {
+      if (c.pid) process.kill(c.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Kill every child, then let the signal do what it would have done (unless someone else handles it). */
+function onSignal(signal: NodeJS.Signals): void {
+  killAll();
+  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+}
+
 function track(child: ChildProcess): void {
   live.add(child);
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const c of live) {
-      try {
-        if (c.pid) process.kill(c.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-  });
+  process.once('exit', killAll);
+  // SIGTERM/SIGINT end the process without 'exit': without these the children would be orphaned
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.once(signal, onSignal);
+}
+
+/** True when a server's output says it could not bind its port (nats-server, redis-server, haproxy, node). */
+export function bindFailed(log: string): boolean {
+  return /address already in use|EADDRINUSE|cannot bind socket/i.test(log);
+}
+
+/** A process exited (or was not running) while something was waited for; `log` is its output (see `bindFailed`). */
+export class ProcessExitedError extends Error {
+  constructor(message: string, readonly log: string) {
+    super(message);
+    this.name = 'ProcessExitedError';
+  }
 }
 
 /** How to tell that a started process is ready. */
@@ -36,8 +61,8 @@ export interface ReadyProbe {
   intervalMs: number;
   /** What is waited for (in the timeout message). */
   what: string;
-  /** The error thrown when the process exits before it is ready (gets the output so far). */
-  exitedError: (log: string) => Error;
+  /** The error thrown when the process exits before it is ready (gets its output; default a ProcessExitedError). */
+  exitedError?: (log: string) => Error;
 }
 
 export interface ManagedProcessOptions {
@@ -61,6 +86,8 @@ export class ManagedProcess {
   private child: ChildProcess | undefined;
   private output = '';
   private exit: Promise<void> = Promise.resolve();
+  /** Per run: resolves once its stdout and stderr are closed (all its output is in the log). */
+  private readonly drained = new WeakMap<ChildProcess, Promise<void>>();
 
   constructor(private readonly opts: ManagedProcessOptions) {}
 
@@ -109,6 +136,10 @@ export class ManagedProcess {
     child.stderr!.on('data', keep);
     track(child);
     this.child = child;
+    this.drained.set(child, new Promise((resolve) => {
+      child.once('close', () => resolve());
+      child.once('error', () => resolve());
+    }));
     this.exit = new Promise((resolve) => {
       const gone = () => {
         live.delete(child);
@@ -127,14 +158,40 @@ export class ManagedProcess {
   async ready(): Promise<void> {
     const probe = this.opts.ready;
     if (!probe) return;
+    await this.until(probe.check, { timeoutMs: probe.timeoutMs, intervalMs: probe.intervalMs, what: probe.what }, probe.exitedError);
+  }
+
+  /**
+   * Poll `cond` while the current run is alive: resolves once it holds, rejects at once when the
+   * process exits (a ProcessExitedError unless `exitedError` is given) and when the timeout passes.
+   */
+  async until(
+    cond: () => boolean | Promise<boolean>,
+    opts: { timeoutMs: number; intervalMs?: number; what: string },
+    exitedError?: (log: string) => Error,
+  ): Promise<void> {
     const child = this.child;
+    const exited = () => {
+      if (exitedError) return exitedError(this.output);
+      const how = child ? `exited (${child.signalCode ?? `code ${child.exitCode}`})` : 'is not running';
+      return new ProcessExitedError(`${this.opts.command} ${how} while waiting for ${opts.what}`, this.output);
+    };
     await waitFor(
       async () => {
-        if (!child || this.child !== child) throw probe.exitedError(this.output);
-        return probe.check();
+        if (!child || this.child !== child) {
+          // 'exit' may come before the last output (why it exited): wait for its pipes to close, bounded (a forked grandchild may hold them)
+          if (child) await Promise.race([this.drained.get(child), new Promise((r) => setTimeout(r, 2000).unref())]);
+          throw exited();
+        }
+        return cond();
       },
-      { timeoutMs: probe.timeoutMs, intervalMs: probe.intervalMs, what: probe.what },
+      { timeoutMs: opts.timeoutMs, intervalMs: opts.intervalMs ?? 25, what: opts.what },
     );
+  }
+
+  /** Send a signal by PID (e.g. SIGHUP for a config reload). No-op while stopped. */
+  signal(signal: NodeJS.Signals): void {
+    if (this.child?.pid) process.kill(this.child.pid, signal);
   }
 
   /** `e` with the recent output appended (for start failures). */

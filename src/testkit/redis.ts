@@ -1,17 +1,22 @@
 /**
- * Test kit: real `redis-server` processes on free loopback ports, each with its
- * own temp dir. `startRedis()` resolves once the server answers PING; the server
- * can be stopped (SIGTERM = graceful, saves if persistence is on; SIGKILL =
- * crash), started again on the same port and dir, or restarted. Every process
- * started here is SIGKILLed when the test process exits, so a failing test never
- * leaves one behind; tests still call `close()` in `after()`.
+ * Test kit: real `redis-server` processes on loopback ports, each with its own
+ * temp dir. redis-server cannot take a port from the kernel (`--port 0` turns TCP
+ * off), so it is given a port that was free a moment ago, and when its own log
+ * says the bind failed (taken meanwhile) it is started again on another one
+ * (bounded). `startRedis()` resolves once the server answers PING and INFO names
+ * the PID of the process started here (so a different server that happens to hold
+ * the port is never taken for it). The server can be stopped (SIGTERM = graceful,
+ * saves if persistence is on; SIGKILL = crash), started again on the same port and
+ * dir (retried, bounded, if the port is taken meanwhile), or restarted. Every
+ * process started here is SIGKILLed when the test process exits, so a failing test
+ * never leaves one behind; tests still call `close()` in `after()`.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './ports.js';
-import { ManagedProcess } from './process.js';
+import { PortTakenError, withPortRetry } from './ports.js';
+import { bindFailed, ManagedProcess } from './process.js';
 
 export const REDIS_SERVER_BIN = process.env.REDIS_SERVER_BIN ?? '/usr/bin/redis-server';
 
@@ -27,6 +32,8 @@ export interface StartRedisOptions {
   args?: string[];
   /** Milliseconds to wait for PING (default 10000). */
   readyTimeoutMs?: number;
+  /** Start on this port, once (a PortTakenError if its bind fails); default: a free one, another one if it was taken meanwhile. */
+  port?: number;
 }
 
 export interface RedisServer {
@@ -87,8 +94,12 @@ export function redisCommand(port: number, line: string, timeoutMs = 2000): Prom
   });
 }
 
+/** Starts on this server's own port found taken meanwhile (its log says so) are tried again this many times. */
+const RESTART_ATTEMPTS = 3;
+
 class RedisProc implements RedisServer {
   private readonly proc: ManagedProcess;
+  private started = false;
 
   constructor(readonly port: number, readonly dir: string, argv: string[], readyTimeoutMs: number) {
     this.proc = new ManagedProcess({
@@ -96,14 +107,20 @@ class RedisProc implements RedisServer {
       args: argv,
       cwd: dir,
       ready: {
-        // PING answers -LOADING while an AOF/RDB is being loaded; wait for PONG
-        check: async () => (await this.command('PING').catch(() => '')) === 'PONG',
+        check: () => this.answersAsItself(),
         timeoutMs: readyTimeoutMs,
         intervalMs: 20,
         what: `redis-server on port ${port}`,
-        exitedError: () => new Error(`redis-server exited during start`),
       },
     });
+  }
+
+  /** The server on the port is this process (INFO's process_id) and answers PONG (PING answers -LOADING while an AOF/RDB loads). */
+  private async answersAsItself(): Promise<boolean> {
+    const info = await this.command('INFO server').catch(() => '');
+    const pid = /process_id:(\d+)/.exec(info)?.[1];
+    if (pid === undefined || Number(pid) !== this.proc.pid) return false;
+    return (await this.command('PING').catch(() => '')) === 'PONG';
   }
 
   get url() { return `redis://127.0.0.1:${this.port}`; }
@@ -111,10 +128,22 @@ class RedisProc implements RedisServer {
   get running() { return this.proc.running; }
 
   async start(): Promise<void> {
-    try {
-      await this.proc.start();
-    } catch (e) {
-      throw this.proc.withLog(e);
+    // the first start is retried by startRedis on another port; a restart must keep its port
+    const attempts = this.started ? RESTART_ATTEMPTS : 1;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.proc.start();
+        this.started = true;
+        return;
+      } catch (e) {
+        const taken = !this.proc.running && bindFailed(this.proc.log);
+        if (taken && attempt < attempts) {
+          await new Promise((r) => setTimeout(r, 250 * attempt)); // back off before binding the same port again
+          continue;
+        }
+        const err = this.proc.withLog(e);
+        throw taken ? new PortTakenError(this.port, err.message, { cause: e }) : err;
+      }
     }
   }
 
@@ -154,10 +183,28 @@ class RedisProc implements RedisServer {
   }
 }
 
-/** Start one redis-server on a free loopback port with a temp dir; resolves once it answers PING. */
+/** Start one redis-server on a loopback port with a temp dir; resolves once it answers PING (another port if the first was taken). */
 export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), 'confab-redis-'));
-  const port = await freePort();
+  try {
+    const launch = async (port: number) => {
+      const s = new RedisProc(port, dir, redisArgv(port, dir, opts), opts.readyTimeoutMs ?? 10_000);
+      try {
+        await s.start();
+      } catch (e) {
+        await s.kill();
+        throw e;
+      }
+      return s;
+    };
+    return await (opts.port !== undefined ? launch(opts.port) : withPortRetry(launch));
+  } catch (e) {
+    rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+}
+
+function redisArgv(port: number, dir: string, opts: StartRedisOptions): string[] {
   const argv = [
     '--port', String(port),
     '--bind', '127.0.0.1',
@@ -170,12 +217,5 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
   if (opts.appendonly) argv.push('--appendonly', 'yes', '--appendfsync', opts.appendonly === true ? 'everysec' : opts.appendonly);
   else argv.push('--appendonly', 'no');
   argv.push(...(opts.args ?? []));
-  const s = new RedisProc(port, dir, argv, opts.readyTimeoutMs ?? 10_000);
-  try {
-    await s.start();
-  } catch (e) {
-    await s.close();
-    throw e;
-  }
-  return s;
+  return argv;
 }

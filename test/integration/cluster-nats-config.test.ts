@@ -5,7 +5,7 @@
  * turns healthy), and the configs `confab cluster` renders for its layout.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,8 +14,7 @@ import { effectiveEnv } from '../../src/cli/nats-config.js';
 import { renderNatsConfig } from '../../src/nats/config-gen.js';
 import { REPO_ROOT } from '../../src/testkit/gateway.js';
 import { startHaproxy } from '../../src/testkit/haproxy.js';
-import { freePort } from '../../src/testkit/ports.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { runNatsOnConfig } from '../../src/testkit/nats.js';
 
 const CLI = ['--import', 'tsx', join(REPO_ROOT, 'src/cli/confab.ts')];
 
@@ -53,8 +52,8 @@ describe('confab nats-config', () => {
   });
 
   it('a single node whose route name resolves only to itself renders standalone and turns healthy', async () => {
-    const [port, http] = [await freePort(), await freePort()];
-    const env = { ...base, FLY_APP_NAME: 'confab-nats', FLY_REGION: 'ord', NATS_PORT: String(port), NATS_HTTP_PORT: String(http) };
+    // rendered with fixed ports; the server runs it with kernel ports instead (-p -1 -m -1), read back from its ports file
+    const env = { ...base, FLY_APP_NAME: 'confab-nats', FLY_REGION: 'ord', NATS_PORT: '4222', NATS_HTTP_PORT: '8222' };
     // DNS says: only this machine (as on the first deploy of the seed's app)
     const eff = await effectiveEnv(env, async () => [{ address: '10.9.8.7' }], new Set(['10.9.8.7']));
     assert.ok(eff.note, 'the fallback is reported');
@@ -72,11 +71,11 @@ describe('confab nats-config', () => {
     assert.match(renderNatsConfig(withSyd.env), /gateway \{/);
     const file = join(dir, 'single.conf');
     writeFileSync(file, text.replace(/listen: "\[::\]:/g, 'listen: "127.0.0.1:'));
-    const proc = spawn('nats-server', ['-c', file], { stdio: 'ignore' });
+    const server = await runNatsOnConfig(file);
     try {
-      await waitFor(async () => (await fetch(`http://127.0.0.1:${http}/healthz`).then((r) => r.status, () => 0)) === 200, { timeoutMs: 15_000, intervalMs: 50, what: 'single node /healthz 200' });
+      await server.waitHealthy(15_000);
     } finally {
-      proc.kill('SIGKILL');
+      await server.close();
     }
   });
 

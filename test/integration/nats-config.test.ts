@@ -5,7 +5,7 @@
  * standalone config actually turning healthy).
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { ConfigError, loadConfig } from '../../src/config/config.js';
 import { ConfabError } from '../../src/protocol/codes.js';
 import { candidateNames, resolveAppHost } from '../../src/nats/discovery.js';
 import { createNatsAdapters, readNatsSettings, renderNatsConfig, writeNatsConfigAtomic } from '../../src/nats/index.js';
-import { NATS_SERVER_BIN, freePort, startNats } from '../../src/testkit/nats.js';
+import { NATS_SERVER_BIN, runNatsOnConfig, startNats } from '../../src/testkit/nats.js';
 import { waitFor } from '../../src/testkit/wait.js';
 
 const log = pino({ level: 'silent' });
@@ -26,6 +26,16 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const base = { natsUrl: 'nats://127.0.0.1:4222', natsAppHost: undefined, historyLimit: 100 };
 function throwsVar(fn: () => unknown, variable: string): void {
   assert.throws(fn, (e: unknown) => e instanceof ConfigError && e.variable === variable, `expected ConfigError for ${variable}`);
+}
+type Adapters = Awaited<ReturnType<typeof createNatsAdapters>>;
+/** Close what an open gave (every NATS client here reconnects forever: one left open keeps the file from ever exiting). */
+async function closeAll(a: Adapters): Promise<void> {
+  await a.bus.close();
+  await a.history.close();
+}
+/** For an open that must fail: if it opens after all, close it (so the assertion fails, and nothing is left reconnecting). */
+async function closedIfOpened(p: Promise<Adapters>): Promise<void> {
+  await closeAll(await p);
 }
 
 describe('NATS settings from env', () => {
@@ -118,18 +128,16 @@ describe('NATS credentials against a real server', () => {
     t.after(() => up.close());
     const env = (extra: Record<string, string>) => ({ NATS_URL: up.url, CONFAB_SECRET: 'x'.repeat(20), NATS_CONNECT_TIMEOUT_MS: '2000', ...extra });
     const ok = await createNatsAdapters(loadConfig(env({})), log, { env: env({ NATS_USER: 'confab', NATS_PASS: 's3cret-pass' }) });
+    t.after(() => closeAll(ok)); // on a failed assertion (closing is idempotent)
     assert.equal(ok.bus.status, 'up');
-    await ok.bus.close();
-    await ok.history.close();
-    await assert.rejects(createNatsAdapters(loadConfig(env({})), log, { env: env({ NATS_USER: 'confab', NATS_PASS: 'wrong' }) }), (e: unknown) => e instanceof ConfabError && e.code === 'bus_unavailable');
+    await closeAll(ok);
+    await assert.rejects(closedIfOpened(createNatsAdapters(loadConfig(env({})), log, { env: env({ NATS_USER: 'confab', NATS_PASS: 'wrong' }) })), (e: unknown) => e instanceof ConfabError && e.code === 'bus_unavailable');
 
     const tok = await startNats({ extraConfig: 'authorization { token: tok-123456 }' });
     t.after(() => tok.close());
     const tenv = (extra: Record<string, string>) => ({ NATS_URL: tok.url, CONFAB_SECRET: 'x'.repeat(20), NATS_CONNECT_TIMEOUT_MS: '2000', ...extra });
-    const ok2 = await createNatsAdapters(loadConfig(tenv({})), log, { env: tenv({ NATS_TOKEN: 'tok-123456' }) });
-    await ok2.bus.close();
-    await ok2.history.close();
-    await assert.rejects(createNatsAdapters(loadConfig(tenv({})), log, { env: tenv({ NATS_TOKEN: 'nope' }) }), (e: unknown) => e instanceof ConfabError && e.code === 'bus_unavailable');
+    await closeAll(await createNatsAdapters(loadConfig(tenv({})), log, { env: tenv({ NATS_TOKEN: 'tok-123456' }) }));
+    await assert.rejects(closedIfOpened(createNatsAdapters(loadConfig(tenv({})), log, { env: tenv({ NATS_TOKEN: 'nope' }) })), (e: unknown) => e instanceof ConfabError && e.code === 'bus_unavailable');
   });
 });
 
@@ -137,9 +145,7 @@ describe('NATS nkey and TLS against a real server', () => {
   const envFor = (url: string, extra: Record<string, string>) => ({ NATS_URL: url, CONFAB_SECRET: 'x'.repeat(20), NATS_CONNECT_TIMEOUT_MS: '2000', ...extra });
   const tryOpen = async (url: string, extra: Record<string, string>) => {
     const e = envFor(url, extra);
-    const a = await createNatsAdapters(loadConfig(e), log, { env: e });
-    await a.bus.close();
-    await a.history.close();
+    await closedIfOpened(createNatsAdapters(loadConfig(e), log, { env: e }));
   };
 
   it('NATS_NKEY: the right seed connects, another one is refused', async (t) => {
@@ -188,6 +194,9 @@ describe('history stream settings', () => {
     };
     // two nodes starting at once with the same settings: one stream, one epoch
     const [h1, h2] = await Promise.all([open({ CONFAB_HISTORY_LIMIT: '50' }), open({ CONFAB_HISTORY_LIMIT: '50' })]);
+    // closed here on success; on a failed assertion by these hooks (close is idempotent), or the file never exits
+    t.after(() => h1.close());
+    t.after(() => h2.close());
     assert.equal(h1.epoch, h2.epoch);
     const first = await h1.append({ room: 'lobby', id: 'a', kind: 'msg', text: 'a', from: { user: 'u', handle: 'u', node: 'n', region: 'r' }, ts: 1 });
     await h1.close();
@@ -267,15 +276,13 @@ describe('nats-server config generator', () => {
   });
 
   it('a generated single-node config (no routes) turns healthy with JetStream', async (t) => {
-    const [port, http] = [await freePort(), await freePort()];
     const f = join(dir, 'single.conf');
-    writeNatsConfigAtomic(f, renderNatsConfig({ NATS_SERVER_NAME: 'solo', NATS_LISTEN_HOST: '127.0.0.1', NATS_PORT: String(port), NATS_HTTP_PORT: String(http), NATS_STORE_DIR: join(dir, 'solo-store'), NATS_MAX_MEM_STORE: '64MB' }));
-    const child = spawn(NATS_SERVER_BIN, ['-c', f], { stdio: 'ignore' });
-    t.after(() => {
-      child.kill('SIGKILL');
-    });
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${http}/healthz`).then((r) => r.status).catch(() => 0)) === 200, { timeoutMs: 15_000, what: 'generated server healthy' });
-    const jsz = (await (await fetch(`http://127.0.0.1:${http}/jsz`)).json()) as { config?: { store_dir?: string } };
+    // rendered with fixed ports; the server runs it with kernel ports instead (-p -1 -m -1), read back from its ports file
+    writeNatsConfigAtomic(f, renderNatsConfig({ NATS_SERVER_NAME: 'solo', NATS_LISTEN_HOST: '127.0.0.1', NATS_PORT: '4222', NATS_HTTP_PORT: '8222', NATS_STORE_DIR: join(dir, 'solo-store'), NATS_MAX_MEM_STORE: '64MB' }));
+    const server = await runNatsOnConfig(f);
+    t.after(() => server.close());
+    await server.waitHealthy(15_000);
+    const jsz = (await server.monitor('/jsz')).body as { config?: { store_dir?: string } };
     assert.ok(jsz.config?.store_dir?.includes('solo-store'), 'JetStream is enabled on the store dir');
   });
 });

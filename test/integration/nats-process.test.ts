@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createSession, spawnGateway, type GatewayProcess } from '../../src/testkit/gateway.js';
 import { startNatsCluster, type NatsCluster } from '../../src/testkit/nats.js';
-import { freePort } from '../../src/testkit/ports.js';
 import { RawClient } from '../../src/testkit/raw-client.js';
 import { waitFor } from '../../src/testkit/wait.js';
 
@@ -31,7 +30,6 @@ describe('gateway processes on NATS', () => {
 
   const spawn = async (node: string, natsIndex: number) => {
     const p = await spawnGateway({
-      PORT: String(await freePort()),
       NATS_URL: cluster.servers[natsIndex]!.url,
       CONFAB_NODE_ID: node,
       CONFAB_STREAM_REPLICAS: '3',

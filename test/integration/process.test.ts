@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createSession, spawnGateway, type GatewayProcess } from '../../src/testkit/gateway.js';
-import { freePort } from '../../src/testkit/ports.js';
 import { RawClient } from '../../src/testkit/raw-client.js';
 import { waitFor } from '../../src/testkit/wait.js';
 
@@ -33,8 +32,7 @@ describe('gateway process on the embedded default', () => {
 
   it('keeps acknowledged messages across kill -9 and resumes exactly after restart (G2, G8)', async () => {
     const dir = tmp();
-    const port = String(await freePort());
-    const env = { PORT: port, CONFAB_DATA_DIR: dir };
+    const env = { CONFAB_DATA_DIR: dir };
     const p1 = await spawnGateway(env);
     procs.push(p1);
     const sa = await createSession(p1.url, 'crash-a');
@@ -54,7 +52,7 @@ describe('gateway process on the embedded default', () => {
     await p1.kill();
     await waitFor(() => b.closeCode !== undefined, { what: 'client sees the crash' });
 
-    const p2 = await spawnGateway(env);
+    const p2 = await spawnGateway({ ...env, PORT: new URL(p1.url).port }); // restart on the same port
     procs.push(p2);
     const a2 = await RawClient.connect(wsOf(p2.url), sa.token);
     clients.push(a2);
@@ -77,7 +75,7 @@ describe('gateway process on the embedded default', () => {
 
   it('drains on SIGTERM: not ready first, then clients moved with a retry hint, publishes finished, exit 0 (G5)', async () => {
     const dir = tmp();
-    const p = await spawnGateway({ PORT: String(await freePort()), CONFAB_DATA_DIR: dir, CONFAB_DRAIN_READY_DELAY_MS: '300', CONFAB_DRAIN_WINDOW_MS: '600' });
+    const p = await spawnGateway({ CONFAB_DATA_DIR: dir, CONFAB_DRAIN_READY_DELAY_MS: '300', CONFAB_DRAIN_WINDOW_MS: '600' });
     procs.push(p);
     const cs: RawClient[] = [];
     for (let i = 0; i < 6; i++) {

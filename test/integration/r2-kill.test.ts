@@ -15,7 +15,6 @@ import { DEFAULT_BACKOFF } from '../../src/client/index.js';
 import { LoadGenerator } from '../../src/load/index.js';
 import { spawnGateway, type GatewayProcess } from '../../src/testkit/gateway.js';
 import { startNats, type NatsServer } from '../../src/testkit/nats.js';
-import { freePort } from '../../src/testkit/ports.js';
 import { waitFor } from '../../src/testkit/wait.js';
 
 const CLIENTS = 1000;
@@ -32,9 +31,8 @@ describe('R2: kill -9 one of three gateways while 1,000 clients chat', { timeout
 
   before(async () => {
     nats = await startNats();
-    const started = await Promise.all(NODES.map(async (node) =>
+    const started = await Promise.all(NODES.map((node) =>
       spawnGateway({
-        PORT: String(await freePort()),
         NATS_URL: nats!.url,
         CONFAB_NODE_ID: node,
         CONFAB_MAX_CONN_PER_IP: '5000',
