@@ -1,11 +1,12 @@
-import { codeForClose, shouldReconnect } from '../protocol/codes.js';
+import { type RetryClass, codeForClose, ErrorCodes, shouldReconnect } from '../protocol/codes.js';
 import type { ChatMessage, ClientFrame, ServerFrame, ServerFrameOf } from '../protocol/frames.js';
 import { ALERTS_ROOM, ROOM_RE, SUBPROTOCOL } from './constants.js';
 import { Backoff } from './backoff.js';
 import { RoomCursors } from './cursors.js';
 import { Emitter } from './emitter.js';
-import { ClientError, isFatalForMessage } from './errors.js';
-import { Outbox, type OutboxEntry, newMessageId } from './outbox.js';
+import { ClientError, retryClassOf } from './errors.js';
+import { Outbox, type OutboxEntry, type OutboxState, newMessageId } from './outbox.js';
+import { Pacer, type PacingOptions } from './pacer.js';
 import { ReadinessProbe } from './probe.js';
 import { MemoryStorage, type StorageLike } from './storage.js';
 import type { AckEvent, ClientEvents, ClientOptions, ConnectionState, JoinedEvent, StateChange, WebSocketCtor, WebSocketLike } from './types.js';
@@ -15,16 +16,24 @@ const TYPING_THROTTLE_MS = 2000;
 const MAX_RETRY_HINT_MS = 120_000;
 /** A connection that lasted this long resets the backoff; one dropped sooner keeps climbing it. */
 const STABLE_MS = 5_000;
-/** Join refusals that retrying cannot fix: the room is forgotten and its queue dropped. */
-const JOIN_FATAL = new Set(['bad_room', 'forbidden_room', 'too_many_rooms', 'bad_frame']);
 /** The server refused a send because an earlier one on this connection failed: resend that one first. */
 const FENCED = 'fenced';
+const RATE_LIMITED = 'rate_limited';
 /** The resend delay after a refusal never goes below this, whatever backoff.minMs is (no tight loop). */
 const MIN_FLUSH_MS = 100;
 /** Rounds in a row answered only with `fenced` (no ack, no other refusal) after which a new connection clears the fence. */
 const FENCED_ROUNDS_RECONNECT = 2;
 
 type Waiter<T> = { resolve: (v: T) => void; reject: (e: ClientError) => void };
+/** A frame that is not a message, waiting for a token; built when it goes out (a join's `since` is read then). */
+type ControlItem = { t: 'join'; room: string } | { t: 'leave'; room: string } | { t: 'rooms' } | { t: 'ping' };
+type Limits = Partial<ServerFrameOf<'welcome'>['limits']>;
+
+/** UTF-8 length of a string, without allocating for the common short case. */
+function utf8Bytes(s: string, atMost: number): number {
+  if (s.length * 3 <= atMost) return s.length; // cannot exceed the bound: the exact value is not needed
+  return new TextEncoder().encode(s).length;
+}
 
 /** Build the WebSocket URL from an http(s) or ws(s) base URL. */
 export function socketUrl(base: string, token: string): string {
@@ -82,20 +91,26 @@ export class ConfabClient extends Emitter<ClientEvents> {
   #openedByProbe = false;
 
   // Per connection: what of the outbox went out and how the server answered (reset on every new socket).
-  /** Outbox ids sent on this connection and not answered yet (→ room): never sent twice at once. */
-  #inflight = new Map<string, string>();
+  // Outbox entries are `queued` or `sent` (in flight on this socket, never sent twice on it); a new
+  // socket makes every `sent` entry `queued` again.
   /**
-   * Ids that were in flight in a room when a send of that room was refused: the server will refuse
-   * them too (`fenced`). The room sends nothing until they are answered, so a resend never
-   * overtakes one of them.
+   * Rooms where a send was refused for a passing reason (`later`): nothing more of that room goes
+   * out until the resend round. `waiting`: the round's delay runs; `due`: the delay is over and the
+   * room is released as soon as none of its sends is in flight (the server fences those; a resend
+   * must not overtake one). Released, the room's queue goes out again in outbox order, the refused
+   * message first (sender order, G9). The server fences the same way, per room and connection;
+   * other rooms keep flowing.
    */
-  #stale = new Set<string>();
-  /**
-   * Rooms where a send was refused for a passing reason: nothing more of that room goes out until
-   * the scheduled resend, which sends the room's queue again in order (sender order, G9). The server
-   * fences the same way, per room and connection; other rooms keep flowing.
-   */
-  #held = new Set<string>();
+  #held = new Map<string, 'waiting' | 'due'>();
+  /** Paces every frame by the server's announced rate (unlimited until a `welcome` names one). */
+  #pacer: Pacer = Pacer.unlimited();
+  readonly #pacing: false | Partial<PacingOptions>;
+  /** Frames other than messages, waiting for a token, in order (a ping goes first). */
+  #control: ControlItem[] = [];
+  /** The limits of the last `welcome` (kept while reconnecting: joins beyond maxRooms are refused locally). */
+  #limits: Limits | undefined;
+  /** Leaves written on this connection and not answered with `left` yet. */
+  #pendingLeaves = new Set<string>();
   /** Answers since the last resend round: decides the next delay and when a fence is ours to clear. */
   #round = { acks: 0, refused: 0, fenced: 0 };
   /** Resend rounds in a row without an ack (the resend delay doubles with each). */
@@ -107,7 +122,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
   #ws: WebSocketLike | null = null;
   #gen = 0;
   #welcome: ServerFrameOf<'welcome'> | undefined;
-  #pendingJoins = new Set<string>();
+  /** Joins of this connection not answered yet: `queued` (waiting for a token) or `sent`. */
+  #pendingJoins = new Map<string, 'queued' | 'sent'>();
   /** Rooms answered with `joined` on the current connection: their queued messages may flow. */
   #joinedInfo = new Map<string, JoinedEvent>();
   #rejoinAttempts = new Map<string, number>();
@@ -118,7 +134,14 @@ export class ConfabClient extends Emitter<ClientEvents> {
   #typingSent = new Map<string, number>();
   #lastSocketError: string | undefined;
   #connectedAt = 0;
-  #timers: { retry?: ReturnType<typeof setTimeout>; ping?: ReturnType<typeof setInterval>; pong?: ReturnType<typeof setTimeout>; open?: ReturnType<typeof setTimeout>; flush?: ReturnType<typeof setTimeout> } = {};
+  #timers: {
+    retry?: ReturnType<typeof setTimeout>;
+    ping?: ReturnType<typeof setInterval>;
+    pong?: ReturnType<typeof setTimeout>;
+    open?: ReturnType<typeof setTimeout>;
+    flush?: ReturnType<typeof setTimeout>;
+    pace?: ReturnType<typeof setTimeout>;
+  } = {};
   #unwatchNetwork: (() => void) | undefined;
 
   constructor(opts: ClientOptions) {
@@ -143,6 +166,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#pingIntervalMs = opts.pingIntervalMs ?? 25_000;
     this.#pingTimeoutMs = opts.pingTimeoutMs ?? 10_000;
     this.#connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+    this.#pacing = opts.pacing === false ? false : (opts.pacing ?? {});
     if (opts.watchNetwork !== false) this.#watchNetwork();
     if (opts.autoConnect) this.connect();
   }
@@ -159,8 +183,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
   get rooms(): string[] {
     return this.#cursors.rooms().filter((r) => r !== ALERTS_ROOM);
   }
-  /** Messages sent but not yet acknowledged, in send order. */
-  get pending(): OutboxEntry[] {
+  /** Messages not yet acknowledged, in send order, each `queued` or `sent` (in flight on this connection). */
+  get pending(): (OutboxEntry & { state: OutboxState })[] {
     return this.#outbox.list();
   }
   /** True once connected and every room is re-joined (queued messages are flowing). */
@@ -204,19 +228,33 @@ export class ConfabClient extends Emitter<ClientEvents> {
     for (const w of this.#roomsWaiters.splice(0)) w.reject(new ClientError('closed', 'client closed'));
   }
 
-  /** Join a room (persisted). Resolves with the server's `joined` answer, when connected. */
+  /**
+   * Join a room (persisted). Resolves with the server's `joined` answer, when connected; a join
+   * refused for a passing reason (`rate_limited`, `bus_unavailable`, …) is sent again until it is
+   * answered. Rejects for good with `bad_room`, with `too_many_rooms` beyond the server's
+   * `maxRooms` (refused locally, nothing sent), or with the server's `never` refusals.
+   */
   join(room: string): Promise<JoinedEvent> {
-    if (!ROOM_RE.test(room)) return Promise.reject(new ClientError('bad_room', `invalid room name ${JSON.stringify(room)}`, { room }));
+    if (!ROOM_RE.test(room)) return Promise.reject(new ClientError('bad_room', `invalid room name ${JSON.stringify(room)}`, { room, retry: 'never' }));
     const known = this.#joinedInfo.get(room);
     if (known && this.#cursors.has(room) && !this.#pendingJoins.has(room)) return Promise.resolve(known);
+    const isNew = !this.#cursors.has(room);
+    const max = this.#limits?.maxRooms;
+    if (isNew && typeof max === 'number' && this.rooms.length >= max) {
+      const err = new ClientError('too_many_rooms', `at most ${max} rooms per connection (not sent)`, { room, retry: 'never' });
+      this.emit('error', err);
+      return Promise.reject(err);
+    }
     const p = new Promise<JoinedEvent>((resolve, reject) => {
       const list = this.#joinWaiters.get(room) ?? [];
       list.push({ resolve, reject });
       this.#joinWaiters.set(room, list);
     });
-    const isNew = !this.#cursors.has(room);
     this.#cursors.add(room);
-    if (this.#welcome && (isNew || !this.#pendingJoins.has(room))) this.#sendJoin(room);
+    if (this.#welcome) {
+      this.#queueJoin(room);
+      this.#pump();
+    }
     return p;
   }
 
@@ -224,13 +262,18 @@ export class ConfabClient extends Emitter<ClientEvents> {
   leave(room: string): void {
     if (room === ALERTS_ROOM || !this.#cursors.has(room)) return;
     this.#cursors.remove(room);
-    this.#joinedInfo.delete(room);
-    this.#pendingJoins.delete(room);
+    const wasJoined = this.#joinedInfo.delete(room);
+    const join = this.#pendingJoins.get(room);
+    this.#pendingJoins.delete(room); // a join still queued is not sent (the server never saw it)
     this.#typingSent.delete(room);
+    this.#held.delete(room);
     for (const w of this.#joinWaiters.get(room) ?? []) w.reject(new ClientError('not_joined', 'left the room', { room }));
     this.#joinWaiters.delete(room);
-    this.#dropQueued((e) => e.room === room, 'not_joined', 'left the room before the message was sent');
-    if (this.#welcome) this.#sendFrame({ t: 'leave', room });
+    this.#dropQueued((e) => e.room === room, 'not_joined', 'left the room before the message was sent', 'never');
+    if (this.#welcome && (wasJoined || join === 'sent')) {
+      this.#control.push({ t: 'leave', room });
+      this.#pump();
+    }
   }
 
   /**
@@ -248,11 +291,18 @@ export class ConfabClient extends Emitter<ClientEvents> {
     return this.#enqueue('alert', ALERTS_ROOM, text);
   }
 
-  /** Tell the room this user is typing (throttled to once per 2 s per room until the next send; dropped when not connected). */
+  /**
+   * Tell the room this user is typing (throttled to once per 2 s per room until the next send).
+   * Ephemeral: dropped when not connected, and when the pacing bucket is below half full or other
+   * frames wait for it (messages and joins come first).
+   */
   typing(room: string): void {
     if (!this.#joinedInfo.has(room) || room === ALERTS_ROOM) return;
     const now = Date.now();
     if (now - (this.#typingSent.get(room) ?? 0) < TYPING_THROTTLE_MS) return;
+    const p = this.#pacer;
+    if (p.limited && (this.#control.length > 0 || this.#timers.pace !== undefined || p.available() < Math.max(1, p.burst / 2))) return;
+    if (!p.take()) return;
     this.#typingSent.set(room, now);
     this.#sendFrame({ t: 'typing', room });
   }
@@ -261,7 +311,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
   listRooms(): Promise<{ name: string; members: number }[]> {
     if (!this.#welcome) return Promise.reject(new ClientError('closed', 'not connected'));
     const p = new Promise<{ name: string; members: number }[]>((resolve, reject) => this.#roomsWaiters.push({ resolve, reject }));
-    this.#sendFrame({ t: 'rooms' });
+    if (!this.#control.some((c) => c.t === 'rooms')) this.#control.push({ t: 'rooms' });
+    this.#pump();
     return p;
   }
 
@@ -404,6 +455,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     clearTimeout(this.#timers.pong);
     clearTimeout(this.#timers.open);
     clearTimeout(this.#timers.flush);
+    clearTimeout(this.#timers.pace);
     this.#timers = {};
   }
 
@@ -441,7 +493,9 @@ export class ConfabClient extends Emitter<ClientEvents> {
     const gen = this.#gen;
     this.#timers.ping = setInterval(() => {
       if (gen !== this.#gen || !this.#ws || this.#ws.readyState !== OPEN) return;
-      this.#sendFrame({ t: 'ping' });
+      // first in line for the next token: a long queue of messages must not delay the liveness check
+      if (!this.#control.some((c) => c.t === 'ping')) this.#control.unshift({ t: 'ping' });
+      this.#pump();
       if (this.#timers.pong === undefined) {
         this.#timers.pong = setTimeout(() => {
           if (gen !== this.#gen) return;
@@ -452,21 +506,28 @@ export class ConfabClient extends Emitter<ClientEvents> {
     }, this.#pingIntervalMs);
   }
 
-  #sendFrame(frame: ClientFrame): boolean {
-    const ws = this.#ws;
-    if (!ws || ws.readyState !== OPEN) return false;
-    try {
-      ws.send(JSON.stringify(frame));
-      return true;
-    } catch {
-      return false;
-    }
+  /** Ask for a join on this connection (once; it waits for a token with the other control frames). */
+  #queueJoin(room: string): void {
+    if (this.#pendingJoins.has(room)) return;
+    this.#pendingJoins.set(room, 'queued');
+    this.#control.push({ t: 'join', room });
   }
 
-  #sendJoin(room: string): void {
-    const since = this.#cursors.since(room);
-    this.#pendingJoins.add(room);
-    this.#sendFrame(since ? { t: 'join', room, since } : { t: 'join', room });
+  /** The frame a control item stands for now, or undefined when it is obsolete (a join of a room left meanwhile). */
+  #controlFrame(c: ControlItem): ClientFrame | undefined {
+    switch (c.t) {
+      case 'join': {
+        if (!this.#cursors.has(c.room) || this.#pendingJoins.get(c.room) !== 'queued') return undefined;
+        const since = this.#cursors.since(c.room);
+        return since ? { t: 'join', room: c.room, since } : { t: 'join', room: c.room };
+      }
+      case 'leave':
+        return this.#cursors.has(c.room) ? undefined : { t: 'leave', room: c.room }; // joined again meanwhile: the join re-syncs
+      case 'rooms':
+        return this.#roomsWaiters.length > 0 ? { t: 'rooms' } : undefined;
+      case 'ping':
+        return { t: 'ping' };
+    }
   }
 
   // ---- incoming frames -----------------------------------------------------
@@ -506,7 +567,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
         this.#timers.pong = undefined;
         return;
       case 'left':
-        this.#joinedInfo.delete(f.room);
+        this.#pendingLeaves.delete(f.room);
+        if (!this.#cursors.has(f.room)) this.#joinedInfo.delete(f.room);
         this.emit('left', { room: f.room });
         return;
       case 'rooms': {
@@ -530,6 +592,9 @@ export class ConfabClient extends Emitter<ClientEvents> {
   #onWelcome(f: ServerFrameOf<'welcome'>): void {
     clearTimeout(this.#timers.open);
     this.#welcome = f;
+    this.#limits = typeof f.limits === 'object' && f.limits !== null ? f.limits : undefined;
+    // the server's bucket starts full now (it counts every frame of this connection); ours mirrors it
+    this.#pacer = this.#pacing === false ? Pacer.unlimited() : Pacer.forLimits(this.#limits, this.#pacing);
     this.#connectedAt = Date.now();
     this.#probe.noteUp();
     this.#failedUrls.clear();
@@ -537,7 +602,18 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.emit('welcome', f);
     this.#startPing();
     this.#cursors.add(ALERTS_ROOM);
-    for (const room of this.#cursors.rooms()) this.#sendJoin(room);
+    // every remembered room comes back, paced; rooms beyond the server's maxRooms are refused here
+    // (the server would refuse them for good) in the order they were joined
+    const max = this.#limits?.maxRooms;
+    let kept = 0;
+    for (const room of this.#cursors.rooms()) {
+      if (room !== ALERTS_ROOM && typeof max === 'number' && ++kept > max) {
+        this.#refuseJoin(room, new ClientError('too_many_rooms', `at most ${max} rooms per connection (not sent)`, { room, retry: 'never' }));
+        continue;
+      }
+      this.#queueJoin(room);
+    }
+    this.#pump();
   }
 
   #onJoined(f: JoinedEvent): void {
@@ -564,9 +640,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
   }
 
   #onAck(f: ServerFrameOf<'ack'>): void {
-    this.#inflight.delete(f.id);
-    const wasStale = this.#stale.delete(f.id);
-    const entry = this.#outbox.remove(f.id);
+    const entry = this.#outbox.remove(f.id); // sent → acked
     if (!entry) return;
     this.#round.acks++;
     this.#flushRounds = 0;
@@ -575,66 +649,126 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.emit('ack', ack);
     this.#sendWaiters.get(f.id)?.resolve(ack);
     this.#sendWaiters.delete(f.id);
-    if (wasStale) this.#pump();
+    if (this.#release(entry.room)) this.#pump();
   }
 
   #onError(f: ServerFrameOf<'error'>): void {
-    const err = new ClientError(f.code, f.message, { id: f.id, room: f.room });
-    const entry = f.id ? this.#outbox.get(f.id) : undefined;
-    if (f.id) {
-      this.#inflight.delete(f.id);
-      this.#stale.delete(f.id);
+    const retry = retryClassOf(f);
+    const err = new ClientError(f.code, f.message, { id: f.id, room: f.room, retry });
+    // the server's bucket is empty: so is ours (whatever our clock thought), and the next frame waits
+    if (f.code === RATE_LIMITED) this.#pacer.drain();
+    if (retry === 'reconnect') {
+      // the connection is not usable any more: everything in flight is queued again on the next one
+      this.emit('error', err);
+      const close = (ErrorCodes as Record<string, { close: number | null }>)[f.code]?.close ?? 1001;
+      this.#abandonSocket(1000, f.code);
+      this.#dropped(close, f.code);
+      return;
     }
-    if (entry) {
-      if (isFatalForMessage(f.code)) {
-        this.#dropQueued((e) => e.id === entry.id, f.code, f.message);
+    const entry = f.id ? this.#outbox.get(f.id) : undefined;
+    if (entry) return this.#onMessageRefused(entry, f, retry, err);
+    if (f.id && retry === 'later') return; // about a message no longer queued (acknowledged or dropped meanwhile)
+    if (f.room && !f.id) {
+      const room = f.room;
+      if (this.#pendingJoins.get(room) === 'sent') return this.#onJoinRefused(room, retry, err);
+      if (retry === 'later' && this.#pendingLeaves.delete(room)) {
+        // a leave the server did not take: send it again later, unless the room was joined again meanwhile
+        this.#later(1, () => {
+          if (!this.#cursors.has(room)) {
+            this.#control.push({ t: 'leave', room });
+            this.#pump();
+          }
+        });
         this.emit('error', err);
-        this.#pump();
         return;
       }
-      // A passing refusal: keep it, hold everything after it in its room, resend in outbox order after a delay.
-      // `fenced` only says an earlier message is being resent first: the SDK handles it, the app is not told.
-      this.#held.add(entry.room);
-      for (const [id, room] of this.#inflight) if (room === entry.room) this.#stale.add(id);
-      if (f.code === FENCED) this.#round.fenced++;
-      else {
-        this.#round.refused++;
-        this.emit('error', err);
-      }
-      this.#scheduleFlush();
-      return;
     }
-    if (f.id && f.code === FENCED) return; // about a message no longer queued (acknowledged meanwhile)
-    if (f.room && this.#pendingJoins.has(f.room) && !f.id) {
-      const room = f.room;
-      this.#pendingJoins.delete(room);
-      if (JOIN_FATAL.has(f.code) && room !== ALERTS_ROOM) {
-        this.#cursors.remove(room);
-        this.#dropQueued((e) => e.room === room, 'not_joined', `could not join ${room}: ${f.message}`);
-        for (const w of this.#joinWaiters.get(room) ?? []) w.reject(err);
-        this.#joinWaiters.delete(room);
-      } else {
-        // bus or store trouble: keep the room (and its queue) and join again after a jittered delay
-        const n = (this.#rejoinAttempts.get(room) ?? 0) + 1;
-        this.#rejoinAttempts.set(room, n);
-        const delay = Math.round(Math.min(this.#backoff.maxMs, this.#backoff.minMs * 2 ** Math.min(n, 10)) * (0.5 + this.#random() / 2));
-        const gen = this.#gen;
-        const timer = setTimeout(() => {
-          this.#rejoinTimers.delete(timer);
-          if (gen === this.#gen && this.#welcome && this.#cursors.has(room) && !this.#joinedInfo.has(room) && !this.#pendingJoins.has(room)) this.#sendJoin(room);
-        }, delay);
-        this.#rejoinTimers.add(timer);
-      }
-      this.emit('error', err);
-      return;
+    if (!f.id && !f.room && f.code === RATE_LIMITED) {
+      // a `ping` or `rooms` was dropped: the answer proves the connection alive; a room list still wanted is asked again
+      clearTimeout(this.#timers.pong);
+      this.#timers.pong = undefined;
+      if (this.#roomsWaiters.length > 0)
+        this.#later(1, () => {
+          if (this.#roomsWaiters.length > 0 && !this.#control.some((c) => c.t === 'rooms')) {
+            this.#control.push({ t: 'rooms' });
+            this.#pump();
+          }
+        });
     }
     this.emit('error', err);
+  }
+
+  /** A `pub`/`alert` of the outbox was refused: drop it (`never`) or send it again in order (`later`). */
+  #onMessageRefused(entry: OutboxEntry, f: ServerFrameOf<'error'>, retry: RetryClass, err: ClientError): void {
+    if (retry === 'never') {
+      this.#dropQueued((e) => e.id === entry.id, f.code, f.message, 'never');
+      this.emit('error', err);
+      if (this.#release(entry.room)) this.#pump();
+      return;
+    }
+    // A passing refusal (`later`): sent → queued; hold its room (everything after it waits), resend
+    // the room in outbox order after a delay. The server fenced the room the same way.
+    // `fenced` only says an earlier message is being resent first: the SDK handles it, the app is not told.
+    this.#outbox.markQueued(entry.id);
+    if (!this.#held.has(entry.room)) this.#held.set(entry.room, 'waiting');
+    if (f.code === FENCED) this.#round.fenced++;
+    else {
+      this.#round.refused++;
+      this.emit('error', err);
+    }
+    if (this.#release(entry.room)) this.#pump(); // the round's delay was over and this was the last answer it waited for
+    else this.#scheduleFlush();
+  }
+
+  /** A join was refused: forget the room (`never`) or join again after a jittered delay until it is joined (`later`). */
+  #onJoinRefused(room: string, retry: RetryClass, err: ClientError): void {
+    this.#pendingJoins.delete(room);
+    if (retry === 'never' && room !== ALERTS_ROOM) {
+      this.#refuseJoin(room, err, `could not join ${room}: ${err.message}`);
+      return;
+    }
+    // rate limited, bus or store trouble: keep the room (and its queue) and join again after a jittered delay
+    const n = (this.#rejoinAttempts.get(room) ?? 0) + 1;
+    this.#rejoinAttempts.set(room, n);
+    this.#later(n, () => {
+      if (this.#cursors.has(room) && !this.#joinedInfo.has(room) && !this.#pendingJoins.has(room)) {
+        this.#queueJoin(room);
+        this.#pump();
+      }
+    });
+    this.emit('error', err);
+  }
+
+  /** A join that cannot succeed: forget the room, drop its queue, reject its waiters, tell the app. */
+  #refuseJoin(room: string, err: ClientError, why = err.message): void {
+    this.#cursors.remove(room);
+    this.#pendingJoins.delete(room);
+    this.#held.delete(room);
+    this.#dropQueued((e) => e.room === room, 'not_joined', why, 'never');
+    for (const w of this.#joinWaiters.get(room) ?? []) w.reject(err);
+    this.#joinWaiters.delete(room);
+    this.emit('error', err);
+  }
+
+  /**
+   * Run `fn` on this connection after a jittered delay growing with `attempt` (1: minMs·(1–2)…,
+   * at most maxMs; never below MIN_FLUSH_MS); dropped if the connection ends first.
+   */
+  #later(attempt: number, fn: () => void): void {
+    const base = Math.min(this.#backoff.maxMs, this.#backoff.minMs * 2 ** Math.min(attempt, 10));
+    const delay = Math.max(MIN_FLUSH_MS, Math.round(base * (0.5 + this.#random() / 2)));
+    const gen = this.#gen;
+    const timer = setTimeout(() => {
+      this.#rejoinTimers.delete(timer);
+      if (gen === this.#gen && this.#welcome) fn();
+    }, delay);
+    this.#rejoinTimers.add(timer);
   }
 
   // ---- outbox ----------------------------------------------------------------
 
   #enqueue(kind: 'msg' | 'alert', room: string, text: string): Promise<AckEvent> {
-    if (typeof text !== 'string') return Promise.reject(new ClientError('bad_frame', 'text must be a string', { room }));
+    if (typeof text !== 'string') return Promise.reject(new ClientError('bad_frame', 'text must be a string', { room, retry: 'never' }));
     const entry: OutboxEntry = { id: newMessageId(), kind, room, text, createdAt: Date.now() };
     this.#typingSent.delete(room); // a sent message ends "typing"; the next keystroke announces it again
     const p = new Promise<AckEvent>((resolve, reject) => this.#sendWaiters.set(entry.id, { resolve, reject }));
@@ -644,34 +778,95 @@ export class ConfabClient extends Emitter<ClientEvents> {
     return p;
   }
 
-  #sendEntry(e: OutboxEntry): void {
-    const sent = e.kind === 'alert' ? this.#sendFrame({ t: 'alert', id: e.id, text: e.text }) : this.#sendFrame({ t: 'pub', id: e.id, room: e.room, text: e.text });
-    if (sent) this.#inflight.set(e.id, e.room);
+  /** Why a message cannot be sent under the server's limits (it would be refused for good), if so. */
+  #overLimits(e: OutboxEntry, data: string): [code: string, message: string] | undefined {
+    const l = this.#limits;
+    if (typeof l?.maxTextChars === 'number' && e.text.length > l.maxTextChars) return ['text_too_long', `at most ${l.maxTextChars} characters (not sent)`];
+    if (typeof l?.maxFrameBytes === 'number' && utf8Bytes(data, l.maxFrameBytes) > l.maxFrameBytes) return ['too_large', `the frame would exceed ${l.maxFrameBytes} bytes (not sent)`];
+    return undefined;
+  }
+
+  /** Write one frame now (the caller took its token). */
+  #sendFrame(frame: ClientFrame): boolean {
+    return this.#write(JSON.stringify(frame));
+  }
+
+  #write(data: string): boolean {
+    const ws = this.#ws;
+    if (!ws || ws.readyState !== OPEN) return false;
+    try {
+      ws.send(data);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /**
-   * Send what may go now, in outbox order: entries not in flight whose room is joined on this
-   * connection, not held by a refusal and without stale sends in flight. Within a room nothing
-   * overtakes an entry that cannot go yet, so the room's messages leave in send order.
+   * Send what may go now, one token each: control frames first (ping, joins, leaves, room list, in
+   * order), then the outbox in send order — entries `queued` whose room is joined on this
+   * connection and not held. Within a room nothing overtakes an entry that cannot go yet, so a
+   * room's messages leave in send order; `sent` entries are in flight and never sent again on this
+   * connection. Out of tokens: a timer continues when the next one is due.
    */
   #pump(): void {
     if (!this.#welcome) return;
-    const blocked = new Set<string>();
-    for (const id of this.#stale) {
-      const room = this.#inflight.get(id);
-      if (room !== undefined) blocked.add(room);
+    clearTimeout(this.#timers.pace);
+    this.#timers.pace = undefined;
+    while (this.#control.length > 0) {
+      const frame = this.#controlFrame(this.#control[0]!);
+      if (frame === undefined) {
+        this.#control.shift(); // obsolete: costs no token
+        continue;
+      }
+      if (!this.#pacer.take()) return this.#paceLater();
+      if (!this.#sendFrame(frame)) return; // the socket is going away; its close starts over
+      this.#control.shift();
+      if (frame.t === 'join') this.#pendingJoins.set(frame.room, 'sent');
+      else if (frame.t === 'leave') this.#pendingLeaves.add(frame.room);
     }
+    const blocked = new Set<string>();
     for (const e of this.#outbox.list()) {
-      if (this.#inflight.has(e.id)) continue;
-      if (blocked.has(e.room) || this.#held.has(e.room) || !this.#joinedInfo.has(e.room)) {
+      if (e.state === 'sent' || blocked.has(e.room)) continue;
+      if (this.#held.has(e.room) || !this.#joinedInfo.has(e.room)) {
         blocked.add(e.room);
         continue;
       }
-      this.#sendEntry(e);
+      const data = JSON.stringify(e.kind === 'alert' ? { t: 'alert', id: e.id, text: e.text } : { t: 'pub', id: e.id, room: e.room, text: e.text });
+      const over = this.#overLimits(e, data);
+      if (over) {
+        // refused for good before it costs anything: the server would say the same (too_large would even close the socket)
+        this.#dropQueued((x) => x.id === e.id, over[0], over[1], 'never');
+        this.emit('error', new ClientError(over[0], over[1], { id: e.id, room: e.room, retry: 'never' }));
+        continue;
+      }
+      if (!this.#pacer.take()) return this.#paceLater();
+      if (!this.#write(data)) return;
+      this.#outbox.markSent(e.id); // queued → sent
     }
   }
 
-  /** The resend round after a passing refusal: release the hold and send again in outbox order (the server dedupes repeats by id). */
+  /** Out of tokens with frames waiting: pump again when the next token is due. */
+  #paceLater(): void {
+    if (this.#timers.pace !== undefined) return;
+    const gen = this.#gen;
+    this.#timers.pace = setTimeout(() => {
+      this.#timers.pace = undefined;
+      if (gen === this.#gen) this.#pump();
+    }, Math.max(1, this.#pacer.waitMs()));
+  }
+
+  /**
+   * Release a held room whose resend round is due once none of its sends is in flight (each was
+   * answered: the server fenced them, so none can be overtaken). True when released.
+   */
+  #release(room: string): boolean {
+    if (this.#held.get(room) !== 'due' || this.#outbox.inFlight(room) > 0) return false;
+    this.#held.delete(room);
+    return true;
+  }
+
+  /** The resend round after a passing refusal: held rooms become due and go out again in outbox order (the server dedupes repeats by id). */
   #flush(): void {
     clearTimeout(this.#timers.flush);
     this.#timers.flush = undefined;
@@ -685,8 +880,11 @@ export class ConfabClient extends Emitter<ClientEvents> {
       this.#dropped(1000, 'fence_reset');
       return;
     }
-    this.#held.clear();
-    this.#dropQueued((e) => e.kind === 'msg' && !this.#cursors.has(e.room), 'not_joined', 'room no longer joined');
+    this.#dropQueued((e) => e.kind === 'msg' && !this.#cursors.has(e.room), 'not_joined', 'room no longer joined', 'never');
+    for (const room of [...this.#held.keys()]) {
+      this.#held.set(room, 'due');
+      this.#release(room);
+    }
     this.#pump();
   }
 
@@ -703,26 +901,31 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#timers.flush = setTimeout(() => this.#flush(), delay);
   }
 
-  /** A new socket starts with nothing in flight and no fence. */
+  /** A new socket: every entry in flight on the old one is queued again; no fence, no hold, nothing waiting for a token. */
   #resetConnectionState(): void {
-    this.#inflight.clear();
-    this.#stale.clear();
+    this.#outbox.requeueAll();
     this.#held.clear();
+    this.#control = [];
+    this.#pendingJoins.clear();
+    this.#pendingLeaves.clear();
+    this.#pacer = Pacer.unlimited();
     this.#round = { acks: 0, refused: 0, fenced: 0 };
     this.#flushRounds = 0;
     this.#fencedRounds = 0;
     clearTimeout(this.#timers.flush);
     this.#timers.flush = undefined;
+    clearTimeout(this.#timers.pace);
+    this.#timers.pace = undefined;
   }
 
-  #dropQueued(pred: (e: OutboxEntry) => boolean, code: string, message: string): void {
+  #dropQueued(pred: (e: OutboxEntry) => boolean, code: string, message: string, retry: RetryClass): void {
     const gone = this.#outbox.removeWhere(pred);
     if (gone.length === 0) return;
     this.emit('outbox', { size: this.#outbox.size });
     for (const e of gone) {
       const w = this.#sendWaiters.get(e.id);
       this.#sendWaiters.delete(e.id);
-      w?.reject(new ClientError(code, message, { id: e.id, room: e.room }));
+      w?.reject(new ClientError(code, message, { id: e.id, room: e.room, retry }));
     }
   }
 }

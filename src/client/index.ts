@@ -11,9 +11,11 @@ export { ConfabClient, socketUrl, retryHint } from './client.js';
 export { endpointKey, urlList } from './urls.js';
 export { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 export { ReadinessProbe, DEFAULT_PROBE, probeUrl, type FetchLike, type ProbeOptions, type ProbeTimers } from './probe.js';
-export { ClientError, RETRYABLE_FOR_MESSAGE, isFatalForMessage, type ClientErrorCode, type LocalErrorCode } from './errors.js';
+export { ClientError, retryClassOf, type ClientErrorCode, type LocalErrorCode } from './errors.js';
+export { Pacer, DEFAULT_PACING, type PacingOptions } from './pacer.js';
+export type { RetryClass } from '../protocol/codes.js';
 export { Emitter, type Listener } from './emitter.js';
-export { Outbox, newMessageId, type OutboxEntry } from './outbox.js';
+export { Outbox, newMessageId, type OutboxEntry, type OutboxState } from './outbox.js';
 export { RoomCursors, type AcceptResult, type RoomPositions } from './cursors.js';
 export { MemoryStorage, type StorageLike } from './storage.js';
 export {

@@ -1,5 +1,16 @@
 import { type StorageLike, readJson, writeJson } from './storage.js';
 
+/**
+ * Where an unacknowledged message is:
+ * - `queued`: waiting to be sent (new, refused for a passing reason, or in flight on a connection that ended);
+ * - `sent`: written on the current connection and not answered yet (in flight): never sent again
+ *   on this connection; an `ack` removes it (acked), a passing refusal makes it `queued` again, and so
+ *   does a new connection.
+ * Both are unacknowledged and both are persisted; storage does not keep the state (a reload is a new
+ * connection: everything read back is `queued`).
+ */
+export type OutboxState = 'queued' | 'sent';
+
 /** One message waiting for its acknowledgement. */
 export interface OutboxEntry {
   /** Client-made id, the server's idempotency key (matches ID_RE). */
@@ -10,6 +21,8 @@ export interface OutboxEntry {
   text: string;
   /** Client time the user sent it (ms since the epoch). */
   createdAt: number;
+  /** In memory only (see OutboxState); entries given to `add` start `queued` whatever this says. */
+  state?: OutboxState;
 }
 
 function isEntry(v: unknown): v is OutboxEntry {
@@ -38,36 +51,72 @@ export function newMessageId(): string {
 }
 
 /**
- * The ordered list of unacknowledged messages, persisted after every change, so
- * that what a user sends while offline survives a reload (G4). Order is send order.
+ * The ordered list of unacknowledged messages, persisted after every change of its content, so
+ * that what a user sends while offline survives a reload (G4). Order is send order. Each entry is
+ * `queued` or `sent` (see OutboxState); an acknowledged entry is removed.
  */
 export class Outbox {
   readonly #storage: StorageLike;
   readonly #key: string;
-  #entries: OutboxEntry[];
+  #entries: (OutboxEntry & { state: OutboxState })[];
 
   constructor(storage: StorageLike, key: string) {
     this.#storage = storage;
     this.#key = key;
-    this.#entries = readJson(storage, key, [], isEntryList);
+    this.#entries = readJson(storage, key, [], isEntryList).map((e) => ({ id: e.id, kind: e.kind, room: e.room, text: e.text, createdAt: e.createdAt, state: 'queued' as const }));
   }
 
-  /** Entries in send order (a copy). */
-  list(): OutboxEntry[] {
-    return [...this.#entries];
+  /** Entries in send order (copies, with their state). */
+  list(): (OutboxEntry & { state: OutboxState })[] {
+    return this.#entries.map((e) => ({ ...e }));
   }
   get size(): number {
     return this.#entries.length;
   }
-  get(id: string): OutboxEntry | undefined {
-    return this.#entries.find((e) => e.id === id);
+  get(id: string): (OutboxEntry & { state: OutboxState }) | undefined {
+    const e = this.#entries.find((x) => x.id === id);
+    return e ? { ...e } : undefined;
+  }
+  /** The state of an entry, or undefined when it is not in the outbox (acknowledged or dropped). */
+  stateOf(id: string): OutboxState | undefined {
+    return this.#entries.find((x) => x.id === id)?.state;
+  }
+  /** Entries in flight (`sent`), optionally of one room. */
+  inFlight(room?: string): number {
+    let n = 0;
+    for (const e of this.#entries) if (e.state === 'sent' && (room === undefined || e.room === room)) n++;
+    return n;
   }
   add(entry: OutboxEntry): void {
-    if (this.get(entry.id)) return;
-    this.#entries.push(entry);
+    if (this.#entries.some((e) => e.id === entry.id)) return;
+    this.#entries.push({ id: entry.id, kind: entry.kind, room: entry.room, text: entry.text, createdAt: entry.createdAt, state: 'queued' });
     this.#save();
   }
-  /** Remove an entry; returns it, or undefined when it was not there. */
+  /** queued → sent (written on the current connection). False when the entry is not queued. */
+  markSent(id: string): boolean {
+    const e = this.#entries.find((x) => x.id === id);
+    if (!e || e.state !== 'queued') return false;
+    e.state = 'sent';
+    return true;
+  }
+  /** sent → queued (refused for a passing reason: it goes out again later). False when the entry is not in flight. */
+  markQueued(id: string): boolean {
+    const e = this.#entries.find((x) => x.id === id);
+    if (!e || e.state !== 'sent') return false;
+    e.state = 'queued';
+    return true;
+  }
+  /** Every `sent` entry becomes `queued` (the connection they were in flight on ended); returns how many. */
+  requeueAll(): number {
+    let n = 0;
+    for (const e of this.#entries)
+      if (e.state === 'sent') {
+        e.state = 'queued';
+        n++;
+      }
+    return n;
+  }
+  /** Remove an entry (acked, or dropped); returns it, or undefined when it was not there. */
   remove(id: string): OutboxEntry | undefined {
     const i = this.#entries.findIndex((e) => e.id === id);
     if (i < 0) return undefined;
@@ -91,6 +140,6 @@ export class Outbox {
       } catch {
         /* storage unavailable: memory copy still holds */
       }
-    } else writeJson(this.#storage, this.#key, this.#entries);
+    } else writeJson(this.#storage, this.#key, this.#entries.map(({ id, kind, room, text, createdAt }) => ({ id, kind, room, text, createdAt })));
   }
 }

@@ -1,6 +1,7 @@
 import type { ChatMessage, Member, ServerFrameOf } from '../protocol/frames.js';
 import type { BackoffOptions } from './backoff.js';
 import type { FetchLike, ProbeOptions } from './probe.js';
+import type { PacingOptions } from './pacer.js';
 import type { ClientError } from './errors.js';
 import type { StorageLike } from './storage.js';
 
@@ -71,6 +72,12 @@ export interface ClientOptions {
   probe?: false | Partial<ProbeOptions>;
   /** fetch for the readiness probe (default: the global fetch). */
   fetch?: FetchLike;
+  /**
+   * Pacing: every frame the client sends takes a token from a bucket mirroring the server's
+   * `welcome.limits` (`rateShare` of `ratePerSec`, `burstShare` of `rateBurst`; default 0.95 and
+   * 0.5), so it normally never meets `rate_limited`. `false` turns it off (tests of the server's limit).
+   */
+  pacing?: false | Partial<PacingOptions>;
   /** App-level ping interval in ms (default 25000; 0 disables). */
   pingIntervalMs?: number;
   /** Reconnect when no `pong` arrives within this many ms after a ping (default 10000). */

@@ -6,7 +6,7 @@
  */
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfabClient, MemoryStorage, RETRYABLE_FOR_MESSAGE, isFatalForMessage, type ClientError, type ClientOptions, type FetchLike, type StateChange } from '../../src/client/index.js';
+import { ConfabClient, MemoryStorage, retryClassOf, type ClientError, type ClientOptions, type FetchLike, type StateChange } from '../../src/client/index.js';
 import { ErrorCodes } from '../../src/protocol/codes.js';
 import { waitFor } from '../../src/testkit/wait.js';
 
@@ -95,13 +95,15 @@ async function connected(c: ConfabClient, rooms: string[] = ['lobby']): Promise<
 
 const texts = (fs: Frame[]): (string | undefined)[] => fs.map((f) => f.text);
 
-test('fenced is a known retryable code of the protocol table, not fatal for a message', () => {
+test("the SDK has no code list of its own: a frame's retry class, else the protocol table's", () => {
   assert.ok('fenced' in ErrorCodes, 'src/protocol/codes.ts has fenced');
   assert.equal(ErrorCodes.fenced.close, null);
-  for (const code of RETRYABLE_FOR_MESSAGE) {
-    assert.equal(isFatalForMessage(code), false, code);
-    assert.ok(code in ErrorCodes, `${code} is a server code`);
-  }
+  for (const [code, row] of Object.entries(ErrorCodes)) assert.equal(retryClassOf({ code }), row.retry, code);
+  for (const code of ['fenced', 'rate_limited', 'store_failed', 'bus_unavailable', 'internal']) assert.equal(retryClassOf({ code }), 'later', code);
+  assert.equal(retryClassOf({ code: 'store_failed', retry: 'never' }), 'never', "the frame's class wins");
+  assert.equal(retryClassOf({ code: 'from_a_newer_server', retry: 'later' }), 'later');
+  assert.equal(retryClassOf({ code: 'from_a_newer_server' }), 'never', 'unknown and unclassed: not resent blindly');
+  assert.equal(retryClassOf({ code: 'rate_limited', retry: 'bogus' }), 'later', 'a bad class falls back to the table');
 });
 
 test('a refused send holds its room: later sends wait, then the room is resent in send order; other rooms keep flowing', async () => {
