@@ -5,7 +5,8 @@
  * commands act on the cluster recorded in `<dir>/cluster.json`.
  */
 import { HaproxyAdmin } from '../testkit/haproxy.js';
-import { parseClusterArgs, pidsOf, readState, UsageError, type ClusterState } from './cluster-plan.js';
+import { parseCommandArgs } from './args.js';
+import { parseClusterArgs, pidsOf, readState, UsageError, type ClusterOptions, type ClusterState } from './cluster-plan.js';
 import { MARKERS, alive, cmdline, httpStatus, signalIfOurs, waitGone } from './cluster-procs.js';
 import { renderParts, renderTable, type Health } from './cluster-table.js';
 import { clusterUp } from './cluster-up.js';
@@ -22,8 +23,37 @@ export const CLUSTER_USAGE = `usage: confab cluster <up|down|roll|status> [optio
   status  [--dir .confab-cluster]   every part: pid, state, automatic restarts, live health
 `;
 
-const UP_FLAGS = ['regions', 'nats-per-region', 'gateways-per-region', 'base-port', 'dir', 'region-names'] as const;
-const DIR_FLAG = ['dir'] as const;
+const HELP = { help: { type: 'boolean', short: 'h' } } as const;
+const DIR = { dir: { type: 'string' } } as const;
+const UP_OPTIONS = {
+  regions: { type: 'string' },
+  'nats-per-region': { type: 'string' },
+  'gateways-per-region': { type: 'string' },
+  'base-port': { type: 'string' },
+  ...DIR,
+  'region-names': { type: 'string' },
+  ...HELP,
+} as const;
+const DIR_OPTIONS = { ...DIR, ...HELP } as const;
+
+/**
+ * The flags of `cluster up` (UP_OPTIONS) or of down/roll/status (DIR_OPTIONS), parsed by node:util
+ * parseArgs (strict); the values are checked, defaulted and --dir resolved by cluster-plan's
+ * parseClusterArgs. Throws UsageError.
+ */
+export function parseClusterCommandArgs(argv: string[], command: 'up' | 'down' | 'roll' | 'status'): ClusterOptions {
+  const options = command === 'up' ? UP_OPTIONS : DIR_OPTIONS;
+  const flags = Object.keys(options).filter((k) => k !== 'help');
+  const { values } = parseCommandArgs(
+    { args: argv, options, strict: true, allowPositionals: false },
+    {
+      unknown: (name, raw) => (raw.startsWith('--') ? `unknown option --${name} (allowed: ${flags.map((k) => `--${k}`).join(' ')})` : `unexpected argument ${JSON.stringify(raw)}`),
+      value: (name, value) => void parseClusterArgs([`--${name}=${value}`], flags),
+    },
+  );
+  const given = Object.entries(values).filter(([k, v]) => k !== 'help' && typeof v === 'string') as [string, string][];
+  return parseClusterArgs(given.map(([k, v]) => `--${k}=${v}`), flags);
+}
 
 function supervisorAlive(s: ClusterState): boolean {
   return alive(s.supervisorPid) && cmdline(s.supervisorPid).includes('cluster');
@@ -113,16 +143,16 @@ export async function runCluster(argv: string[]): Promise<void> {
   try {
     switch (sub) {
       case 'up':
-        return await clusterUp(parseClusterArgs(rest, UP_FLAGS));
+        return await clusterUp(parseClusterCommandArgs(rest, 'up'));
       // one-shot commands exit when done (pooled HTTP keep-alive sockets would hold the process for seconds)
       case 'down':
-        await clusterDown(parseClusterArgs(rest, DIR_FLAG).dir);
+        await clusterDown(parseClusterCommandArgs(rest, 'down').dir);
         return process.exit(process.exitCode ?? 0);
       case 'roll':
-        await clusterRoll(parseClusterArgs(rest, DIR_FLAG).dir);
+        await clusterRoll(parseClusterCommandArgs(rest, 'roll').dir);
         return process.exit(process.exitCode ?? 0);
       case 'status':
-        await clusterStatus(parseClusterArgs(rest, DIR_FLAG).dir);
+        await clusterStatus(parseClusterCommandArgs(rest, 'status').dir);
         return process.exit(process.exitCode ?? 0);
       case undefined:
       case 'help':

@@ -18,11 +18,10 @@ import { lookup } from 'node:dns/promises';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError } from '../config/config.js';
+import { ConfigError, type Env, envValue, readEnv } from '../config/env.js';
 import { renderNatsConfig, writeNatsConfigAtomic } from '../nats/config-gen.js';
+import { parseCommandArgs } from './args.js';
 import { UsageError } from './cluster-plan.js';
-
-type Env = Record<string, string | undefined>;
 export type Lookup = (host: string) => Promise<{ address: string }[]>;
 
 export const NATS_CONFIG_USAGE = `usage: confab nats-config [--out FILE] [--check] [--no-resolve]
@@ -41,19 +40,22 @@ export interface NatsConfigArgs {
   resolve: boolean;
 }
 
+/** Parse the flags (node:util parseArgs, strict); throws UsageError. */
 export function parseNatsConfigArgs(argv: string[]): NatsConfigArgs {
-  const a: NatsConfigArgs = { check: false, resolve: true };
-  for (let i = 0; i < argv.length; i++) {
-    const x = argv[i]!;
-    if (x === '--check') a.check = true;
-    else if (x === '--no-resolve') a.resolve = false;
-    else if (x === '--out' || x.startsWith('--out=')) {
-      const v = x === '--out' ? argv[++i] : x.slice(6);
-      if (!v) throw new UsageError('--out needs a file');
-      a.out = v;
-    } else throw new UsageError(`unknown argument ${JSON.stringify(x)}`);
-  }
-  return a;
+  const needsFile = () => {
+    throw new UsageError('--out needs a file');
+  };
+  const { values } = parseCommandArgs(
+    {
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: { out: { type: 'string' }, check: { type: 'boolean' }, 'no-resolve': { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+    },
+    { unknown: (_name, raw) => `unknown argument ${JSON.stringify(raw)}`, positional: (v) => `unknown argument ${JSON.stringify(v)}`, value: needsFile },
+  );
+  if (values.out === '') needsFile();
+  return { ...(values.out !== undefined ? { out: values.out } : {}), check: values.check ?? false, resolve: !values['no-resolve'] };
 }
 
 function ownAddresses(): Set<string> {
@@ -68,9 +70,9 @@ function ownAddresses(): Set<string> {
  * Returns the env and a note for stderr (undefined when nothing changed).
  */
 export async function effectiveEnv(env: Env, lookupAll: Lookup = (h) => lookup(h, { all: true }), own: Set<string> = ownAddresses()): Promise<{ env: Env; note?: string }> {
-  const app = env.FLY_APP_NAME?.trim();
-  if (!app || env.NATS_ROUTES?.trim()) return { env };
-  const region = env.FLY_REGION?.trim();
+  const app = envValue(env, 'FLY_APP_NAME');
+  if (!app || envValue(env, 'NATS_ROUTES')) return { env };
+  const region = envValue(env, 'FLY_REGION');
   const others = async (host: string) => {
     try {
       return (await lookupAll(host)).map((a) => a.address).filter((a) => !own.has(a));
@@ -81,7 +83,7 @@ export async function effectiveEnv(env: Env, lookupAll: Lookup = (h) => lookup(h
   const host = `${region ? region : 'global'}.${app}.internal`;
   if ((await others(host)).length > 0) return { env };
   // gateways to other regions: only region names (resolved through the app's DNS) can be checked here
-  const gw = (env.NATS_GATEWAYS ?? '').split(/[;,]/).map((x) => x.trim()).filter(Boolean);
+  const gw = (envValue(env, 'NATS_GATEWAYS') ?? '').split(/[;,]/).map((x) => x.trim()).filter(Boolean);
   if (gw.some((g) => g.includes('='))) return { env };
   for (const r of gw) if (r !== region && (await others(`${r}.${app}.internal`)).length > 0) return { env };
   const { FLY_APP_NAME: _app, NATS_GATEWAYS: _gw, ...rest } = env;
@@ -92,7 +94,7 @@ export async function effectiveEnv(env: Env, lookupAll: Lookup = (h) => lookup(h
 }
 
 /** Run `nats-server -t -c FILE`; resolves with its output, rejects with the output when invalid. */
-export function checkNatsConfig(file: string, bin = process.env.NATS_SERVER_BIN ?? 'nats-server'): Promise<string> {
+export function checkNatsConfig(file: string, bin = readEnv(process.env, 'NATS_SERVER_BIN')): Promise<string> {
   return new Promise((resolve, reject) => {
     const c = spawn(bin, ['-t', '-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';

@@ -1,9 +1,11 @@
 /**
  * NATS settings read from the environment, validated up front. A bad value
- * throws ConfigError naming the variable. Every variable is listed in docs/nats.md.
+ * throws ConfigError naming the variable. Every variable is declared in src/config/env.ts
+ * (parse, default, bounds) and listed in docs/nats.md from there.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { ConfigError, type Config, type Env, envStr as str, envInt as int } from '../config/config.js';
+import { readFileSync } from 'node:fs';
+import type { Config } from '../config/config.js';
+import { ConfigError, type Env, parseEnvValue, readEnv } from '../config/env.js';
 
 
 /** Credentials: at most one kind may be set. */
@@ -56,42 +58,20 @@ export interface NatsSettings {
   stream: StreamSettings;
 }
 
-const TOKEN_RE = /^[A-Za-z0-9_-]{1,64}$/;
-
-
-function file(env: Env, name: string): string | undefined {
-  const f = str(env, name);
-  if (f !== undefined && !existsSync(f)) throw new ConfigError(name, `file not found: ${f}`);
-  return f;
-}
-
-/** Validate one NATS_URL entry: nats://, tls:// or bare host:port. */
-function checkServer(u: string): string {
-  const withScheme = /^[a-z]+:\/\//.test(u) ? u : `nats://${u}`;
-  let url: URL;
-  try {
-    url = new URL(withScheme);
-  } catch {
-    throw new ConfigError('NATS_URL', `not a URL: ${JSON.stringify(u)}`);
-  }
-  if (url.protocol !== 'nats:' && url.protocol !== 'tls:') throw new ConfigError('NATS_URL', `scheme must be nats:// or tls://, got ${url.protocol}`);
-  if (!url.hostname) throw new ConfigError('NATS_URL', `missing host in ${JSON.stringify(u)}`);
-  return withScheme;
-}
 
 function readAuth(env: Env): NatsAuth {
-  const user = str(env, 'NATS_USER');
-  const pass = env.NATS_PASS;
-  const token = str(env, 'NATS_TOKEN');
-  const credsFile = file(env, 'NATS_CREDS');
-  const nkeyFile = file(env, 'NATS_NKEY');
+  const user = readEnv(env, 'NATS_USER');
+  const pass = readEnv(env, 'NATS_PASS');
+  const token = readEnv(env, 'NATS_TOKEN');
+  const credsFile = readEnv(env, 'NATS_CREDS');
+  const nkeyFile = readEnv(env, 'NATS_NKEY');
   const set = [user !== undefined && 'NATS_USER', token && 'NATS_TOKEN', credsFile && 'NATS_CREDS', nkeyFile && 'NATS_NKEY'].filter(Boolean) as string[];
   if (set.length > 1) throw new ConfigError(set[1]!, `only one of NATS_USER/NATS_PASS, NATS_TOKEN, NATS_CREDS, NATS_NKEY may be set (got ${set.join(', ')})`);
   if (user !== undefined) {
-    if (pass === undefined || pass === '') throw new ConfigError('NATS_PASS', 'required with NATS_USER');
+    if (pass === undefined) throw new ConfigError('NATS_PASS', 'required with NATS_USER');
     return { kind: 'userpass', user, pass };
   }
-  if (pass !== undefined && pass !== '') throw new ConfigError('NATS_USER', 'NATS_PASS is set without NATS_USER');
+  if (pass !== undefined) throw new ConfigError('NATS_USER', 'NATS_PASS is set without NATS_USER');
   if (token) return { kind: 'token', token };
   if (credsFile) {
     const creds = readFileSync(credsFile);
@@ -107,9 +87,9 @@ function readAuth(env: Env): NatsAuth {
 }
 
 function readTls(env: Env): NatsTls | undefined {
-  const caFile = file(env, 'NATS_TLS_CA');
-  const certFile = file(env, 'NATS_TLS_CERT');
-  const keyFile = file(env, 'NATS_TLS_KEY');
+  const caFile = readEnv(env, 'NATS_TLS_CA');
+  const certFile = readEnv(env, 'NATS_TLS_CERT');
+  const keyFile = readEnv(env, 'NATS_TLS_KEY');
   if ((certFile === undefined) !== (keyFile === undefined)) throw new ConfigError(certFile ? 'NATS_TLS_KEY' : 'NATS_TLS_CERT', 'NATS_TLS_CERT and NATS_TLS_KEY go together');
   if (!caFile && !certFile) return undefined;
   return { caFile, certFile, keyFile };
@@ -117,33 +97,30 @@ function readTls(env: Env): NatsTls | undefined {
 
 /** Read and validate every NATS setting. `config` supplies NATS_URL/NATSAPPHOST and the history limit. */
 export function readNatsSettings(config: Pick<Config, 'natsUrl' | 'natsAppHost' | 'historyLimit'>, env: Env = process.env): NatsSettings {
-  const servers = (config.natsUrl ?? '').split(',').map((s) => s.trim()).filter(Boolean).map(checkServer);
+  // NATS_URL and NATSAPPHOST come through the config (loadConfig keeps them as set); parsed here
+  const servers = config.natsUrl === undefined ? [] : parseEnvValue('NATS_URL', config.natsUrl);
   const appHost = config.natsAppHost;
   if (servers.length === 0 && !appHost) throw new ConfigError('NATS_URL', 'set NATS_URL (comma-separated) or NATSAPPHOST');
-  if (appHost !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$/.test(appHost)) throw new ConfigError('NATSAPPHOST', `not a DNS name: ${JSON.stringify(appHost)}`);
-  const prefix = str(env, 'CONFAB_NATS_PREFIX') ?? 'confab';
-  if (!TOKEN_RE.test(prefix)) throw new ConfigError('CONFAB_NATS_PREFIX', 'must be 1-64 chars of [A-Za-z0-9_-]');
-  const name = str(env, 'CONFAB_STREAM_NAME') ?? 'CONFAB';
-  if (!/^[A-Za-z0-9_-]{1,32}$/.test(name)) throw new ConfigError('CONFAB_STREAM_NAME', 'must be 1-32 chars of [A-Za-z0-9_-]');
-  const storage = str(env, 'CONFAB_STREAM_STORAGE') ?? 'file';
-  if (storage !== 'file' && storage !== 'memory') throw new ConfigError('CONFAB_STREAM_STORAGE', `expected file or memory, got ${JSON.stringify(storage)}`);
-  const maxAgeSec = int(env, 'CONFAB_STREAM_MAX_AGE_S', 0, 0, 100 * 365 * 24 * 3600);
-  const duplicateWindowSec = int(env, 'CONFAB_STREAM_DUPLICATE_WINDOW_S', maxAgeSec > 0 ? Math.min(120, maxAgeSec) : 120, 1, 7 * 24 * 3600);
+  if (appHost !== undefined) parseEnvValue('NATSAPPHOST', appHost);
+  const prefix = readEnv(env, 'CONFAB_NATS_PREFIX');
+  const name = readEnv(env, 'CONFAB_STREAM_NAME');
+  const storage = readEnv(env, 'CONFAB_STREAM_STORAGE');
+  const maxAgeSec = readEnv(env, 'CONFAB_STREAM_MAX_AGE_S');
+  const duplicateWindowSec = readEnv(env, 'CONFAB_STREAM_DUPLICATE_WINDOW_S') ?? (maxAgeSec > 0 ? Math.min(120, maxAgeSec) : 120);
   if (maxAgeSec > 0 && duplicateWindowSec > maxAgeSec) throw new ConfigError('CONFAB_STREAM_DUPLICATE_WINDOW_S', `must not exceed CONFAB_STREAM_MAX_AGE_S (${maxAgeSec})`);
-  const maxBytes = int(env, 'CONFAB_STREAM_MAX_BYTES', -1, -1, Number.MAX_SAFE_INTEGER);
-  if (maxBytes === 0) throw new ConfigError('CONFAB_STREAM_MAX_BYTES', 'use -1 for unlimited, or a positive size');
+  const maxBytes = readEnv(env, 'CONFAB_STREAM_MAX_BYTES');
   return {
     servers,
     appHost: servers.length === 0 ? appHost : undefined,
-    port: int(env, 'NATS_PORT', 4222, 1, 65535),
+    port: readEnv(env, 'NATS_PORT'),
     prefix,
     auth: readAuth(env),
     tls: readTls(env),
-    connectTimeoutMs: int(env, 'NATS_CONNECT_TIMEOUT_MS', 10_000, 100, 600_000),
-    requestTimeoutMs: int(env, 'NATS_REQUEST_TIMEOUT_MS', 5_000, 100, 600_000),
+    connectTimeoutMs: readEnv(env, 'NATS_CONNECT_TIMEOUT_MS'),
+    requestTimeoutMs: readEnv(env, 'NATS_REQUEST_TIMEOUT_MS'),
     stream: {
       name,
-      replicas: int(env, 'CONFAB_STREAM_REPLICAS', 1, 1, 5),
+      replicas: readEnv(env, 'CONFAB_STREAM_REPLICAS'),
       maxAgeSec,
       maxBytes,
       storage,

@@ -1,8 +1,10 @@
 /**
  * Redis settings read from the environment, validated up front. A bad value
- * throws ConfigError naming the variable. Every variable is listed in docs/redis.md.
+ * throws ConfigError naming the variable. Every variable is declared in src/config/env.ts
+ * (parse, default, bounds) and listed in docs/redis.md from there.
  */
-import { ConfigError, type Config, type Env, envStr as str, envInt as int } from '../config/config.js';
+import type { Config } from '../config/config.js';
+import { ConfigError, type Env, parseEnvValue, readEnv } from '../config/env.js';
 
 
 /**
@@ -41,43 +43,25 @@ export interface RedisSettings {
 }
 
 
-/** Validate REDIS_URL without echoing a password back in the error. */
-function checkUrl(raw: string | undefined): string {
-  if (raw === undefined) throw new ConfigError('REDIS_URL', 'required with the redis bus');
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
-    throw new ConfigError('REDIS_URL', 'not a URL (expected redis://host:port)');
-  }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new ConfigError('REDIS_URL', `scheme must be redis:// or rediss://, got ${url.protocol}`);
-  if (!url.hostname) throw new ConfigError('REDIS_URL', 'missing host');
-  const db = url.pathname.replace(/^\//, '');
-  if (db !== '' && !/^\d{1,2}$/.test(db)) throw new ConfigError('REDIS_URL', `database must be a number, got ${JSON.stringify(db)}`);
-  return raw;
-}
-
 /** Read and validate every Redis setting. `config` supplies REDIS_URL and the history limit. */
 export function readRedisSettings(config: Pick<Config, 'redisUrl' | 'historyLimit'>, env: Env = process.env): RedisSettings {
-  const url = checkUrl(config.redisUrl);
-  const prefix = str(env, 'CONFAB_REDIS_PREFIX') ?? 'confab';
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(prefix)) throw new ConfigError('CONFAB_REDIS_PREFIX', 'must be 1-64 chars of [A-Za-z0-9_.-]');
-  const epochPolicy = str(env, 'CONFAB_REDIS_EPOCH') ?? 'auto';
-  if (epochPolicy !== 'auto' && epochPolicy !== 'keep' && epochPolicy !== 'restart') {
-    throw new ConfigError('CONFAB_REDIS_EPOCH', `expected auto, keep or restart, got ${JSON.stringify(epochPolicy)}`);
-  }
+  // REDIS_URL comes through the config (loadConfig keeps it as set); parsed here, never echoing a password
+  if (config.redisUrl === undefined) throw new ConfigError('REDIS_URL', 'required with the redis bus');
+  const url = parseEnvValue('REDIS_URL', config.redisUrl);
+  const prefix = readEnv(env, 'CONFAB_REDIS_PREFIX');
+  const epochPolicy: EpochPolicy = readEnv(env, 'CONFAB_REDIS_EPOCH');
   if (!Number.isInteger(config.historyLimit) || config.historyLimit < 1) throw new ConfigError('CONFAB_HISTORY_LIMIT', 'must be a positive integer');
   return {
     url,
     prefix,
     historyLimit: config.historyLimit,
-    dedupeSec: int(env, 'CONFAB_REDIS_DEDUPE_S', 3600, 1, 30 * 24 * 3600),
+    dedupeSec: readEnv(env, 'CONFAB_REDIS_DEDUPE_S'),
     epochPolicy,
-    waitReplicas: int(env, 'CONFAB_REDIS_WAIT_REPLICAS', 0, 0, 16),
-    waitTimeoutMs: int(env, 'CONFAB_REDIS_WAIT_TIMEOUT_MS', 1000, 1, 60_000),
-    commandTimeoutMs: int(env, 'CONFAB_REDIS_COMMAND_TIMEOUT_MS', 5000, 10, 600_000),
-    connectTimeoutMs: int(env, 'CONFAB_REDIS_CONNECT_TIMEOUT_MS', 10_000, 10, 600_000),
-    reconnectMaxMs: int(env, 'CONFAB_REDIS_RECONNECT_MAX_MS', 2000, 10, 600_000),
-    pingMs: int(env, 'CONFAB_REDIS_PING_MS', 5000, 50, 600_000),
+    waitReplicas: readEnv(env, 'CONFAB_REDIS_WAIT_REPLICAS'),
+    waitTimeoutMs: readEnv(env, 'CONFAB_REDIS_WAIT_TIMEOUT_MS'),
+    commandTimeoutMs: readEnv(env, 'CONFAB_REDIS_COMMAND_TIMEOUT_MS'),
+    connectTimeoutMs: readEnv(env, 'CONFAB_REDIS_CONNECT_TIMEOUT_MS'),
+    reconnectMaxMs: readEnv(env, 'CONFAB_REDIS_RECONNECT_MAX_MS'),
+    pingMs: readEnv(env, 'CONFAB_REDIS_PING_MS'),
   };
 }
