@@ -297,7 +297,7 @@ export const ENV = {
   CONFAB_MAX_ROOMS: int({ default: 50, min: 1, max: 100_000, docs: [{ section: 'gateway', meaning: 'rooms per connection' }] }),
   CONFAB_RATE_PER_SEC: int({ default: 20, min: 1, max: 1_000_000, docs: [{ section: 'gateway', meaning: 'frames per second per connection' }] }),
   CONFAB_RATE_BURST: int({ default: 40, min: 1, max: 1_000_000, docs: [{ section: 'gateway', meaning: 'burst above the rate' }] }),
-  CONFAB_FLOOD_CLOSE_AFTER: int({ default: 100, min: 1, max: 1_000_000, docs: [{ section: 'gateway', meaning: 'rate-limited frames in a row before closing with 4003' }] }),
+  CONFAB_FLOOD_CLOSE_AFTER: int({ default: 100, min: 1, max: 1_000_000, docs: [{ section: 'gateway', meaning: 'frames over the rate, with no whole second within it in between, before closing with 4003' }] }),
   CONFAB_SEND_BUFFER_BYTES: int({ default: 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024, docs: [{ section: 'gateway', meaning: 'per-connection send buffer; a slower consumer is closed with 4001' }] }),
   CONFAB_MAX_CONN_PER_IP: int({ default: 256, min: 1, max: 1_000_000, docs: [{ section: 'gateway', meaning: 'sockets per client address' }] }),
   CONFAB_TRUSTED_PROXIES: list({

@@ -26,6 +26,8 @@ interface RoomState {
   syncing: boolean;
   /** Live messages that arrived during a join's replay; `own`: this connection's own echo, skipped (echo off). */
   queue: { msg: ChatMessage; frame: Buffer; own?: boolean }[];
+  /** Bytes of frames in `queue`. */
+  queued: number;
   last: number;
 }
 
@@ -35,7 +37,9 @@ export class Connection implements RoomMember {
   readonly rooms = new Map<string, RoomState>();
   alive = true;
   private readonly bucket: TokenBucket;
+  /** Frames refused by the rate limit since the connection last kept to the rate for a whole second. */
   private strikes = 0;
+  private lastRefusedAt = 0;
   /** Per room, the end of this connection's chain of appends (one at a time per room, in arrival order). */
   private readonly pubTails = new Map<string, Promise<void>>();
   /**
@@ -100,7 +104,13 @@ export class Connection implements RoomMember {
     if (!st) return;
     // with echo off, this connection's own message is answered by its `ack` alone (which carries prev and ts)
     const own = !this.echo && msg.from.user === this.user.id && this.ownInFlight.has(`${room}\n${msg.id}`);
-    if (st.syncing) st.queue.push({ msg, frame, own });
+    if (st.syncing) {
+      st.queue.push({ msg, frame, own });
+      st.queued += frame.length;
+      // bounded: past the send-buffer cap the oldest queued messages are dropped; the hand-over reads them
+      // back from history (the first one kept names them through its prev)
+      while (st.queued > this.core.config.sendBufferBytes && st.queue.length > 1) st.queued -= st.queue.shift()!.frame.length;
+    }
     else if (msg.offset > st.last) {
       st.last = msg.offset;
       if (!own) this.sendFramed(frame);
@@ -151,7 +161,7 @@ export class Connection implements RoomMember {
   /** Close with a code from the table; `reason` defaults to the code name. */
   close(code: ErrorCode, reason?: object): void {
     if (this.closed) return;
-    const closeCode = ErrorCodes[code].close ?? 4004;
+    const closeCode = ErrorCodes[code].close ?? 1011; // every closing code has its own; 1011 = internal error
     if (code === 'slow_consumer') this.writer.drop();
     else this.writer.flush(); // what was queued goes out before the close frame
     this.core.metrics.closes.inc({ code });
@@ -182,13 +192,19 @@ export class Connection implements RoomMember {
     this.alive = true;
     if (this.closed) return;
     const allowed = this.bucket.take();
-    if (!allowed && ++this.strikes >= this.core.config.floodCloseAfter) return this.close('flood');
-    if (allowed) this.strikes = 0;
+    const now = Date.now();
+    if (allowed && now - this.lastRefusedAt > 1000) this.strikes = 0; // a whole second within the rate forgives
+    if (!allowed) {
+      this.lastRefusedAt = now;
+      if (++this.strikes >= this.core.config.floodCloseAfter) return this.close('flood');
+    }
     if (isBinary) return this.sendError('bad_frame', 'binary frames are not part of confab.v1');
     const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data).toString('utf8');
     const d = decodeClientFrame(text);
     if (!d.ok) return this.sendError(d.code, d.message, d.id ? { id: d.id } : {});
-    if (!allowed) return this.rateLimited(d.frame);
+    // over the rate: frames that change state or cost work are refused (and answered); ping, leave and rooms are
+    // cheap and their answers keep a client whole (a lost pong would drop a healthy socket), so they are served
+    if (!allowed && d.frame.t !== 'ping' && d.frame.t !== 'leave' && d.frame.t !== 'rooms') return this.rateLimited(d.frame);
     if (this.leaving && d.frame.t !== 'ping') return this.sendError('bus_unavailable', 'node is draining; reconnect', 'id' in d.frame ? { id: d.frame.id } : {});
     const f = d.frame;
     switch (f.t) {
@@ -219,8 +235,10 @@ export class Connection implements RoomMember {
     if ('id' in f) extra.id = f.id;
     if (f.t === 'alert') extra.room = ALERTS_ROOM;
     else if ('room' in f) extra.room = f.room;
-    const stored = f.t === 'alert' || (f.t === 'pub' && this.rooms.has(f.room)); // would have been appended
-    if (stored && extra.id !== undefined && extra.room !== undefined && !this.fences.has(extra.room)) this.fences.set(extra.room, { id: extra.id, seq: ++this.pubSeq });
+    // fence only what would have been appended (a valid pub in a joined room, a valid alert): a frame that
+    // fails validation when resent must not leave its room fenced for good
+    const appendable = (f.t === 'alert' || (f.t === 'pub' && f.room !== ALERTS_ROOM && this.rooms.has(f.room))) && this.textError(f.text) === undefined;
+    if (appendable && extra.id !== undefined && extra.room !== undefined && !this.fences.has(extra.room)) this.fences.set(extra.room, { id: extra.id, seq: ++this.pubSeq });
     if (f.t === 'typing') {
       this.core.metrics.errors.inc({ code: 'rate_limited' });
       return;
@@ -248,7 +266,7 @@ export class Connection implements RoomMember {
     if (!alerts && !this.rooms.has(room) && joinedCount >= this.core.config.maxRooms) return this.sendError('too_many_rooms', undefined, { room });
     const wasMember = this.rooms.has(room);
     if (wasMember) this.core.hub.leave(room, this); // a second join re-syncs the room
-    const st: RoomState = { syncing: true, queue: [], last: 0 };
+    const st: RoomState = { syncing: true, queue: [], queued: 0, last: 0 };
     this.rooms.set(room, st);
     let info: { epoch: string };
     try {
@@ -295,13 +313,25 @@ export class Connection implements RoomMember {
     if (res.gap) joined.gap = res.gap;
     if (reset) joined.reset = true;
     this.send(joined);
-    for (;;) {
-      if (!(await this.replayPaced(room, st, res.messages))) return;
-      if (!res.more) break;
-      res = await h.read(room, st.last, PAGE);
-      if (this.rooms.get(room) !== st || this.closed) return;
+    try {
+      const deadline = Date.now() + REPLAY_DRAIN_WAIT_MS; // one budget of waiting for the client per join
+      for (;;) {
+        if (!(await this.replayPaced(room, st, res.messages, deadline))) return;
+        if (!res.more) break;
+        res = await h.read(room, st.last, PAGE);
+        if (this.rooms.get(room) !== st || this.closed) return;
+      }
+      await this.flushQueue(room, st, h);
+    } catch (err) {
+      // history failed half-way through the replay: the room is not joined after all (the client joins again,
+      // from what it has), rather than left silent with live messages piling up behind the replay
+      if (this.rooms.get(room) === st) {
+        this.rooms.delete(room);
+        this.core.hub.leave(room, this);
+        if (!alerts && !wasMember) this.core.presence.remove(room, this.user, false);
+      }
+      throw err instanceof ConfabError ? err : new ConfabError('store_failed', 'history read failed during the replay; join again', { cause: err });
     }
-    await this.flushQueue(room, st, h);
   }
 
   /**
@@ -320,22 +350,21 @@ export class Connection implements RoomMember {
    * closed as a slow consumer (one that does not read at all still is: the wait gives up after
    * REPLAY_DRAIN_WAIT_MS and the cap applies). Resolves false when the join was superseded.
    */
-  private async replayPaced(room: string, st: RoomState, msgs: ChatMessage[]): Promise<boolean> {
+  private async replayPaced(room: string, st: RoomState, msgs: ChatMessage[], deadline: number): Promise<boolean> {
     const high = this.core.config.sendBufferBytes / 2;
     for (const m of msgs) {
       this.replay(st, m);
       if (this.ws.bufferedAmount + this.writer.queuedBytes <= high) continue;
       this.writer.flush();
-      await this.drained(high);
+      await this.drained(high, deadline);
       if (this.rooms.get(room) !== st || this.closed) return false;
     }
     return true;
   }
 
-  /** Resolves once the socket holds at most `bytes`, or after REPLAY_DRAIN_WAIT_MS. */
-  private async drained(bytes: number): Promise<void> {
+  /** Resolves once the socket holds at most `bytes`, or at `deadline` (then the send-buffer cap decides). */
+  private async drained(bytes: number, deadline: number): Promise<void> {
     const sock = (this.ws as unknown as { _socket?: NodeJS.EventEmitter })._socket;
-    const deadline = Date.now() + REPLAY_DRAIN_WAIT_MS;
     while (!this.closed && this.ws.bufferedAmount > bytes && Date.now() < deadline) {
       await new Promise<void>((resolve) => {
         const done = () => {
@@ -359,13 +388,17 @@ export class Connection implements RoomMember {
   private async flushQueue(room: string, st: RoomState, h: History): Promise<void> {
     while (st.queue.length > 0) {
       const batch = st.queue.splice(0);
+      st.queued = 0;
       for (const q of batch) {
         if (q.msg.offset <= st.last) continue;
-        if (q.msg.prev > st.last && st.last > 0) {
-          // history answered before it saw messages the hub has since delivered: read the hole
+        // history answered before it saw messages the hub has since delivered (or the queue dropped its
+        // oldest past the cap): read the hole, page by page, up to this message
+        while (q.msg.prev > st.last && st.last > 0) {
+          const before = st.last;
           const hole = await h.read(room, st.last, PAGE);
           if (this.rooms.get(room) !== st || this.closed) return;
           for (const m of hole.messages) if (m.offset < q.msg.offset) this.replay(st, m);
+          if (st.last === before || !hole.more) break; // nothing more to read: the hole is gone from history
         }
         st.last = q.msg.offset;
         if (!q.own) this.sendFramed(q.frame);
@@ -388,10 +421,17 @@ export class Connection implements RoomMember {
     this.publish({ room: f.room, id: f.id, kind: 'msg', text: f.text });
   }
 
+  /** Why a message text is refused, if it is. */
+  private textError(text: string): { code: ErrorCode; message: string } | undefined {
+    if (text.length > this.core.config.maxTextChars) return { code: 'text_too_long', message: `at most ${this.core.config.maxTextChars} characters` };
+    if (text.trim() === '') return { code: 'bad_frame', message: 'text is empty' };
+    return undefined;
+  }
+
   private publish(p: { room: string; id: string; kind: 'msg' | 'alert'; text: string }): void {
     const extra = { id: p.id, room: p.room };
-    if (p.text.length > this.core.config.maxTextChars) return this.sendError('text_too_long', `at most ${this.core.config.maxTextChars} characters`, extra);
-    if (p.text.trim() === '') return this.sendError('bad_frame', 'text is empty', extra);
+    const bad = this.textError(p.text);
+    if (bad) return this.sendError(bad.code, bad.message, extra);
     const fence = this.fences.get(p.room);
     if (fence !== undefined) {
       if (p.id !== fence.id) return this.refuseFenced(p, fence.id);
@@ -400,8 +440,9 @@ export class Connection implements RoomMember {
     // one append at a time per room and connection: a failed append can then never be overtaken by a
     // later one of the same sender; different rooms proceed side by side. Drain waits for every chain.
     const seq = ++this.pubSeq;
+    const member = this.rooms.get(p.room); // undefined for alerts
     const prev = this.pubTails.get(p.room) ?? Promise.resolve();
-    const tail = prev.then(() => this.appendOne(p, seq)).catch((err: unknown) => this.core.log.error({ err, user: this.user.id }, 'answering a publish failed'));
+    const tail = prev.then(() => this.appendOne(p, seq, member)).catch((err: unknown) => this.core.log.error({ err, user: this.user.id }, 'answering a publish failed'));
     this.pubTails.set(p.room, tail);
     void tail.then(() => {
       if (this.pubTails.get(p.room) === tail) this.pubTails.delete(p.room);
@@ -409,7 +450,7 @@ export class Connection implements RoomMember {
   }
 
   /** Store one message and answer it with `ack` or a typed error; never rejects. */
-  private async appendOne(p: { room: string; id: string; kind: 'msg' | 'alert'; text: string }, seq: number): Promise<void> {
+  private async appendOne(p: { room: string; id: string; kind: 'msg' | 'alert'; text: string }, seq: number, member: RoomState | undefined): Promise<void> {
     const extra = { id: p.id, room: p.room };
     // a message of this room that arrived before this one failed meanwhile: refuse this one too (the client resends both, in order)
     const fence = this.fences.get(p.room);
@@ -422,7 +463,9 @@ export class Connection implements RoomMember {
       const m = res.message;
       this.send({ t: 'ack', id: p.id, room: p.room, offset: m.offset, prev: m.prev, epoch: m.epoch, ts: m.ts, dup: res.duplicate });
     } catch (err) {
-      if (!(err instanceof ConfabError) || FENCING.has(err.code)) {
+      // fence the room, unless the client left it meanwhile (it drops the message then: nothing would lift the fence)
+      const stillIn = p.room === ALERTS_ROOM || (member !== undefined && this.rooms.get(p.room) === member);
+      if (stillIn && (!(err instanceof ConfabError) || FENCING.has(err.code))) {
         const fence = this.fences.get(p.room);
         if (fence === undefined || fence.seq > seq) this.fences.set(p.room, { id: p.id, seq }); // the earliest failure is resent first
       }

@@ -67,7 +67,8 @@ export class Core {
       }
       this.metrics.messagesIn++;
       try {
-        this.hub.published(res.message);
+        // answered once the message reached this node's members (so a sender sees its msg before its ack)
+        await this.hub.published(res.message);
       } catch (err) {
         // stored but not fanned out: other nodes read it from history at the next message or resume
         this.log.warn({ err, room: input.room, offset: res.message.offset }, 'fan-out failed after store');

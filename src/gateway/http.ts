@@ -99,8 +99,13 @@ async function publishApi(core: Core, req: IncomingMessage, res: ServerResponse,
  * The page's headers: with CONFAB_PUBLIC_URLS, the CSP's connect-src also names those entry points'
  * http(s) origins, so the client's readiness probe (GET /readyz) may reach the other regions.
  */
+/** The page origins (http/https) of WebSocket entry points (ws/wss URLs), without repeats. */
+export function pageOrigins(wsUrls: readonly string[]): string[] {
+  return [...new Set(wsUrls.map((u) => new URL(u)).map((u) => `${u.protocol === 'wss:' ? 'https:' : 'http:'}//${u.host}`))];
+}
+
 export function pageHeaders(publicUrls: readonly string[]): Record<string, string> {
-  const origins = [...new Set(publicUrls.map((u) => new URL(u)).map((u) => `${u.protocol === 'wss:' ? 'https:' : 'http:'}//${u.host}`))];
+  const origins = pageOrigins(publicUrls);
   if (origins.length === 0) return SECURITY_HEADERS;
   const csp = SECURITY_HEADERS['content-security-policy']!.replace("connect-src 'self' ws: wss:", `connect-src 'self' ws: wss: ${origins.join(' ')}`);
   return { ...SECURITY_HEADERS, 'content-security-policy': csp };

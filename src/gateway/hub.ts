@@ -50,6 +50,8 @@ interface Room {
   recheck: boolean;
   /** This node has seen every message of the room since it opened (false from a bus outage until caught up). */
   live: boolean;
+  /** Publishes of this node waiting for their message to reach the local members (see `delivered`). */
+  waiters: Set<{ offset: number; resolve(): void }>;
 }
 
 export interface HubOptions {
@@ -61,6 +63,9 @@ export interface HubOptions {
   onDelivered?(count: number): void;
   onWarn?(msg: string, extra?: object): void;
 }
+
+/** Longest a publish waits for its own message to reach the local members before it is acknowledged anyway. */
+const PUBLISHED_WAIT_MS = 5000;
 
 /** A user's typing notices in a room leave this node at most once per this many ms. */
 export const TYPING_COALESCE_MS = 2500;
@@ -134,16 +139,36 @@ export class RoomHub {
     if (room.members.size === 0) {
       room.sub?.unsubscribe();
       this.rooms.delete(name);
+      this.release(room, Infinity); // nobody here to deliver to
     }
   }
 
   /** A message stored by this node: deliver locally, then fan out to other nodes. */
-  published(msg: ChatMessage): void {
+  published(msg: ChatMessage): Promise<void> {
+    this.typingSent.delete(`${msg.room}\n${msg.from.user}`); // a sent message ends "typing": the next keystroke is news
     const json = JSON.stringify(msg);
     const room = this.rooms.get(msg.room);
     if (room?.isReady) this.deliver(room, msg, msgFrame(json));
     else if (room) room.pending.set(msg.prev, { msg, frame: msgFrame(json) }); // the room is still opening here
     this.o.bus.publish(Subjects.room(msg.room), enc.encode(`${this.o.node}\nm\n${json}`));
+    return this.delivered(room, msg);
+  }
+
+  /**
+   * Resolves once `msg` was handed to the room's local members (at once when it was, or when the room has
+   * none here): a message that waits behind a hole is delivered before its sender's ack. Bounded: a room
+   * that cannot fill the hole releases the ack after PUBLISHED_WAIT_MS (the member catches up by `prev`).
+   */
+  private delivered(room: Room | undefined, msg: ChatMessage): Promise<void> {
+    if (!room || this.rooms.get(room.name) !== room || (room.isReady && room.epoch === msg.epoch && room.last >= msg.offset)) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const w = { offset: msg.offset, resolve: () => (clearTimeout(timer), resolve()) };
+      const timer = setTimeout(() => {
+        room.waiters.delete(w);
+        resolve();
+      }, PUBLISHED_WAIT_MS);
+      room.waiters.add(w);
+    });
   }
 
   /**
@@ -156,7 +181,12 @@ export class RoomHub {
     const key = `${name}\n${user.id}`;
     const last = this.typingSent.get(key);
     if (last !== undefined && now - last < TYPING_COALESCE_MS) return;
-    if (this.typingSent.size >= 10_000) for (const [k, t] of this.typingSent) if (now - t >= TYPING_COALESCE_MS) this.typingSent.delete(k);
+    // the map is kept in time order (a key is re-inserted when sent), so expired entries are all at the front
+    this.typingSent.delete(key);
+    for (const [k, t] of this.typingSent) {
+      if (now - t < TYPING_COALESCE_MS) break;
+      this.typingSent.delete(k);
+    }
     this.typingSent.set(key, now);
     this.o.bus.publish(Subjects.room(name), enc.encode(`${this.o.node}\nt\n${JSON.stringify(user)}`));
   }
@@ -189,12 +219,15 @@ export class RoomHub {
   }
 
   close(): void {
-    for (const room of this.rooms.values()) room.sub?.unsubscribe();
+    for (const room of this.rooms.values()) {
+      room.sub?.unsubscribe();
+      this.release(room, Infinity);
+    }
     this.rooms.clear();
   }
 
   private open(name: string): Room {
-    const room: Room = { name, cache: [], members: new Set(), epoch: '', last: 0, ready: Promise.resolve(), isReady: false, pending: new Map(), filling: false, recheck: false, live: true };
+    const room: Room = { name, cache: [], members: new Set(), epoch: '', last: 0, ready: Promise.resolve(), isReady: false, pending: new Map(), filling: false, recheck: false, live: true, waiters: new Set() };
     this.rooms.set(name, room);
     room.ready = (async () => {
       room.sub = this.o.bus.subscribe(Subjects.room(name), (d) => this.onBus(room, d));
@@ -209,6 +242,7 @@ export class RoomHub {
     room.ready.catch(() => {
       room.sub?.unsubscribe();
       if (this.rooms.get(name) === room) this.rooms.delete(name);
+      this.release(room, Infinity);
     });
     return room;
   }
@@ -243,6 +277,7 @@ export class RoomHub {
     room.last = last;
     room.pending.clear();
     room.cache.length = 0;
+    this.release(room, Infinity); // the members re-sync from history
     for (const m of [...room.members]) m.onRoomReset(room.name);
   }
 
@@ -266,8 +301,17 @@ export class RoomHub {
       if (c.length > this.cacheSize * 2) c.splice(0, c.length - this.cacheSize);
     }
     room.last = msg.offset;
+    if (room.waiters.size > 0) this.release(room, room.last);
     for (const m of room.members) m.onRoomMessage(room.name, msg, frame);
     this.o.onDelivered?.(room.members.size);
+  }
+
+  /** Let the publishes whose message is at or below `upTo` answer (all of them: Infinity). */
+  private release(room: Room, upTo: number): void {
+    for (const w of room.waiters) if (w.offset <= upTo) {
+      room.waiters.delete(w);
+      w.resolve();
+    }
   }
 
   private drainPending(room: Room): void {

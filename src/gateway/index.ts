@@ -15,7 +15,7 @@ import type { History } from '../history/types.js';
 import { SUBPROTOCOL } from '../protocol/frames.js';
 import { Connection } from './connection.js';
 import { Core } from './core.js';
-import { createRequestHandler } from './http.js';
+import { createRequestHandler, pageOrigins } from './http.js';
 import { PerIpLimit } from './limits.js';
 import { loadOrCreateSecret } from './session.js';
 import { textFrame } from './wire.js';
@@ -54,7 +54,7 @@ const originsCache = new WeakMap<Config, Set<string>>();
 function publicOrigins(config: Config): Set<string> {
   let o = originsCache.get(config);
   if (!o) {
-    o = new Set(config.publicUrls.map((u) => new URL(u)).map((u) => `${u.protocol === 'wss:' ? 'https:' : 'http:'}//${u.host}`));
+    o = new Set(pageOrigins(config.publicUrls));
     originsCache.set(config, o);
   }
   return o;

@@ -176,7 +176,10 @@ export class Presence {
       return;
     }
     for (const [node, t] of this.nodes) {
-      if (node !== this.o.node && now - t.seen > this.nodeTimeoutMs) this.replace(node, []);
+      if (node === this.o.node || now - t.seen <= this.nodeTimeoutMs) continue;
+      this.replace(node, []); // its users are shown leaving (after the grace) unless they are on another node
+      this.nodes.delete(node); // and the node is forgotten (ids of killed nodes never come back)
+      this.incoming.delete(node);
     }
   }
 

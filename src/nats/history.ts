@@ -94,6 +94,8 @@ export class JetStreamHistory implements History {
     link.acquire();
     h.timer = setInterval(() => void h.refreshEpoch().catch(() => {}), 30_000);
     h.timer.unref();
+    // a stream created at this very moment by several nodes settles on one description: look again soon
+    for (const ms of [1_000, 5_000]) setTimeout(() => void h.refreshEpoch().catch(() => {}), ms).unref();
     return h;
   }
 
@@ -165,13 +167,13 @@ export class JetStreamHistory implements History {
   }
 
   /** This sender's message with this id among the room's newest (read from the leader), if stored. */
-  private async findStored(input: AppendInput, subject: string, depth = 64): Promise<ChatMessage | undefined> {
+  private async findStored(input: AppendInput, subject: string, deadline: number, depth = 64): Promise<ChatMessage | undefined> {
     let m = await this.fetchLast(subject);
-    for (let i = 0; m && i < depth; i++) {
-      const c = this.decode(input.room, m);
+    for (let i = 0; m && i < depth && Date.now() < deadline; i++) {
+      const { msg: c, loose } = this.decodeRaw(input.room, m);
       if (!c) return undefined;
       if (c.id === input.id && c.from.user === input.from.user) {
-        c.prev = await this.exactPrev(subject, c.offset, c.prev);
+        c.prev = await this.exactPrev(subject, c.offset, c.prev, loose);
         return c;
       }
       if (c.prev <= 0) return undefined;
@@ -235,7 +237,7 @@ export class JetStreamHistory implements History {
         if (lastError !== undefined) {
           // an earlier attempt may have been stored although its answer was lost; JetStream's own dedupe
           // (Nats-Msg-Id) can forget it across a leader change, so look before storing again
-          const mine = await this.findStored(input, subject);
+          const mine = await this.findStored(input, subject, deadline);
           if (mine) return { message: mine, duplicate: !(mine.ts === input.ts && mine.text === input.text) };
         }
         let prev = this.lastSeq.get(input.room);
@@ -247,7 +249,8 @@ export class JetStreamHistory implements History {
         const ack = await this.js.publish(subject, JSON.stringify(body), { msgID, ...(loose ? {} : { expect: { lastSubjectSequence: prev } }), timeout: this.timeout });
         if (ack.duplicate) {
           const orig = await this.jsm.streams.getMessage(this.stream, { seq: ack.seq }).catch(() => null);
-          const message = orig && orig.subject === subject ? this.decode(input.room, orig) : undefined;
+          const raw = orig && orig.subject === subject ? this.decodeRaw(input.room, orig) : undefined;
+          const message = raw?.msg;
           if (!message) {
             // the original was trimmed by retention: the id is free again, but JetStream still remembers
             // it for the duplicate window, so store under an id derived from the trimmed sequence
@@ -255,7 +258,7 @@ export class JetStreamHistory implements History {
             msgID = `${baseID}~${ack.seq}`;
             continue;
           }
-          message.prev = await this.exactPrev(subject, message.offset, message.prev);
+          message.prev = await this.exactPrev(subject, message.offset, message.prev, raw.loose);
           // a retry of our own timed-out attempt is not a duplicate from the caller's point of view
           return { message, duplicate: !(lastError !== undefined && message.ts === input.ts && message.text === input.text) };
         }

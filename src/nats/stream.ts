@@ -106,9 +106,11 @@ async function ensureOnce(jsm: JetStreamManager, prefix: string, s: StreamSettin
   if (!info) {
     try {
       // a racing node adds a different description: one add wins, the other gets 10058 and reads the winner's
-      const created = await jsm.streams.add({ ...want, description: epochDescription(newEpoch()) });
+      await jsm.streams.add({ ...want, description: epochDescription(newEpoch()) });
       log.info({ stream: s.name, replicas: s.replicas, storage: s.storage }, 'created history stream');
-      return created;
+      // read back what the cluster keeps: two creates racing on a fresh cluster can both be answered
+      // with success on nats-server 2.9, and then the later one's description is the one stored
+      return await jsm.streams.info(s.name);
     } catch (e) {
       if (e instanceof JetStreamApiError && e.code === STREAM_NAME_IN_USE) return undefined; // another node created it meanwhile
       throw e;

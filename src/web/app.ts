@@ -337,8 +337,9 @@ async function start(s: SavedSession): Promise<void> {
       logout('Your session is no longer valid; pick a handle again.');
       return;
     }
-    if (err.id) setError(ui.sendError, `Message not sent: ${err.message}`);
-    else if (err.room && ['bad_room', 'forbidden_room', 'too_many_rooms'].includes(String(err.code))) setError(ui.joinError, `Could not join ${err.room}: ${err.message}`);
+    // a message refused for good; `later` refusals (rate_limited, store_failed, fenced) are resent by the SDK
+    if (err.id && err.retry === 'never') setError(ui.sendError, `Message not sent: ${err.message}`);
+    else if (err.room && !err.id && err.retry === 'never') setError(ui.joinError, `Could not join ${err.room}: ${err.message}`);
     else if (err.code === 'rate_limited') setError(ui.sendError, 'Slow down a little: too many messages.');
   });
 

@@ -13,6 +13,8 @@ import { waitFor } from '../../src/testkit/wait.js';
 
 type Answer = Extract<ServerFrame, { t: 'ack' | 'error' }>;
 
+const ids = (c: RawClient, t: 'ack' | 'error'): string[] => c.frames.filter((f) => f.t === t).map((f) => (f as { id?: string }).id ?? '');
+
 describe('every frame that asks is answered, also over the rate limit (default limits)', () => {
   let t: TestGateway;
   const clients: RawClient[] = [];
@@ -61,6 +63,37 @@ describe('every frame that asks is answered, also over the rate limit (default l
     assert.equal(dupes.length, 0, 'nothing was stored twice');
     const offsets = ids.map((id) => (c.frames.find((f) => f.t === 'ack' && (f as { id: string }).id === id) as { offset: number }).offset);
     for (let i = 1; i < offsets.length; i++) assert.ok(offsets[i]! > offsets[i - 1]!, `b${i} stored after b${i - 1}`);
+  });
+
+  it('a refused pub that would not have been stored anyway fences nothing; ping is answered even over the rate', async () => {
+    const { c } = await RawClient.session(t, 'fencefree', clients);
+    c.send({ t: 'join', room: 'ff' });
+    await c.next('joined');
+    for (let i = 0; i < 45; i++) c.send({ t: 'pub', id: `f${i}`, room: 'ff', text: i === 40 ? '   ' : `f${i}` }); // the first one over the burst is blank
+    await c.next('error', (e) => e.id === 'f44');
+    c.send({ t: 'ping' }); // over the rate: still a pong (a lost pong would cost a healthy socket its connection)
+    await c.next('pong');
+    await waitFor(() => ids(c, 'ack').length + ids(c, 'error').length >= 45, { what: 'every pub answered' });
+    // resend in order after a pause: the blank one is refused for what it is, and does not hold back what follows
+    await new Promise((r) => setTimeout(r, 1500)); // the client's pacing: the bucket refills
+    const missing = Array.from({ length: 45 }, (_, i) => `f${i}`).filter((id) => !ids(c, 'ack').includes(id));
+    const mark = c.frames.length;
+    for (const id of missing) c.send({ t: 'pub', id, room: 'ff', text: id === 'f40' ? '   ' : id });
+    c.send({ t: 'pub', id: 'after', room: 'ff', text: 'after' });
+    const after = await c.next('ack', (a) => a.id === 'after');
+    assert.ok(after.offset > 0);
+    const blank = c.frames.slice(mark).find((f) => f.t === 'error' && (f as { id?: string }).id === 'f40') as { code: string } | undefined;
+    assert.equal(blank?.code, 'bad_frame');
+  });
+
+  it('a client that keeps sending at twice the rate is closed with 4003, though some of its frames get through', async () => {
+    const { c } = await RawClient.session(t, 'steadyflood', clients);
+    const started = Date.now();
+    for (let i = 0; c.closeCode === undefined && Date.now() - started < 20_000; i++) {
+      c.send({ t: 'typing', room: 'nowhere' });
+      if (i % 4 === 3) await new Promise((r) => setTimeout(r, 100)); // 40 frames a second: twice the rate
+    }
+    assert.equal(await c.closed(), 4003);
   });
 
   it('51 joins at once: every one answered (joined, too_many_rooms or rate_limited naming the room)', async () => {

@@ -22,7 +22,7 @@ describe('room hub: in-memory cache of delivered messages', () => {
     assert.equal(hub.cachedAfter('r', 1), undefined, 'messages from before the room opened here are not cached');
     assert.equal(hub.cachedRecent('r', 2), undefined);
     assert.deepEqual(hub.cachedAfter('r', 3)?.msgs, [], 'already at the end');
-    for (let i = 0; i < 12; i++) hub.published((await history.append({ room: 'r', id: `n${i}`, kind: 'msg', text: `n${i}`, from, ts: 0 })).message);
+    for (let i = 0; i < 12; i++) await hub.published((await history.append({ room: 'r', id: `n${i}`, kind: 'msg', text: `n${i}`, from, ts: 0 })).message);
     await waitFor(() => got.length === 12);
     const after = hub.cachedAfter('r', 12)!;
     assert.deepEqual(after.msgs.map((m) => m.offset), [13, 14, 15]);
