@@ -74,6 +74,8 @@ export interface LeaveNotice {
   room: string;
   /** The user was really away: in an outage that began before the notice and lasted at least the grace period (judged at the end). */
   justified: boolean;
+  /** (examples only) The user's trips away from `connected`. */
+  userOutages?: { down: number; up?: number }[];
 }
 
 /** A delivery that broke a room's order (offset not above the last one seen, prev behind it, offset other than acked) or skipped past `prev`. */
@@ -432,6 +434,8 @@ export class Ledger {
     const now = performance.now();
     for (const l of this.leaves) l.justified = this.#awayLongEnough(this.#byHandle.get(l.user)!, l.at, now);
     const falseLeaves = this.leaves.filter((l) => !l.justified);
+    // evidence: when each falsely announced user was really away (ms, performance.now(); run.ts shifts them)
+    const falseEx = falseLeaves.slice(0, 5).map((l) => ({ ...l, userOutages: this.#byHandle.get(l.user)!.outages.map((o) => ({ ...o })) }));
     const dupEx = this.members.filter((m) => m.track.duplicates > 0).map((m) => ({ client: m.index, room: m.room, count: m.track.duplicates }));
     return {
       sent: t.scheduled,
@@ -458,7 +462,7 @@ export class Ledger {
       examples: {
         lost: lostEx,
         senderInversions: inversions,
-        falseLeaves: falseLeaves.slice(0, 5),
+        falseLeaves: falseEx,
         gaps: gapsEx,
         storedTwice,
         order: this.orderEvents.slice(0, 5),

@@ -59,6 +59,12 @@ export function renderEvidence(results: ScenarioResult[]): string {
     const errs = Object.entries(r.clientErrors);
     if (errs.length) out.push(`- SDK error events: ${errs.map(([k, v]) => `${k} ${v}`).join(', ')}${r.busDownNotices ? `; bus-down notices ${r.busDownNotices}` : ''}`);
     if (r.leaves) out.push(`- presence leave notices: ${r.leaves} (${r.falseLeaves} for users who had not been away for the grace period, ${r.falseLeaveUsers} users)`);
+    if (r.examples.falseLeaves.length) {
+      const away = (o: { down: number; up?: number }[] = []) => (o.length ? o.map((x) => `${(x.down / 1000).toFixed(1)}–${x.up !== undefined ? (x.up / 1000).toFixed(1) : 'end'} s`).join(', ') : 'never');
+      const seen = new Set<string>();
+      const firsts = r.examples.falseLeaves.filter((l) => !seen.has(l.user) && seen.add(l.user));
+      out.push(`- false leaves, e.g.: ${firsts.slice(0, 3).map((l) => `${l.user} announced leaving ${l.room} at +${(l.at / 1000).toFixed(1)} s; away ${away(l.userOutages)}`).join('; ')}`);
+    }
     const ex = r.examples;
     if (ex.lost.length) out.push(`- lost, e.g.: ${ex.lost.slice(0, 3).map((x) => `${x.room} seq ${x.seq} (offset ${x.offset}) missing at ${x.missing} members [${x.missingAt.join(' ')}]`).join('; ')}`);
     if (ex.senderInversions.length) out.push(`- sender order, e.g.: ${ex.senderInversions.slice(0, 3).map((x) => `${x.sender}: seq ${x.earlier.seq} stored at ${x.earlier.offset}, seq ${x.later.seq} (sent later) at ${x.later.offset}`).join('; ')}`);

@@ -180,6 +180,9 @@ export async function runScenario(s: Scenario, scale: Scale, o: RunOptions = {})
     // times in the result are ms since sending started
     const fig = l.figures();
     for (const x of [...fig.examples.falseLeaves, ...fig.examples.gaps, ...fig.examples.order]) x.at = Math.round(x.at - t0);
+    for (const x of fig.examples.falseLeaves) {
+      x.userOutages = x.userOutages?.map((o) => ({ down: Math.round(o.down - t0), ...(o.up !== undefined ? { up: Math.round(o.up - t0) } : {}) }));
+    }
     const shift = Math.round(t0 - c.t0);
     const r = {
       ...base,

@@ -141,7 +141,7 @@ export const SCENARIOS: Scenario[] = [
   },
   {
     name: 'nats-freeze',
-    title: 'SIGSTOP for 15 s the NATS server with the most gateway connections, then SIGCONT',
+    title: 'SIGSTOP for 15 s the NATS server with the most client connections that does not lead the history stream, then SIGCONT',
     topology: NATS,
     faultAtMs: 2000,
     minSendMs: 12_000,
@@ -149,9 +149,24 @@ export const SCENARIOS: Scenario[] = [
     fault: async (ctx) => {
       const conns = await ctx.cluster.natsConnections();
       const leader = await ctx.cluster.streamLeader();
-      const target = Object.entries(conns).sort((a, b) => b[1] - a[1] || (b[0] === leader ? 1 : 0) - (a[0] === leader ? 1 : 0))[0]?.[0];
-      if (!target) throw new Error('no NATS server answered /varz');
-      await freezeFor(ctx, target, `${conns[target]} client connections; stream leader ${leader === target ? 'is this server' : (leader ?? 'unknown')}`);
+      const target = Object.entries(conns).filter(([name]) => name !== leader).sort((a, b) => b[1] - a[1])[0]?.[0];
+      if (!target) throw new Error(`no NATS server other than the stream leader (${leader ?? 'unknown'}) answered /varz`);
+      await freezeFor(ctx, target, `${conns[target]} client connections; stream leader ${leader ?? 'unknown'}`);
+    },
+  },
+  {
+    name: 'nats-leader-freeze',
+    title: 'SIGSTOP for 15 s the NATS server leading the history stream, then SIGCONT',
+    topology: NATS,
+    faultAtMs: 2000,
+    minSendMs: 12_000,
+    afterFaultMs: 3000,
+    fault: async (ctx) => {
+      const conns = await ctx.cluster.natsConnections();
+      const leader = await ctx.cluster.streamLeader();
+      if (!leader) throw new Error('no NATS server reports a leader for the history stream (/jsz)');
+      await freezeFor(ctx, leader, `stream leader per /jsz, ${conns[leader] ?? '?'} client connections`);
+      ctx.note(`stream leader now ${(await ctx.cluster.streamLeader()) ?? 'unknown'}`);
     },
   },
   {
