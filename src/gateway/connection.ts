@@ -268,22 +268,38 @@ export class Connection implements RoomMember {
     if (wasMember) this.core.hub.leave(room, this); // a second join re-syncs the room
     const st: RoomState = { syncing: true, queue: [], queued: 0, last: 0 };
     this.rooms.set(room, st);
-    let info: { epoch: string };
+    // present from the start of the join (so `joined.members` includes the joiner): a user whose join is being
+    // retried while history is briefly unavailable is not shown leaving (a failed join leaves after the grace)
+    if (!alerts && !wasMember) this.core.presence.add(room, this.user);
     try {
-      info = await this.core.hub.join(room, this);
+      let info: { epoch: string };
+      try {
+        info = await this.core.hub.join(room, this);
+      } catch (err) {
+        throw err instanceof ConfabError ? err : new ConfabError('bus_unavailable', 'could not subscribe to the room', { cause: err });
+      }
+      if (this.rooms.get(room) !== st || this.closed) return;
+      await this.sync(room, st, f.since, info.epoch, alerts);
     } catch (err) {
-      if (this.rooms.get(room) === st) this.rooms.delete(room);
-      throw err instanceof ConfabError ? err : new ConfabError('bus_unavailable', 'could not subscribe to the room', { cause: err });
+      // the room is not joined after all, rather than left silent with live messages piling up behind a replay:
+      // the client joins again (retry class later) from what it has
+      if (this.rooms.get(room) === st) {
+        this.rooms.delete(room);
+        this.core.hub.leave(room, this);
+        if (!alerts) this.core.presence.remove(room, this.user, false);
+      }
+      throw err instanceof ConfabError ? err : new ConfabError('store_failed', 'history read failed while joining; join again', { cause: err });
     }
-    if (this.rooms.get(room) !== st || this.closed) return;
+  }
+
+  /** Answer a join: `joined`, then the replay (from the room cache or history), then live with no seam. */
+  private async sync(room: string, st: RoomState, since: { epoch: string; offset: number } | undefined, epoch: string, alerts: boolean): Promise<void> {
     const h = this.core.history;
-    const since = f.since;
     const hub = this.core.hub;
-    const cached = since ? (since.epoch === info.epoch ? hub.cachedAfter(room, since.offset) : undefined) : hub.cachedRecent(room, this.core.config.recentOnJoin);
+    const cached = since ? (since.epoch === epoch ? hub.cachedAfter(room, since.offset) : undefined) : hub.cachedRecent(room, this.core.config.recentOnJoin);
     if (cached) {
       // answered from the messages this node delivered recently: no history read
-      if (!alerts && !wasMember) this.core.presence.add(room, this.user);
-      this.send({ t: 'joined', room, epoch: info.epoch, last: cached.last, recovered: since !== undefined, ...this.membersOf(room, alerts) });
+      this.send({ t: 'joined', room, epoch, last: cached.last, recovered: since !== undefined, ...this.membersOf(room, alerts) });
       st.last = since?.offset ?? 0;
       for (const m of cached.msgs) {
         st.last = m.offset;
@@ -294,7 +310,7 @@ export class Connection implements RoomMember {
     let res: ReadResult;
     let recovered = false;
     let reset = false;
-    if (since && since.epoch === info.epoch) {
+    if (since && since.epoch === epoch) {
       res = await h.read(room, since.offset, PAGE);
       recovered = !res.gap;
       if (res.epoch !== since.epoch || (res.messages.length === 0 && since.offset > res.last)) {
@@ -308,30 +324,18 @@ export class Connection implements RoomMember {
       res = await h.recent(room, this.core.config.recentOnJoin);
     }
     if (this.rooms.get(room) !== st || this.closed) return;
-    if (!alerts && !wasMember) this.core.presence.add(room, this.user);
     const joined: ServerFrame = { t: 'joined', room, epoch: res.epoch, last: res.last, recovered, ...this.membersOf(room, alerts) };
     if (res.gap) joined.gap = res.gap;
     if (reset) joined.reset = true;
     this.send(joined);
-    try {
-      const deadline = Date.now() + REPLAY_DRAIN_WAIT_MS; // one budget of waiting for the client per join
-      for (;;) {
-        if (!(await this.replayPaced(room, st, res.messages, deadline))) return;
-        if (!res.more) break;
-        res = await h.read(room, st.last, PAGE);
-        if (this.rooms.get(room) !== st || this.closed) return;
-      }
-      await this.flushQueue(room, st, h);
-    } catch (err) {
-      // history failed half-way through the replay: the room is not joined after all (the client joins again,
-      // from what it has), rather than left silent with live messages piling up behind the replay
-      if (this.rooms.get(room) === st) {
-        this.rooms.delete(room);
-        this.core.hub.leave(room, this);
-        if (!alerts && !wasMember) this.core.presence.remove(room, this.user, false);
-      }
-      throw err instanceof ConfabError ? err : new ConfabError('store_failed', 'history read failed during the replay; join again', { cause: err });
+    const deadline = Date.now() + REPLAY_DRAIN_WAIT_MS; // one budget of waiting for the client per join
+    for (;;) {
+      if (!(await this.replayPaced(room, st, res.messages, deadline))) return;
+      if (!res.more) break;
+      res = await h.read(room, st.last, PAGE);
+      if (this.rooms.get(room) !== st || this.closed) return;
     }
+    await this.flushQueue(room, st, h);
   }
 
   /**
