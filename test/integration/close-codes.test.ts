@@ -62,7 +62,8 @@ describe('closes the server decides reach the client with their code', () => {
 describe('a slow consumer', () => {
   it('a slow consumer that reads again later gets 4001 slow_consumer after what was already sent', async (tc) => {
     // its own node: pings slow enough that the paused reader is closed for its buffer, not for a missed pong
-    const t = await startTestGateway({ env: { CONFAB_SEND_BUFFER_BYTES: '65536', CONFAB_RATE_PER_SEC: '1000', CONFAB_RATE_BURST: '1000' } });
+    // and no rate limit: the writer goes as fast as its acks come back (thousands of messages a second)
+    const t = await startTestGateway({ env: { CONFAB_SEND_BUFFER_BYTES: '65536', CONFAB_RATE_PER_SEC: '1000000', CONFAB_RATE_BURST: '1000000' } });
     const clients: RawClient[] = [];
     tc.after(async () => {
       for (const c of clients) c.ws.terminate();
@@ -87,7 +88,7 @@ describe('a slow consumer', () => {
     for (let i = 0; i < 5000 && t.gw.connectionCount() >= before; i++) {
       // paced by the writer's acks: a firehose for a reader that does not read
       writer.send({ t: 'pub', id: `h${i}`, room: 'hose', text });
-      if (i % 15 === 14) await writer.next('ack', (a) => a.id === `h${i}`);
+      if (i % 15 === 14) await writer.next('ack', (a) => a.id === `h${i}`, 20_000);
     }
     await waitFor(() => t.gw.connectionCount() < before, { what: 'server closes the slow consumer', timeoutMs: 20_000 });
     sock.resume(); // reads again: first what was queued, then the close frame
