@@ -23,7 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { natsConfigFor, type ClusterState, type GatewayState, type NatsNodeState, type RegionState } from '../cli/cluster-plan.js';
-import { alive, gatewayCommand, httpStatus, spawnLogged, tail, until, type Proc } from '../cli/cluster-procs.js';
+import { alive, gatewayCommand, GATEWAY_ENV_SCRUB, httpStatus, LOCAL_GATEWAY_DEFAULTS, spawnLogged, tail, until, type Proc } from '../cli/cluster-procs.js';
 import { rollGateways, type RollEvent, type RollTarget } from '../cli/cluster-roll.js';
 import { writeNatsConfigAtomic } from '../nats/config-gen.js';
 import { HAPROXY_BIN, HaproxyAdmin, renderHaproxyConfig } from '../testkit/haproxy.js';
@@ -93,20 +93,11 @@ export interface HealthReport {
   problems: string[];
 }
 
-const CHAOS_GATEWAY_DEFAULTS: Record<string, string> = {
-  // as `confab cluster`: HAProxy in front forwards the client address, every client is 127.0.0.1
-  CONFAB_TRUSTED_PROXIES: '127.0.0.1',
-  CONFAB_MAX_CONN_PER_IP: '10000',
-  CONFAB_DRAIN_READY_DELAY_MS: '1500',
-  CONFAB_DRAIN_WINDOW_MS: '3000',
-  CONFAB_SHUTDOWN_TIMEOUT_MS: '15000',
-  // the suite measures reliability, not limits: an outbox flushed after a 15 s outage must not be throttled into a 4003
-  CONFAB_RATE_PER_SEC: '50',
-  CONFAB_RATE_BURST: '200',
-  LOG_LEVEL: 'info',
-};
+/** `confab cluster`'s gateway defaults, with the rate raised: the suite measures reliability, not limits
+ * (an outbox flushed after a 15 s outage must not be throttled into a 4003). */
+const CHAOS_GATEWAY_DEFAULTS: Record<string, string> = { ...LOCAL_GATEWAY_DEFAULTS, CONFAB_RATE_PER_SEC: '50', CONFAB_RATE_BURST: '200' };
 /** Inherited variables that must not reach a chaos gateway. */
-const SCRUB = ['NATS_URL', 'NATSAPPHOST', 'REDIS_URL', 'CONFAB_BUS', 'FLY_ALLOC_ID', 'FLY_REGION', 'FLY_APP_NAME', 'CONFAB_NODE_ID', 'CONFAB_REGION', 'PORT', 'HOST', 'CONFAB_DATA_DIR', 'CONFAB_SECRET', 'CONFAB_STREAM_REPLICAS', 'CONFAB_STREAM_NAME'];
+const SCRUB = [...GATEWAY_ENV_SCRUB, 'CONFAB_STREAM_NAME'];
 
 const REGION_NAMES = ['ord', 'syd', 'cdg', 'ams'];
 

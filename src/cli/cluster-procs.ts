@@ -185,7 +185,21 @@ export const MARKERS = {
 } as const;
 
 /** Variables a parent shell might have that must not leak into a cluster gateway. */
-const SCRUB = ['NATS_URL', 'NATSAPPHOST', 'REDIS_URL', 'CONFAB_BUS', 'FLY_ALLOC_ID', 'FLY_REGION', 'FLY_APP_NAME', 'CONFAB_NODE_ID', 'CONFAB_REGION', 'PORT', 'HOST', 'CONFAB_DATA_DIR', 'CONFAB_SECRET', 'CONFAB_STREAM_REPLICAS'];
+export const GATEWAY_ENV_SCRUB = ['NATS_URL', 'NATSAPPHOST', 'REDIS_URL', 'CONFAB_BUS', 'FLY_ALLOC_ID', 'FLY_REGION', 'FLY_APP_NAME', 'CONFAB_NODE_ID', 'CONFAB_REGION', 'PORT', 'HOST', 'CONFAB_DATA_DIR', 'CONFAB_SECRET', 'CONFAB_STREAM_REPLICAS'];
+
+/**
+ * Defaults for a gateway behind a local HAProxy: it forwards the client address (X-Forwarded-For) from
+ * 127.0.0.1, and every local client is 127.0.0.1 too, hence the high per-address limit; drain gives
+ * HAProxy time to notice.
+ */
+export const LOCAL_GATEWAY_DEFAULTS: Readonly<Record<string, string>> = {
+  CONFAB_TRUSTED_PROXIES: '127.0.0.1',
+  CONFAB_MAX_CONN_PER_IP: '10000',
+  CONFAB_DRAIN_READY_DELAY_MS: '1500',
+  CONFAB_DRAIN_WINDOW_MS: '3000',
+  CONFAB_SHUTDOWN_TIMEOUT_MS: '15000',
+  LOG_LEVEL: 'info',
+};
 
 export interface GatewaySpawn {
   port: number;
@@ -203,16 +217,9 @@ export interface GatewaySpawn {
 /** Start one gateway process (`confab start`) on 127.0.0.1:port; resolves once spawned (wait for /readyz separately). */
 export async function spawnGatewayProc(g: GatewaySpawn): Promise<Proc> {
   const base: Record<string, string | undefined> = { ...process.env };
-  for (const k of SCRUB) delete base[k];
+  for (const k of GATEWAY_ENV_SCRUB) delete base[k];
   const env = {
-    // defaults suited to HAProxy in front: it forwards the client address (X-Forwarded-For) from 127.0.0.1,
-    // and every local client is 127.0.0.1 too, hence the high per-address limit; drain gives HAProxy time to notice
-    CONFAB_TRUSTED_PROXIES: '127.0.0.1',
-    CONFAB_MAX_CONN_PER_IP: '10000',
-    CONFAB_DRAIN_READY_DELAY_MS: '1500',
-    CONFAB_DRAIN_WINDOW_MS: '3000',
-    CONFAB_SHUTDOWN_TIMEOUT_MS: '15000',
-    LOG_LEVEL: 'info',
+    ...LOCAL_GATEWAY_DEFAULTS,
     ...base,
     ...g.env,
     HOST: '127.0.0.1',

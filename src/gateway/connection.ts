@@ -110,8 +110,7 @@ export class Connection implements RoomMember {
       // bounded: past the send-buffer cap the oldest queued messages are dropped; the hand-over reads them
       // back from history (the first one kept names them through its prev)
       while (st.queued > this.core.config.sendBufferBytes && st.queue.length > 1) st.queued -= st.queue.shift()!.frame.length;
-    }
-    else if (msg.offset > st.last) {
+    } else if (msg.offset > st.last) {
       st.last = msg.offset;
       if (!own) this.sendFramed(frame);
     }
