@@ -1,6 +1,6 @@
 import { type RetryClass, codeForClose, ErrorCodes, shouldReconnect } from '../protocol/codes.js';
 import type { ChatMessage, ClientFrame, ServerFrame, ServerFrameOf } from '../protocol/frames.js';
-import { ALERTS_ROOM, ROOM_RE, SUBPROTOCOL } from './constants.js';
+import { ALERTS_ROOM, HISTORY_PAGE_MAX, ROOM_RE, SUBPROTOCOL } from './constants.js';
 import { Backoff } from './backoff.js';
 import { RoomCursors } from './cursors.js';
 import { Emitter } from './emitter.js';
@@ -9,7 +9,7 @@ import { Outbox, type OutboxEntry, type OutboxState, newMessageId } from './outb
 import { Pacer, type PacingOptions } from './pacer.js';
 import { ReadinessProbe } from './probe.js';
 import { MemoryStorage, type StorageLike } from './storage.js';
-import type { AckEvent, ClientEvents, ClientOptions, ConnectionState, JoinedEvent, StateChange, WebSocketCtor, WebSocketLike } from './types.js';
+import type { AckEvent, ClientEvents, ClientOptions, ConnectionState, HistoryOptions, HistoryPage, JoinedEvent, StateChange, WebSocketCtor, WebSocketLike } from './types.js';
 
 const OPEN = 1;
 const TYPING_THROTTLE_MS = 2000;
@@ -26,6 +26,11 @@ const FENCED_ROUNDS_RECONNECT = 2;
 
 type Waiter<T> = { resolve: (v: T) => void; reject: (e: ClientError) => void };
 /** A frame that is not a message, waiting for a token; built when it goes out (a join's `since` is read then). */
+/** A `history()` call: `queued` until its room is joined on a connection and a token is free, then `sent`. */
+type HistoryRequest = { room: string; before?: number; limit?: number; state: 'queued' | 'sent'; attempts: number } & Waiter<HistoryPage>;
+/** `later` refusals of one history request retried before it rejects. */
+const HISTORY_RETRIES = 8;
+
 type ControlItem = { t: 'join'; room: string } | { t: 'leave'; room: string } | { t: 'rooms' } | { t: 'ping' };
 type Limits = Partial<ServerFrameOf<'welcome'>['limits']>;
 
@@ -131,6 +136,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
   #sendWaiters = new Map<string, Waiter<AckEvent>>();
   #joinWaiters = new Map<string, Waiter<JoinedEvent>[]>();
   #roomsWaiters: Waiter<ServerFrameOf<'rooms'>['rooms']>[] = [];
+  /** history() calls not answered yet, in the order they go out (a retried one moves to the end). */
+  #historyReqs: HistoryRequest[] = [];
   #typingSent = new Map<string, number>();
   #lastSocketError: string | undefined;
   #connectedAt = 0;
@@ -226,6 +233,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     for (const [room, ws] of this.#joinWaiters) for (const w of ws) w.reject(new ClientError('closed', 'client closed', { room }));
     this.#joinWaiters.clear();
     for (const w of this.#roomsWaiters.splice(0)) w.reject(new ClientError('closed', 'client closed'));
+    for (const h of this.#historyReqs.splice(0)) h.reject(new ClientError('closed', 'client closed', { room: h.room }));
   }
 
   /**
@@ -269,6 +277,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#held.delete(room);
     for (const w of this.#joinWaiters.get(room) ?? []) w.reject(new ClientError('not_joined', 'left the room', { room }));
     this.#joinWaiters.delete(room);
+    this.#rejectHistory(room, new ClientError('not_joined', 'left the room', { room, retry: 'never' }));
     this.#dropQueued((e) => e.room === room, 'not_joined', 'left the room before the message was sent', 'never');
     if (this.#welcome && (wasJoined || join === 'sent')) {
       this.#control.push({ t: 'leave', room });
@@ -305,6 +314,50 @@ export class ConfabClient extends Emitter<ClientEvents> {
     if (!p.take()) return;
     this.#typingSent.set(room, now);
     this.#sendFrame({ t: 'typing', room });
+  }
+
+  /**
+   * Older messages of a joined room, for "load older" and for catching up what a resume skipped
+   * (`missed`): the newest `limit` (1–200, default 50) with offset < `before` (default: the newest),
+   * ascending, and `more` when still older ones are kept. Not passed to `message` handlers and not
+   * deduplicated against them. Waits until the room is joined on a connection (a request cut by a
+   * reconnect is sent again); passing refusals (`rate_limited`, `store_failed`) are retried after a
+   * jittered delay. Rejects with `not_joined` (room not joined, or left), `bad_frame` (bad options),
+   * `closed` (client closed), or the server's error.
+   */
+  history(room: string, opts: HistoryOptions = {}): Promise<HistoryPage> {
+    if (!this.#cursors.has(room)) return Promise.reject(new ClientError('not_joined', `join ${JSON.stringify(room)} before asking for its history`, { room, retry: 'never' }));
+    const { before, limit } = opts;
+    if (before !== undefined && !(Number.isSafeInteger(before) && before >= 0)) return Promise.reject(new ClientError('bad_frame', 'before must be an offset (an integer ≥ 0)', { room, retry: 'never' }));
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1 && limit <= HISTORY_PAGE_MAX)) return Promise.reject(new ClientError('bad_frame', `limit must be an integer from 1 to ${HISTORY_PAGE_MAX}`, { room, retry: 'never' }));
+    const p = new Promise<HistoryPage>((resolve, reject) => {
+      this.#historyReqs.push({ room, ...(before !== undefined ? { before } : {}), ...(limit !== undefined ? { limit } : {}), state: 'queued', attempts: 0, resolve, reject });
+    });
+    this.#pump();
+    return p;
+  }
+
+  #rejectHistory(room: string, err: ClientError): void {
+    const gone = this.#historyReqs.filter((h) => h.room === room);
+    if (gone.length === 0) return;
+    this.#historyReqs = this.#historyReqs.filter((h) => h.room !== room);
+    for (const h of gone) h.reject(err);
+  }
+
+  #onHistory(f: ServerFrameOf<'history'>): void {
+    const i = this.#historyReqs.findIndex((h) => h.room === f.room && h.state === 'sent');
+    if (i < 0) return;
+    const [h] = this.#historyReqs.splice(i, 1);
+    h!.resolve({ messages: f.msgs.map(({ t: _t, ...m }) => m as ChatMessage), more: f.more });
+  }
+
+  /** An error naming a room with a history request in flight (and no join of it in flight) answers that request. */
+  #onHistoryRefused(i: number, retry: RetryClass, err: ClientError): void {
+    const [h] = this.#historyReqs.splice(i, 1);
+    if (retry !== 'later' || ++h!.attempts > HISTORY_RETRIES) return h!.reject(err);
+    h!.state = 'queued';
+    this.#historyReqs.push(h!); // it goes out again after those already sent (answers come in request order)
+    this.#later(h!.attempts, () => this.#pump());
   }
 
   /** Ask the server for its room list (also emitted as 'rooms'). Rejects ('closed') when not connected or if the connection drops first. */
@@ -571,6 +624,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
         if (!this.#cursors.has(f.room)) this.#joinedInfo.delete(f.room);
         this.emit('left', { room: f.room });
         return;
+      case 'history':
+        return this.#onHistory(f);
       case 'rooms': {
         const waiters = this.#roomsWaiters.splice(0);
         for (const w of waiters) w.resolve(f.rooms);
@@ -619,11 +674,13 @@ export class ConfabClient extends Emitter<ClientEvents> {
   #onJoined(f: JoinedEvent): void {
     const wasPending = this.#pendingJoins.delete(f.room);
     if (!this.#cursors.has(f.room)) return; // left meanwhile
-    const { reset } = this.#cursors.joined(f.room, f.epoch, { gap: !!f.gap });
+    // a gap, or messages skipped on purpose (`missed`): the first replayed message starts the room anew
+    const { reset } = this.#cursors.joined(f.room, f.epoch, { gap: !!f.gap || !!f.missed });
     this.#joinedInfo.set(f.room, f);
     this.#rejoinAttempts.delete(f.room);
     if (reset || f.reset) this.emit('gap', { room: f.room, from: 0, to: 0, reset: true });
     if (f.gap) this.emit('gap', { room: f.room, from: f.gap.from, to: f.gap.to });
+    if (f.missed) this.emit('missed', { room: f.room, from: f.missed.from, to: f.missed.to });
     this.emit('joined', f);
     for (const w of this.#joinWaiters.get(f.room) ?? []) w.resolve(f);
     this.#joinWaiters.delete(f.room);
@@ -671,6 +728,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
     if (f.room && !f.id) {
       const room = f.room;
       if (this.#pendingJoins.get(room) === 'sent') return this.#onJoinRefused(room, retry, err);
+      const hi = this.#historyReqs.findIndex((h) => h.room === room && h.state === 'sent');
+      if (hi >= 0) return this.#onHistoryRefused(hi, retry, err);
       if (retry === 'later' && this.#pendingLeaves.delete(room)) {
         // a leave the server did not take: send it again later, unless the room was joined again meanwhile
         this.#later(1, () => {
@@ -825,6 +884,12 @@ export class ConfabClient extends Emitter<ClientEvents> {
       if (frame.t === 'join') this.#pendingJoins.set(frame.room, 'sent');
       else if (frame.t === 'leave') this.#pendingLeaves.add(frame.room);
     }
+    for (const h of this.#historyReqs) {
+      if (h.state !== 'queued' || !this.#joinedInfo.has(h.room)) continue;
+      if (!this.#pacer.take()) return this.#paceLater();
+      if (!this.#sendFrame({ t: 'history', room: h.room, ...(h.before !== undefined ? { before: h.before } : {}), ...(h.limit !== undefined ? { limit: h.limit } : {}) })) return;
+      h.state = 'sent';
+    }
     const blocked = new Set<string>();
     for (const e of this.#outbox.list()) {
       if (e.state === 'sent' || blocked.has(e.room)) continue;
@@ -904,6 +969,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
   /** A new socket: every entry in flight on the old one is queued again; no fence, no hold, nothing waiting for a token. */
   #resetConnectionState(): void {
     this.#outbox.requeueAll();
+    for (const h of this.#historyReqs) h.state = 'queued'; // cut by the old socket: asked again once the room is joined
     this.#held.clear();
     this.#control = [];
     this.#pendingJoins.clear();

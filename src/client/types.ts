@@ -104,6 +104,30 @@ export interface GapEvent {
   reset?: boolean;
 }
 
+/**
+ * Emitted with `joined` when a resume had more to replay than the server's bound
+ * (`CONFAB_REPLAY_MAX`, default 300): the stored messages with offsets from..to were
+ * skipped on purpose and are still kept; page them with `client.history(room, { before: to + 1 })`.
+ * Only the newest messages follow as `message` events. Also on the `joined` answer as `missed`.
+ */
+export interface MissedEvent {
+  room: string;
+  from: number;
+  to: number;
+}
+
+/** What `client.history()` asks for: the newest `limit` (1–200, default 50) messages with offset < `before` (default: all). */
+export interface HistoryOptions {
+  before?: number;
+  limit?: number;
+}
+
+/** A page of older messages: ascending by offset; `more` when still older ones are kept. */
+export interface HistoryPage {
+  messages: ChatMessage[];
+  more: boolean;
+}
+
 export interface AckEvent {
   id: string;
   room: string;
@@ -125,6 +149,8 @@ export interface ClientEvents {
   joined: JoinedEvent;
   left: { room: string };
   gap: GapEvent;
+  /** A resume skipped older missed messages on purpose (see MissedEvent); page them with history(). */
+  missed: MissedEvent;
   ack: AckEvent;
   /** Outbox changed (added, acked, dropped): its current length. */
   outbox: { size: number };

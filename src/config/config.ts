@@ -52,6 +52,10 @@ export interface Config {
   recentOnJoin: number;
   /** Messages per room each node keeps encoded in memory to answer joins and resumes without reading history. */
   roomCacheSize: number;
+  /** Node-wide bytes of all rooms' encoded caches (LRU across rooms). */
+  cacheBytes: number;
+  /** Most messages one resume replays; beyond it `joined.missed`. */
+  replayMax: number;
   presenceGraceMs: number;
   drainReadyDelayMs: number;
   drainWindowMs: number;
@@ -163,6 +167,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     historyLimit: readEnv(env, 'CONFAB_HISTORY_LIMIT'),
     recentOnJoin: readEnv(env, 'CONFAB_RECENT_ON_JOIN'),
     roomCacheSize: readEnv(env, 'CONFAB_ROOM_CACHE'),
+    cacheBytes: readEnv(env, 'CONFAB_CACHE_BYTES'),
+    replayMax: readEnv(env, 'CONFAB_REPLAY_MAX'),
     presenceGraceMs: readEnv(env, 'CONFAB_PRESENCE_GRACE_MS'),
     drainReadyDelayMs: readEnv(env, 'CONFAB_DRAIN_READY_DELAY_MS'),
     drainWindowMs: readEnv(env, 'CONFAB_DRAIN_WINDOW_MS'),

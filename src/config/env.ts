@@ -324,6 +324,18 @@ export const ENV = {
     max: 100_000,
     docs: [{ section: 'gateway', meaning: 'per room with members on a node: the last messages kept encoded in memory, so joins and resumes that fall inside it read no history (0 turns it off)' }],
   }),
+  CONFAB_CACHE_BYTES: int({
+    default: 64 * 1024 * 1024,
+    min: 0,
+    max: 64 * 1024 * 1024 * 1024,
+    docs: [{ section: 'gateway', meaning: 'node-wide bound on the bytes of every room\'s encoded message cache (`CONFAB_ROOM_CACHE`); past it the least recently used rooms\' caches are dropped first (their joins read history)' }],
+  }),
+  CONFAB_REPLAY_MAX: int({
+    default: 300,
+    min: 1,
+    max: 1_000_000,
+    docs: [{ section: 'gateway', meaning: 'most messages replayed by one resume (`join` with `since`); older missed ones are named in `joined.missed` and paged with the `history` frame' }],
+  }),
   CONFAB_PRESENCE_GRACE_MS: int({ default: 5_000, min: 0, max: 600_000, docs: [{ section: 'gateway', meaning: 'a user who disconnects is shown leaving only after this (reloads and node moves show nothing)' }] }),
   CONFAB_DRAIN_READY_DELAY_MS: int({ default: 1_000, min: 0, max: 600_000, docs: [{ section: 'gateway', meaning: 'on SIGTERM: time between failing `/readyz` and closing anything (let the load balancer notice)' }] }),
   CONFAB_DRAIN_WINDOW_MS: int({ default: 5_000, min: 0, max: 600_000, docs: [{ section: 'gateway', meaning: 'clients are moved at random times spread over this window' }] }),

@@ -7,7 +7,7 @@ import type { WebSocket, RawData } from 'ws';
 import type { History, ReadResult } from '../history/types.js';
 import { ConfabError, ErrorCodes, type ErrorCode } from '../protocol/codes.js';
 import { decodeClientFrame } from '../protocol/decode.js';
-import { ALERTS_ROOM, PROTOCOL_VERSION, ROOM_RE, type ChatMessage, type ClientFrame, type Member, type ServerFrame } from '../protocol/frames.js';
+import { ALERTS_ROOM, HISTORY_PAGE_DEFAULT, PROTOCOL_VERSION, ROOM_RE, type ChatMessage, type ClientFrame, type Member, type ServerFrame } from '../protocol/frames.js';
 import { PRESENCE_NOTICE_MAX_MEMBERS, VERSION, type Core } from './core.js';
 import { msgFrame, type RoomMember } from './hub.js';
 import { TokenBucket } from './limits.js';
@@ -221,7 +221,35 @@ export class Connection implements RoomMember {
         return this.send({ t: 'pong' });
       case 'rooms':
         return this.send({ t: 'rooms', rooms: this.roomList() });
+      case 'history':
+        return this.history(f);
     }
+  }
+
+  /** History answers (and refusals) of this connection, one at a time, in request order. */
+  private historyTail: Promise<void> = Promise.resolve();
+
+  private inHistoryOrder(fn: () => Promise<void> | void): void {
+    this.historyTail = this.historyTail.then(fn).catch((err: unknown) => this.core.log.error({ err, user: this.user.id }, 'answering a history request failed'));
+  }
+
+  /** A page of older messages of a joined room, after the client read what it was sent (bounded wait). */
+  private history(f: Frame<'history'>): void {
+    this.inHistoryOrder(async () => {
+      if (this.closed) return;
+      if (!this.rooms.has(f.room)) return this.sendError('not_joined', undefined, { room: f.room });
+      const high = this.core.config.sendBufferBytes / 2;
+      if (this.ws.bufferedAmount + this.writer.queuedBytes > high) {
+        this.writer.flush();
+        await this.drained(high, Date.now() + REPLAY_DRAIN_WAIT_MS);
+      }
+      try {
+        const text = await this.core.hub.olderPage(f.room, f.before, f.limit ?? HISTORY_PAGE_DEFAULT, high);
+        if (!this.closed) this.sendRaw(text);
+      } catch (err) {
+        this.failed(err instanceof ConfabError ? err : new ConfabError('store_failed', 'history read failed; ask again', { cause: err }), { room: f.room });
+      }
+    });
   }
 
   /**
@@ -242,6 +270,7 @@ export class Connection implements RoomMember {
       this.core.metrics.errors.inc({ code: 'rate_limited' });
       return;
     }
+    if (f.t === 'history') return this.inHistoryOrder(() => this.sendError('rate_limited', undefined, extra)); // answers of a room keep request order
     this.sendError('rate_limited', undefined, extra);
   }
 
@@ -295,12 +324,19 @@ export class Connection implements RoomMember {
   private async sync(room: string, st: RoomState, since: { epoch: string; offset: number } | undefined, epoch: string, alerts: boolean): Promise<void> {
     const h = this.core.history;
     const hub = this.core.hub;
+    const max = this.core.config.replayMax;
     const cached = since ? (since.epoch === epoch ? hub.cachedAfter(room, since.offset) : undefined) : hub.cachedRecent(room, this.core.config.recentOnJoin);
     if (cached) {
       // answered from the messages this node delivered recently: no history read
-      this.send({ t: 'joined', room, epoch, last: cached.last, recovered: since !== undefined, ...this.membersOf(room, alerts) });
-      st.last = since?.offset ?? 0;
-      for (const m of cached.msgs) {
+      let msgs = cached.msgs;
+      let missed: { from: number; to: number } | undefined;
+      if (since && msgs.length > max) {
+        missed = { from: msgs[0]!.offset, to: msgs[msgs.length - max - 1]!.offset };
+        msgs = msgs.slice(-max);
+      }
+      this.send({ t: 'joined', room, epoch, last: cached.last, recovered: since !== undefined && !missed, ...(missed ? { missed } : {}), ...this.membersOf(room, alerts) });
+      st.last = missed?.to ?? since?.offset ?? 0;
+      for (const m of msgs) {
         st.last = m.offset;
         this.sendFramed(m.frame);
       }
@@ -309,14 +345,25 @@ export class Connection implements RoomMember {
     let res: ReadResult;
     let recovered = false;
     let reset = false;
+    let missed: { from: number; to: number } | undefined;
     if (since && since.epoch === epoch) {
-      res = await h.read(room, since.offset, PAGE);
+      res = await h.read(room, since.offset, Math.min(PAGE, max + 1));
       recovered = !res.gap;
       if (res.epoch !== since.epoch || (res.messages.length === 0 && since.offset > res.last)) {
         // history was reset after this node last looked, or the client saw offsets this history never had
         recovered = false;
         reset = true;
         res = await h.recent(room, this.core.config.recentOnJoin);
+      } else if (res.more || res.messages.length > max) {
+        // more to replay than one resume may: the newest `max` follow, the rest is named (`missed`) for paging
+        const tail = await h.recent(room, max);
+        const first = res.messages[0];
+        const t0 = tail.messages[0];
+        if (first && t0 && tail.epoch === res.epoch && tail.messages.length === max && t0.prev >= first.offset) {
+          missed = { from: first.offset, to: t0.prev };
+          res = { ...tail, ...(res.gap ? { gap: res.gap } : {}), more: false };
+          recovered = false;
+        }
       }
     } else {
       reset = since !== undefined;
@@ -325,6 +372,10 @@ export class Connection implements RoomMember {
     if (this.rooms.get(room) !== st || this.closed) return;
     const joined: ServerFrame = { t: 'joined', room, epoch: res.epoch, last: res.last, recovered, ...this.membersOf(room, alerts) };
     if (res.gap) joined.gap = res.gap;
+    if (missed) {
+      joined.missed = missed;
+      st.last = missed.to;
+    }
     if (reset) joined.reset = true;
     this.send(joined);
     const deadline = Date.now() + REPLAY_DRAIN_WAIT_MS; // one budget of waiting for the client per join

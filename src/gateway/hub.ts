@@ -10,7 +10,8 @@ import type { Bus, BusSubscription } from '../bus/types.js';
 import { Subjects } from '../bus/types.js';
 import type { History } from '../history/types.js';
 import type { ChatMessage, Member } from '../protocol/frames.js';
-import { textFrame } from './wire.js';
+import { readOlder } from './room-history.js';
+import { framePayload, textFrame } from './wire.js';
 
 export interface RoomMember {
   /** A user of this member (typing notices are not echoed to the same user). */
@@ -117,6 +118,46 @@ export class RoomHub {
     if (room.last === 0) return { last: 0, msgs: [] };
     if (c.length < n && (c.length === 0 || c[0]!.prev !== 0)) return undefined;
     return { last: room.last, msgs: c.slice(Math.max(0, c.length - n)) };
+  }
+
+  /**
+   * The `history` answer (JSON text) for a page of older messages: the newest `limit` with offset <
+   * `before`, from this node's cache when it holds them, else from history; the page is cut (oldest
+   * first, `more` set) to at most `maxBytes`.
+   */
+  async olderPage(name: string, before: number | undefined, limit: number, maxBytes: number): Promise<string> {
+    const room = this.rooms.get(name);
+    let jsons: string[] | undefined;
+    let more = false;
+    let upper = before;
+    if (room?.isReady && room.live) {
+      const c = this.window(room);
+      upper = before ?? room.last + 1;
+      let i = c.length;
+      while (i > 0 && c[i - 1]!.offset >= upper) i--;
+      const from = Math.max(0, i - limit);
+      if (i - from === limit || (c.length > 0 && c[0]!.prev === 0) || room.last === 0) {
+        const page = c.slice(from, i);
+        jsons = page.map((m) => framePayload(m.frame).toString());
+        more = page.length > 0 ? page[0]!.prev !== 0 : false;
+      } else upper = before;
+    }
+    if (!jsons) {
+      const p = await readOlder(this.o.history, name, before, limit);
+      upper = p.before;
+      jsons = p.messages.map((m) => `{"t":"msg",${JSON.stringify(m).slice(1)}`);
+      more = p.more;
+    }
+    let bytes = 0;
+    let keep = jsons.length;
+    while (keep > 0) {
+      const n = jsons[keep - 1]!.length + 1;
+      if (keep < jsons.length && bytes + n > maxBytes) break; // at least the newest one goes
+      bytes += n;
+      keep--;
+    }
+    if (keep > 0) more = true;
+    return `{"t":"history","room":${JSON.stringify(name)},"before":${upper ?? 0},"msgs":[${jsons.slice(keep).join(',')}],"more":${more}}`;
   }
 
   /** Add a member; resolves with the last offset delivered in the room once the room is live on this node. */

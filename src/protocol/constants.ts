@@ -12,3 +12,6 @@ export const ALERTS_ROOM = '_alerts';
 export const HANDLE_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{1,23}$/;
 /** Client message ids: 1–64 chars of [A-Za-z0-9_-]. */
 export const ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
+/** `history` frame: messages per page when `limit` is not given, and the most a page may ask for. */
+export const HISTORY_PAGE_DEFAULT = 50;
+export const HISTORY_PAGE_MAX = 200;

@@ -4,8 +4,8 @@
  */
 import { z } from 'zod';
 
-import { ID_RE } from './constants.js';
-export { ALERTS_ROOM, HANDLE_RE, ID_RE, PROTOCOL_VERSION, ROOM_RE, SUBPROTOCOL } from './constants.js';
+import { HISTORY_PAGE_MAX, ID_RE } from './constants.js';
+export { ALERTS_ROOM, HANDLE_RE, HISTORY_PAGE_DEFAULT, HISTORY_PAGE_MAX, ID_RE, PROTOCOL_VERSION, ROOM_RE, SUBPROTOCOL } from './constants.js';
 
 const room = z.string().max(64);
 const id = z.string().regex(ID_RE);
@@ -19,9 +19,11 @@ export const ClientFrame = z.discriminatedUnion('t', [
   z.object({ t: z.literal('typing'), room }).strict(),
   z.object({ t: z.literal('ping') }).strict(),
   z.object({ t: z.literal('rooms') }).strict(),
+  /** Older messages of a joined room: the newest `limit` (default 50) with offset < `before` (default: newest). */
+  z.object({ t: z.literal('history'), room, before: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(), limit: z.number().int().min(1).max(HISTORY_PAGE_MAX).optional() }).strict(),
 ]);
 export type ClientFrame = z.infer<typeof ClientFrame>;
-export const CLIENT_FRAME_TYPES = ['join', 'leave', 'pub', 'alert', 'typing', 'ping', 'rooms'] as const;
+export const CLIENT_FRAME_TYPES = ['join', 'leave', 'pub', 'alert', 'typing', 'ping', 'rooms', 'history'] as const;
 
 /** Identity stamped on every message by the server (G7). */
 export interface Sender {
@@ -90,6 +92,12 @@ export type ServerFrame =
       recovered: boolean;
       /** Present when history no longer reaches back to `since`: offsets from..to are lost for good. */
       gap?: { from: number; to: number };
+      /**
+       * Present when the resume had more than the server's replay bound to send: the stored messages
+       * with offsets from..to were skipped on purpose (still kept: page them with `history`); only
+       * the newest ones follow. `recovered` is then false.
+       */
+      missed?: { from: number; to: number };
       /** Present and true when `since.epoch` is not the room's current epoch (history was reset). */
       reset?: boolean;
       /** Members of the room across the cluster; empty for rooms over 200 members (see `count`). */
@@ -105,7 +113,12 @@ export type ServerFrame =
   | { t: 'pong' }
   /** The node's message bus went down (publishes are refused with bus_unavailable) or came back. */
   | { t: 'status'; bus: 'up' | 'down' }
-  | { t: 'rooms'; rooms: { name: string; members: number }[] };
+  | { t: 'rooms'; rooms: { name: string; members: number }[] }
+  /**
+   * Answer to a `history` request: `msgs` are `msg` frames as delivered live, ascending, every
+   * offset < `before` (the request's, or the room's newest offset + 1); `more`: older ones exist.
+   */
+  | { t: 'history'; room: string; before: number; msgs: ({ t: 'msg' } & ChatMessage)[]; more: boolean };
 
 export type ServerFrameOf<T extends ServerFrame['t']> = Extract<ServerFrame, { t: T }>;
 

@@ -42,6 +42,19 @@ export const LimitsSchema = z.strictObject({
   pingIntervalMs: positiveInt,
 });
 
+export const MsgFrameSchema = z.strictObject({
+  t: z.literal('msg'),
+  room: roomName,
+  offset,
+  prev: offset,
+  epoch,
+  id: messageId,
+  kind: z.enum(['msg', 'alert']),
+  text: z.string().min(1),
+  from: SenderSchema,
+  ts: z.number().int().min(0),
+});
+
 /** One schema per server frame type, keyed by `t`. */
 export const ServerFrames = {
   welcome: z.strictObject({
@@ -61,22 +74,12 @@ export const ServerFrames = {
     last: offset,
     recovered: z.boolean(),
     gap: z.strictObject({ from: offset, to: offset }).optional(),
+    missed: z.strictObject({ from: offset, to: offset }).optional(),
     reset: z.boolean().optional(),
     members: z.array(MemberSchema),
     count,
   }),
-  msg: z.strictObject({
-    t: z.literal('msg'),
-    room: roomName,
-    offset,
-    prev: offset,
-    epoch,
-    id: messageId,
-    kind: z.enum(['msg', 'alert']),
-    text: z.string().min(1),
-    from: SenderSchema,
-    ts: z.number().int().min(0),
-  }),
+  msg: MsgFrameSchema,
   ack: z.strictObject({ t: z.literal('ack'), id: messageId, room: roomName, offset, prev: offset, epoch, ts: z.number().int().min(0), dup: z.boolean() }),
   error: z.strictObject({
     t: z.literal('error'),
@@ -94,6 +97,7 @@ export const ServerFrames = {
   pong: z.strictObject({ t: z.literal('pong') }),
   status: z.strictObject({ t: z.literal('status'), bus: z.enum(['up', 'down']) }),
   rooms: z.strictObject({ t: z.literal('rooms'), rooms: z.array(z.strictObject({ name: roomName, members: count })) }),
+  history: z.strictObject({ t: z.literal('history'), room: roomName, before: offset, msgs: z.array(MsgFrameSchema), more: z.boolean() }),
 } as const;
 
 export const ServerFrameSchema = z.discriminatedUnion('t', [
@@ -108,6 +112,7 @@ export const ServerFrameSchema = z.discriminatedUnion('t', [
   ServerFrames.pong,
   ServerFrames.status,
   ServerFrames.rooms,
+  ServerFrames.history,
 ]);
 export type ServerFrameParsed = z.infer<typeof ServerFrameSchema>;
 

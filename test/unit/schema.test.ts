@@ -74,7 +74,7 @@ describe('docs/protocol.schema.json', () => {
       assert.equal(s.$defs[`client.${t}`]!.additionalProperties, false, `client.${t} refuses unknown fields`);
     }
     const serverTypes = ServerFrameSchema.options.map((o) => String(o.shape.t.value));
-    assert.deepEqual(serverTypes.sort(), ['ack', 'error', 'joined', 'left', 'msg', 'pong', 'presence', 'rooms', 'status', 'typing', 'welcome']);
+    assert.deepEqual(serverTypes.sort(), ['ack', 'error', 'history', 'joined', 'left', 'msg', 'pong', 'presence', 'rooms', 'status', 'typing', 'welcome']);
     for (const t of serverTypes) assert.ok(s.$defs[`server.${t}`], `server.${t}`);
     assert.equal(s.$defs.ClientFrame!.oneOf!.length, CLIENT_FRAME_TYPES.length);
     assert.equal(s.$defs.ServerFrame!.oneOf!.length, serverTypes.length);
