@@ -135,6 +135,10 @@ async function openBus(config: Config, log: Logger, env: Env): Promise<Bus> {
       const { createRedisBus } = await import('./redis/index.js');
       return createRedisBus(config, log, { env });
     }
+    case 'pubsub': {
+      const { createPubSubBus } = await import('./pubsub/index.js');
+      return createPubSubBus(config, log, { env });
+    }
   }
 }
 

@@ -4,11 +4,10 @@
  * be tested without a broker. Delivery is asynchronous (a microtask batch per
  * publish), in publish order, to every subscriber including the publisher.
  */
-import { ConfabError } from '../protocol/codes.js';
-import type { Bus, BusHandler, BusStatus, BusSubscription } from './types.js';
+import { SubjectBus } from './subject-bus.js';
 
 export class MemoryBroker {
-  private readonly subs = new Map<string, Set<BusHandler>>();
+  private readonly subs = new Map<string, Set<MemoryBus>>();
   private readonly buses = new Set<MemoryBus>();
   private down = false;
 
@@ -20,7 +19,7 @@ export class MemoryBroker {
   setDown(down: boolean): void {
     if (this.down === down) return;
     this.down = down;
-    for (const b of this.buses) b.emitStatus(down ? 'down' : 'up');
+    for (const b of this.buses) b.brokerStatus(down ? 'down' : 'up');
   }
 
   /** @internal */
@@ -30,94 +29,64 @@ export class MemoryBroker {
   /** @internal */
   detach(bus: MemoryBus): void {
     this.buses.delete(bus);
+    for (const [subject, s] of this.subs) if (s.delete(bus) && s.size === 0) this.subs.delete(subject);
   }
   /** @internal */
-  add(subject: string, h: BusHandler): void {
+  add(subject: string, bus: MemoryBus): void {
     let s = this.subs.get(subject);
     if (!s) this.subs.set(subject, (s = new Set()));
-    s.add(h);
+    s.add(bus);
   }
   /** @internal */
-  remove(subject: string, h: BusHandler): void {
+  remove(subject: string, bus: MemoryBus): void {
     const s = this.subs.get(subject);
     if (!s) return;
-    s.delete(h);
+    s.delete(bus);
     if (s.size === 0) this.subs.delete(subject);
   }
   /** @internal */
   deliver(subject: string, data: Uint8Array): void {
     const s = this.subs.get(subject);
     if (!s) return;
-    const handlers = [...s];
+    const buses = [...s];
     queueMicrotask(() => {
-      for (const h of handlers) {
-        // a handler unsubscribed meanwhile must not receive
-        if (!this.subs.get(subject)?.has(h)) continue;
-        try {
-          h(data);
-        } catch {
-          // a failing subscriber must not affect the others
-        }
-      }
+      // a bus that dropped the subject meanwhile must not receive (its handlers check themselves)
+      for (const b of buses) if (this.subs.get(subject)?.has(b)) b.receive(subject, data);
     });
   }
 }
 
-export class MemoryBus implements Bus {
+export class MemoryBus extends SubjectBus {
   readonly kind = 'memory';
-  private readonly listeners = new Set<(s: BusStatus) => void>();
-  private readonly mine = new Map<BusHandler, string>();
-  private closed = false;
 
   constructor(private readonly broker: MemoryBroker = new MemoryBroker()) {
+    super(broker.isDown ? 'down' : 'up');
     broker.attach(this);
   }
 
-  get status(): BusStatus {
-    return this.closed || this.broker.isDown ? 'down' : 'up';
+  /** @internal the broker went down or up */
+  brokerStatus(s: 'up' | 'down'): void {
+    this.setStatus(s);
   }
 
-  onStatus(listener: (s: BusStatus) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+  /** @internal a payload for one of this bus's subjects */
+  receive(subject: string, data: Uint8Array): void {
+    this.deliver(subject, data);
   }
 
-  /** @internal */
-  emitStatus(s: BusStatus): void {
-    for (const l of this.listeners) l(s);
-  }
-
-  publish(subject: string, data: Uint8Array): void {
-    if (this.status === 'down') throw new ConfabError('bus_unavailable');
+  protected send(subject: string, data: Uint8Array): void {
     this.broker.deliver(subject, data);
   }
 
-  subscribe(subject: string, handler: BusHandler): BusSubscription {
-    if (this.closed) throw new ConfabError('bus_unavailable', 'bus is closed');
-    // wrap so the same function can be subscribed twice and removed independently
-    const h: BusHandler = (d) => handler(d);
-    this.mine.set(h, subject);
-    this.broker.add(subject, h);
-    return {
-      unsubscribe: () => {
-        if (!this.mine.delete(h)) return;
-        this.broker.remove(subject, h);
-      },
-    };
+  protected listen(subject: string): void {
+    this.broker.add(subject, this);
   }
 
-  async flush(): Promise<void> {}
-
-  subscriptionCount(): number {
-    return new Set(this.mine.values()).size;
+  protected unlisten(subject: string): void {
+    this.broker.remove(subject, this);
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    for (const [h, subject] of this.mine) this.broker.remove(subject, h);
-    this.mine.clear();
-    this.closed = true;
+  protected async shutdown(): Promise<void> {
     this.broker.detach(this);
-    this.emitStatus('down');
   }
 }

@@ -13,6 +13,7 @@ export const DOC_TABLES: Readonly<Record<DocSection, string>> = {
   nats: 'docs/nats.md',
   'nats-config': 'docs/nats.md',
   redis: 'docs/redis.md',
+  pubsub: 'docs/pubsub.md',
 };
 
 export const DOC_FILES: readonly string[] = [...new Set(Object.values(DOC_TABLES))];

@@ -23,7 +23,7 @@ export class ConfigError extends Error {
 }
 
 /** The doc tables: where each is rendered is in env-docs.ts (DOC_TABLES). */
-export type DocSection = 'gateway' | 'cli' | 'nats' | 'nats-config' | 'redis';
+export type DocSection = 'gateway' | 'cli' | 'nats' | 'nats-config' | 'redis' | 'pubsub';
 
 export interface EnvDoc {
   section: DocSection;
@@ -231,12 +231,12 @@ export const ENV = {
     values: '1–32 of `[A-Za-z0-9_-]`',
     docs: [{ section: 'gateway', meaning: 'region when `FLY_REGION` is not set' }],
   }),
-  CONFAB_BUS: oneOf(['memory', 'nats', 'redis'], {
+  CONFAB_BUS: oneOf(['memory', 'nats', 'redis', 'pubsub'], {
     docs: [
       {
         section: 'gateway',
         default: 'from below',
-        meaning: 'fan-out between gateways: `memory` (in-process: one gateway), `nats` or `redis`. Unset: `nats` when `NATS_URL` or `NATSAPPHOST` is set, else `redis` when `REDIS_URL` is set, else `memory`',
+        meaning: 'fan-out between gateways: `memory` (in-process: one gateway), `nats`, `redis` or `pubsub` (Google Cloud Pub/Sub, [docs/pubsub.md](docs/pubsub.md); never chosen by default). Unset: `nats` when `NATS_URL` or `NATSAPPHOST` is set, else `redis` when `REDIS_URL` is set, else `memory`',
       },
     ],
   }),
@@ -246,7 +246,7 @@ export const ENV = {
         section: 'gateway',
         default: "the bus's own",
         meaning:
-          'where room history lives, chosen apart from the bus: `lmdb` (this gateway\'s disk, `CONFAB_DATA_DIR`), `memory` (this process; lost on restart), `jetstream` (needs `NATS_URL`) or `redis` (Streams; needs `REDIS_URL`). Unset: the bus\'s own (`memory` → `lmdb`, `nats` → `jetstream`, `redis` → `redis`). Any pair works, also across brokers (both URLs set); `lmdb` or `memory` behind the `nats` or `redis` bus is refused at start: every gateway would number and dedupe rooms on its own',
+          'where room history lives, chosen apart from the bus: `lmdb` (this gateway\'s disk, `CONFAB_DATA_DIR`), `memory` (this process; lost on restart), `jetstream` (needs `NATS_URL`) or `redis` (Streams; needs `REDIS_URL`). Unset: the bus\'s own (`memory` → `lmdb`, `nats` → `jetstream`, `redis` → `redis`). Any pair works, also across brokers (both URLs set); `lmdb` or `memory` behind the `nats`, `redis` or `pubsub` bus is refused at start: every gateway would number and dedupe rooms on its own',
       },
     ],
   }),
@@ -489,6 +489,45 @@ export const ENV = {
   CONFAB_REDIS_CONNECT_TIMEOUT_MS: int({ default: 10_000, min: 10, max: 600_000, docs: [{ section: 'redis', meaning: 'the gateway fails to start (`bus_unavailable`) if Redis is not ready within this' }] }),
   CONFAB_REDIS_RECONNECT_MAX_MS: int({ default: 2000, min: 10, max: 600_000, docs: [{ section: 'redis', meaning: 'cap of the reconnect backoff' }] }),
   CONFAB_REDIS_PING_MS: int({ default: 5000, min: 50, max: 600_000, docs: [{ section: 'redis', meaning: 'health `PING` interval per connection' }] }),
+
+  // ---- the gateway's Google Cloud Pub/Sub bus (docs/pubsub.md; src/pubsub/options.ts)
+  GOOGLE_CLOUD_PROJECT: text({
+    pattern: /^[a-z][a-z0-9:.-]{4,61}[a-z0-9]$/,
+    message: (v) => `not a Google Cloud project id: ${JSON.stringify(v)}`,
+    values: 'project id',
+    docs: [{ section: 'pubsub', default: "the key file's `project_id`", meaning: 'project of the topic and subscriptions (any well-formed id on the emulator)' }],
+  }),
+  GOOGLE_APPLICATION_CREDENTIALS: file({
+    docs: [{ section: 'pubsub', default: '`./google-service-account.json` if it exists, else the environment\'s default credentials', meaning: 'service-account key file (JSON); never commit it' }],
+  }),
+  PUBSUB_EMULATOR_HOST: text({
+    pattern: /^[A-Za-z0-9.[\]:-]+:\d{1,5}$/,
+    message: (v) => `expected host:port, got ${JSON.stringify(v)}`,
+    values: '`host:port`',
+    docs: [{ section: 'pubsub', meaning: 'talk to the Pub/Sub emulator there (plain text, no credentials) instead of Google' }],
+  }),
+  CONFAB_PUBSUB_TOPIC: text({
+    default: 'confab',
+    pattern: /^(?!goog)[A-Za-z][A-Za-z0-9._~+%-]{2,254}$/,
+    message: (v) => `not a Pub/Sub topic name (3-255 of [A-Za-z0-9._~+%-], starting with a letter, not "goog"): ${JSON.stringify(v)}`,
+    values: 'topic name',
+    docs: [{ section: 'pubsub', meaning: 'the one topic every gateway publishes to (created at start if missing); gateways that must see each other use the same one' }],
+  }),
+  CONFAB_PUBSUB_EXPIRATION_S: int({
+    default: DAY,
+    min: DAY,
+    max: 31 * DAY,
+    docs: [{ section: 'pubsub', meaning: "a node's subscription left behind by a crash is deleted by Pub/Sub after this long without a subscriber (1–31 days; Pub/Sub's own default is 31)" }],
+  }),
+  CONFAB_PUBSUB_RETENTION_S: int({
+    default: 600,
+    min: 600,
+    max: 7 * DAY,
+    docs: [{ section: 'pubsub', meaning: 'unacknowledged messages kept per subscription (what a node gets after an outage of its own; older ones are read from history)' }],
+  }),
+  CONFAB_PUBSUB_TIMEOUT_MS: int({ default: 5000, min: 100, max: 600_000, docs: [{ section: 'pubsub', meaning: 'every Pub/Sub call (publish, admin, health probe) fails after this long' }] }),
+  CONFAB_PUBSUB_HEALTH_MS: int({ default: 2000, min: 50, max: 600_000, docs: [{ section: 'pubsub', meaning: "health probe interval (reads this node's subscription); a failed probe marks the bus down" }] }),
+  CONFAB_PUBSUB_BATCH_MS: int({ default: 1, min: 0, max: 1000, docs: [{ section: 'pubsub', meaning: 'publisher batching: longest a message waits for others to share its request (the client\'s own default is 10)' }] }),
 
   // ---- the command line (README "Configuration")
   NATS_SERVER_BIN: text({

@@ -8,6 +8,7 @@
  */
 import type { Bus, BusSubscription } from '../bus/types.js';
 import { Subjects } from '../bus/types.js';
+import { openEnvelope, sealEnvelope } from '../bus/envelope.js';
 import type { History } from '../history/types.js';
 import type { ChatMessage, Member } from '../protocol/frames.js';
 import { readOlder } from './room-history.js';
@@ -71,8 +72,6 @@ const PUBLISHED_WAIT_MS = 5000;
 /** A user's typing notices in a room leave this node at most once per this many ms. */
 export const TYPING_COALESCE_MS = 2500;
 
-const enc = new TextEncoder();
-const dec = new TextDecoder();
 
 /** Encode a stored message as a complete `msg` WebSocket frame (once per message per node). */
 export function msgFrame(json: string): Buffer {
@@ -191,7 +190,7 @@ export class RoomHub {
     const room = this.rooms.get(msg.room);
     if (room?.isReady) this.deliver(room, msg, msgFrame(json));
     else if (room) room.pending.set(msg.prev, { msg, frame: msgFrame(json) }); // the room is still opening here
-    this.o.bus.publish(Subjects.room(msg.room), enc.encode(`${this.o.node}\nm\n${json}`));
+    this.o.bus.publish(Subjects.room(msg.room), sealEnvelope({ kind: 'msg', origin: this.o.node, room: msg.room }, json));
     return this.delivered(room, msg);
   }
 
@@ -229,7 +228,7 @@ export class RoomHub {
       this.typingSent.delete(k);
     }
     this.typingSent.set(key, now);
-    this.o.bus.publish(Subjects.room(name), enc.encode(`${this.o.node}\nt\n${JSON.stringify(user)}`));
+    this.o.bus.publish(Subjects.room(name), sealEnvelope({ kind: 'typing', origin: this.o.node, room: name }, JSON.stringify(user)));
   }
 
   /** Local room names with member counts. */
@@ -289,19 +288,16 @@ export class RoomHub {
   }
 
   private onBus(room: Room, data: Uint8Array): void {
-    const s = dec.decode(data);
-    const a = s.indexOf('\n');
-    const b = s.indexOf('\n', a + 1);
-    if (a < 0 || b < 0) return;
-    const type = s.slice(a + 1, b);
-    const json = s.slice(b + 1);
-    if (type === 't') {
+    const env = openEnvelope(data, room.name);
+    if (!env || env.header.room !== room.name) return;
+    const json = env.body;
+    if (env.header.kind === 'typing') {
       const user = JSON.parse(json) as Member;
       const frame = textFrame(`{"t":"typing","room":${JSON.stringify(room.name)},"user":${json}}`);
       for (const m of room.members) if (m.user.id !== user.id) m.onRoomFrame(room.name, frame);
       return;
     }
-    if (type !== 'm' || s.slice(0, a) === this.o.node) return; // own messages were delivered in published()
+    if (env.header.kind !== 'msg' || env.header.origin === this.o.node) return; // own messages were delivered in published()
     const msg = JSON.parse(json) as ChatMessage;
     if (!room.isReady) {
       room.pending.set(msg.prev, { msg, frame: msgFrame(json) });

@@ -15,6 +15,7 @@
  */
 import type { Bus, BusSubscription } from '../bus/types.js';
 import { Subjects } from '../bus/types.js';
+import { openEnvelope, sealEnvelope } from '../bus/envelope.js';
 import type { Member } from '../protocol/frames.js';
 
 export const ONLINE = '*';
@@ -64,8 +65,6 @@ export class Presence {
   private lastEcho = Date.now();
   /** True while this node does not hear itself: remote presence is held, not expired. */
   private stale = false;
-  private readonly enc = new TextEncoder();
-  private readonly dec = new TextDecoder();
   private offStatus?: () => void;
   private stateGen = 0;
   /** Snapshots being received in chunks, per node: its generation and the parts so far. */
@@ -205,20 +204,19 @@ export class Presence {
     if (this.o.bus.status !== 'up') return; // healed by the next state announcement
     try {
       // "<node>\n<json>": receivers skip their own announcements without parsing them
-      this.o.bus.publish(Subjects.presence, this.enc.encode(`${this.o.node}\n${JSON.stringify(w)}`));
+      this.o.bus.publish(Subjects.presence, sealEnvelope({ kind: 'presence', origin: this.o.node }, JSON.stringify(w)));
     } catch (err) {
       this.o.onError?.(err);
     }
   }
 
   private onWire(data: Uint8Array): void {
-    const text = this.dec.decode(data);
-    const nl = text.indexOf('\n');
-    if (nl < 0) return;
-    if (text.slice(0, nl) === this.o.node) return this.heardSelf();
+    const env = openEnvelope(data);
+    if (env?.header.kind !== 'presence') return;
+    if (env.header.origin === this.o.node) return this.heardSelf();
     let w: Wire;
     try {
-      w = JSON.parse(text.slice(nl + 1)) as Wire;
+      w = JSON.parse(env.body) as Wire;
     } catch (err) {
       this.o.onError?.(err);
       return;

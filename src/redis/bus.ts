@@ -9,27 +9,23 @@
  */
 import type { Redis } from 'ioredis';
 import type pino from 'pino';
-import type { Bus, BusHandler, BusStatus, BusSubscription } from '../bus/types.js';
+import { SubjectBus } from '../bus/subject-bus.js';
 import { ConfabError } from '../protocol/codes.js';
 import { connectReady, openConnection, quitConnection, startHealthPings, type ConnSettings } from './connection.js';
 
-export class RedisBus implements Bus {
+export class RedisBus extends SubjectBus {
   readonly kind = 'redis';
   private readonly pub: Redis;
   private readonly sub: Redis;
-  private readonly handlers = new Map<string, Set<BusHandler>>();
-  private readonly listeners = new Set<(s: BusStatus) => void>();
   /** Subscribe/unsubscribe commands not yet acknowledged (flush waits for them). */
   private readonly pending = new Set<Promise<unknown>>();
   private subReady = false;
-  private last: BusStatus = 'down';
-  private closing = false;
-  private closed: Promise<void> | undefined;
   private stopPings: () => void = () => {};
   /** Bumped on every subscriber (re)connect so a stale resubscribe cannot mark the bus up. */
   private generation = 0;
 
-  private constructor(private readonly s: ConnSettings, private readonly prefix: string, private readonly log: pino.Logger, node: string) {
+  private constructor(private readonly s: ConnSettings, private readonly prefix: string, log: pino.Logger, node: string) {
+    super('down', log);
     this.pub = openConnection(s, `confab-${node}-pub`, { commandTimeout: false, pipeline: true });
     this.sub = openConnection(s, `confab-${node}-sub`);
   }
@@ -37,7 +33,7 @@ export class RedisBus implements Bus {
   /** Connect both connections; rejects with bus_unavailable when Redis is unreachable. */
   static async open(s: ConnSettings, prefix: string, log: pino.Logger, node: string): Promise<RedisBus> {
     const bus = new RedisBus(s, prefix, log, node);
-    bus.wire();
+    bus.wire(log);
     try {
       await Promise.all([connectReady(bus.pub, s, 'publisher'), connectReady(bus.sub, s, 'subscriber')]);
     } catch (e) {
@@ -48,8 +44,8 @@ export class RedisBus implements Bus {
     return bus;
   }
 
-  private wire(): void {
-    const onError = (which: string) => (err: Error) => this.log.debug({ err: err.message, conn: which }, 'redis connection error');
+  private wire(log: pino.Logger): void {
+    const onError = (which: string) => (err: Error) => log.debug({ err: err.message, conn: which }, 'redis connection error');
     this.pub.on('error', onError('pub'));
     this.sub.on('error', onError('sub'));
     for (const ev of ['ready', 'close', 'end', 'reconnecting']) this.pub.on(ev, () => this.update());
@@ -64,22 +60,22 @@ export class RedisBus implements Bus {
       });
     }
     this.sub.on('messageBuffer', (channel: Buffer, message: Buffer) => this.dispatch(channel, message));
-    this.stopPings = startHealthPings([this.pub, this.sub], this.s, this.log);
+    this.stopPings = startHealthPings([this.pub, this.sub], this.s, log);
   }
 
   /** Subscribe every current subject on a fresh subscriber connection, then report up. */
   private async resubscribe(): Promise<void> {
-    if (this.closing || this.sub.status !== 'ready') return;
+    if (this.closed || this.sub.status !== 'ready') return;
     const gen = ++this.generation;
-    const channels = [...this.handlers.keys()].map((s) => this.channel(s));
+    const channels = this.subjects().map((s) => this.channel(s));
     try {
       if (channels.length > 0) await this.track(this.sub.subscribe(...channels));
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'redis resubscribe failed; reconnecting');
+      this.log?.warn({ err: (err as Error).message }, 'redis resubscribe failed; reconnecting');
       if (gen === this.generation && this.sub.status === 'ready') this.sub.disconnect(true);
       return;
     }
-    if (gen !== this.generation || this.closing) return;
+    if (gen !== this.generation || this.closed) return;
     this.subReady = true;
     this.update();
   }
@@ -90,17 +86,7 @@ export class RedisBus implements Bus {
 
   private dispatch(channel: Buffer, message: Buffer): void {
     const name = channel.toString();
-    if (!name.startsWith(`${this.prefix}:`)) return;
-    const set = this.handlers.get(name.slice(this.prefix.length + 1));
-    if (!set) return;
-    for (const h of [...set]) {
-      if (!set.has(h)) continue;
-      try {
-        h(message);
-      } catch (err) {
-        this.log.warn({ err }, 'bus handler threw');
-      }
-    }
+    if (name.startsWith(`${this.prefix}:`)) this.deliver(name.slice(this.prefix.length + 1), message);
   }
 
   private track<T>(p: Promise<T>): Promise<T> {
@@ -111,86 +97,44 @@ export class RedisBus implements Bus {
   }
 
   private update(): void {
-    const now: BusStatus = !this.closing && this.subReady && this.pub.status === 'ready' && this.sub.status === 'ready' ? 'up' : 'down';
-    if (now === this.last) return;
-    this.last = now;
-    this.log.info({ status: now }, 'redis bus status');
-    for (const l of [...this.listeners]) {
-      try {
-        l(now);
-      } catch (err) {
-        this.log.warn({ err }, 'bus status listener threw');
-      }
-    }
+    const was = this.status;
+    this.setStatus(this.subReady && this.pub.status === 'ready' && this.sub.status === 'ready' ? 'up' : 'down');
+    if (this.status !== was) this.log?.info({ status: this.status }, 'redis bus status');
   }
 
-  get status(): BusStatus {
-    return this.last;
-  }
-
-  onStatus(listener: (status: BusStatus) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
-
-  publish(subject: string, data: Uint8Array): void {
-    if (this.closing) throw new ConfabError('bus_unavailable', 'bus is closed');
-    if (this.last !== 'up' || this.pub.status !== 'ready') throw new ConfabError('bus_unavailable');
+  protected send(subject: string, data: Uint8Array): void {
+    if (this.pub.status !== 'ready') throw new ConfabError('bus_unavailable');
     const buf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
     this.pub.publish(this.channel(subject), buf).catch((err: unknown) => {
       // the connection dropped with this publish in flight: it may or may not have been delivered
-      this.log.warn({ err: (err as Error).message, subject }, 'redis publish failed');
+      this.log?.warn({ err: (err as Error).message, subject }, 'redis publish failed');
     });
   }
 
-  subscribe(subject: string, handler: BusHandler): BusSubscription {
-    if (this.closing) throw new ConfabError('bus_unavailable', 'bus is closed');
-    const h: BusHandler = (d) => handler(d);
-    let set = this.handlers.get(subject);
-    if (!set) {
-      this.handlers.set(subject, (set = new Set()));
-      // while disconnected the subject is subscribed by resubscribe() on the next 'ready'
-      if (this.sub.status === 'ready') this.track(this.sub.subscribe(this.channel(subject))).catch(() => this.dropOnFailure());
-    }
-    set.add(h);
-    return {
-      unsubscribe: () => {
-        const cur = this.handlers.get(subject);
-        if (!cur?.delete(h)) return;
-        if (cur.size > 0) return;
-        this.handlers.delete(subject);
-        if (this.sub.status === 'ready' && !this.closing) this.track(this.sub.unsubscribe(this.channel(subject))).catch(() => this.dropOnFailure());
-      },
-    };
+  // while disconnected a subject is subscribed by resubscribe() on the next 'ready'
+  protected listen(subject: string): void {
+    if (this.sub.status === 'ready') this.track(this.sub.subscribe(this.channel(subject))).catch(() => this.dropOnFailure());
+  }
+
+  protected unlisten(subject: string): void {
+    if (this.sub.status === 'ready') this.track(this.sub.unsubscribe(this.channel(subject))).catch(() => this.dropOnFailure());
   }
 
   /** A failed (un)subscribe leaves the subscription set unknown: reconnect, which resubscribes from scratch. */
   private dropOnFailure(): void {
-    if (this.closing || this.sub.status !== 'ready') return;
-    this.log.warn('redis (un)subscribe failed; reconnecting the subscriber');
+    if (this.closed || this.sub.status !== 'ready') return;
+    this.log?.warn('redis (un)subscribe failed; reconnecting the subscriber');
     this.sub.disconnect(true);
   }
 
-  async flush(): Promise<void> {
-    if (this.closing) return;
-    if (this.last !== 'up') throw new ConfabError('bus_unavailable');
+  protected override async flushTransport(): Promise<void> {
     const results = await Promise.allSettled([...this.pending, this.pub.ping()]);
-    if (results.some((r) => r.status === 'rejected') || this.last !== 'up') throw new ConfabError('bus_unavailable', 'redis flush failed');
+    if (results.some((r) => r.status === 'rejected') || this.status !== 'up') throw new ConfabError('bus_unavailable', 'redis flush failed');
   }
 
-  subscriptionCount(): number {
-    return this.handlers.size;
-  }
-
-  close(): Promise<void> {
-    this.closing = true;
-    this.closed ??= (async () => {
-      this.stopPings();
-      this.handlers.clear();
-      this.update();
-      const t = this.s.commandTimeoutMs;
-      await Promise.all([quitConnection(this.pub, t), quitConnection(this.sub, t)]);
-    })();
-    return this.closed;
+  protected async shutdown(): Promise<void> {
+    this.stopPings();
+    const t = this.s.commandTimeoutMs;
+    await Promise.all([quitConnection(this.pub, t), quitConnection(this.sub, t)]);
   }
 }
