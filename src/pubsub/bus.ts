@@ -51,6 +51,9 @@ export function labelValue(v: string): string {
   return v.toLowerCase().replace(/[^a-z0-9_-]/g, '_').slice(0, 63);
 }
 
+/** Longest the admin calls at start (topic, subscription) may take, when CONFAB_PUBSUB_TIMEOUT_MS is shorter. */
+const SETUP_TIMEOUT_MS = 10_000;
+
 export class PubSubBus extends SubjectBus {
   readonly kind = 'pubsub';
   readonly subscriptionName: string;
@@ -63,12 +66,15 @@ export class PubSubBus extends SubjectBus {
   private streamBroken = false;
   private readonly inflight = new Set<Promise<unknown>>();
   private readonly gax: { timeout: number; maxRetries: number };
+  /** Admin calls at start: a first call may wait for a connection (and a cold server), so it gets longer. */
+  private readonly setupGax: { timeout: number; maxRetries: number };
 
   private constructor(private readonly s: PubSubSettings, private readonly node: string, log: pino.Logger) {
     super('down', log);
     this.subscriptionName = subscriptionName(node);
     this.client = pubsubClient(s);
     this.gax = { timeout: s.timeoutMs, maxRetries: 1 };
+    this.setupGax = { timeout: Math.max(s.timeoutMs, SETUP_TIMEOUT_MS), maxRetries: 2 };
     this.topic = this.client.topic(s.topic, {
       messageOrdering: true,
       batching: { maxMessages: 100, maxMilliseconds: s.batchMs },
@@ -83,7 +89,7 @@ export class PubSubBus extends SubjectBus {
   static async open(s: PubSubSettings, node: string, log: pino.Logger): Promise<PubSubBus> {
     const bus = new PubSubBus(s, node, log);
     try {
-      await bus.ensure(true);
+      await bus.ensure(true, bus.setupGax);
     } catch (e) {
       await bus.close().catch(() => undefined);
       throw new ConfabError('bus_unavailable', `Pub/Sub: cannot set up topic ${s.topic} and subscription ${bus.subscriptionName}: ${(e as Error).message}`, { cause: e });
@@ -95,16 +101,16 @@ export class PubSubBus extends SubjectBus {
   }
 
   /** The topic (created if missing) and this node's subscription (created; `fresh`: a left-over one is replaced), then the pull stream. */
-  private async ensure(fresh: boolean): Promise<void> {
+  private async ensure(fresh: boolean, gax = this.gax): Promise<void> {
     try {
-      await this.topic.create(this.gax);
+      await this.topic.create(gax);
     } catch (e) {
       if (grpcCode(e) !== Grpc.ALREADY_EXISTS) throw e;
     }
     const sub = this.topic.subscription(this.subscriptionName);
     const create = () =>
       sub.create({
-        gaxOpts: this.gax,
+        gaxOpts: gax,
         enableMessageOrdering: true,
         ackDeadlineSeconds: 10,
         messageRetentionDuration: { seconds: this.s.retentionSec },
@@ -118,7 +124,7 @@ export class PubSubBus extends SubjectBus {
       if (fresh) {
         // a subscription of the same node id left by a crash: its backlog is old news, and its settings may differ
         this.log?.info({ subscription: this.subscriptionName }, 'Pub/Sub: replacing a left-over subscription of this node id');
-        await sub.delete(this.gax);
+        await sub.delete(gax);
         await create();
       }
     }
