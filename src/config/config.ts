@@ -29,7 +29,27 @@ export interface Config {
   redisUrl?: string;
   /** HMAC secret for session tokens; undefined = generate and keep one in dataDir (embedded only). */
   secret?: string;
+  /** CONFAB_SECRET_FILE: read when `secret` is not set. */
+  secretFile?: string;
   sessionTtlSec: number;
+  /** Longest a chain of renewals may run (CONFAB_SESSION_MAX_S). */
+  sessionMaxSec: number;
+  /** POST /api/session hands out anonymous handle sessions. */
+  anonymous: boolean;
+  /** Anonymous sessions may alert (rate-limited). */
+  anonAlerts: boolean;
+  alertRatePerMin: number;
+  jwtSecret?: string;
+  jwtPublicKey?: string;
+  jwtJwks?: string;
+  jwtIssuer?: string;
+  jwtAudience?: string;
+  privatePrefix: string;
+  privateRooms: string[];
+  /** Serve /metrics on this port only (undefined: on the main port). */
+  metricsPort?: number;
+  metricsHost: string;
+  metricsToken?: string;
   apiKey?: string;
   /** Origins allowed to open a WebSocket; empty = same origin as the Host header only. '*' = any. */
   allowedOrigins: string[];
@@ -128,9 +148,12 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   const { bus, history } = selectBusHistory(env);
 
   const secret = readEnv(env, 'CONFAB_SECRET');
-  if (bus !== 'memory' && secret === undefined && !overrides.secret) {
-    throw new ConfigError('CONFAB_SECRET', `required with the ${bus} bus, so that every gateway accepts the same sessions`);
+  const secretFile = readEnv(env, 'CONFAB_SECRET_FILE');
+  if (bus !== 'memory' && secret === undefined && secretFile === undefined && !overrides.secret) {
+    throw new ConfigError('CONFAB_SECRET', `required with the ${bus} bus (or CONFAB_SECRET_FILE), so that every gateway accepts the same sessions`);
   }
+  const jwtKeys = (['CONFAB_JWT_SECRET', 'CONFAB_JWT_PUBLIC_KEY', 'CONFAB_JWT_JWKS'] as const).filter((n) => envValue(env, n) !== undefined);
+  if (jwtKeys.length > 1) throw new ConfigError(jwtKeys[1]!, `set one of ${jwtKeys.join(', ')}, not several`);
   const rooms = readEnv(env, 'CONFAB_ROOMS');
   const host = readEnv(env, 'HOST');
   // FLY_* first (seed compatible); the second is read only when the first is unset
@@ -151,7 +174,22 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     natsAppHost,
     redisUrl,
     secret,
+    secretFile,
     sessionTtlSec: readEnv(env, 'CONFAB_SESSION_TTL_S'),
+    sessionMaxSec: readEnv(env, 'CONFAB_SESSION_MAX_S'),
+    anonymous: readEnv(env, 'CONFAB_ANONYMOUS') === '1',
+    anonAlerts: readEnv(env, 'CONFAB_ANON_ALERTS') === '1',
+    alertRatePerMin: readEnv(env, 'CONFAB_ALERT_RATE_PER_MIN'),
+    jwtSecret: readEnv(env, 'CONFAB_JWT_SECRET'),
+    jwtPublicKey: readEnv(env, 'CONFAB_JWT_PUBLIC_KEY'),
+    jwtJwks: readEnv(env, 'CONFAB_JWT_JWKS'),
+    jwtIssuer: readEnv(env, 'CONFAB_JWT_ISSUER'),
+    jwtAudience: readEnv(env, 'CONFAB_JWT_AUDIENCE'),
+    privatePrefix: readEnv(env, 'CONFAB_PRIVATE_PREFIX'),
+    privateRooms: readEnv(env, 'CONFAB_PRIVATE_ROOMS'),
+    metricsPort: readEnv(env, 'CONFAB_METRICS_PORT'),
+    metricsHost: readEnv(env, 'CONFAB_METRICS_HOST'),
+    metricsToken: readEnv(env, 'CONFAB_METRICS_TOKEN'),
     apiKey: readEnv(env, 'CONFAB_API_KEY'),
     allowedOrigins: readEnv(env, 'CONFAB_ALLOWED_ORIGINS'),
     publicUrls: readEnv(env, 'CONFAB_PUBLIC_URLS'),

@@ -274,12 +274,56 @@ export const ENV = {
   CONFAB_SECRET: spec(z.string().min(16, { error: 'must be at least 16 characters' }), undefined, '16 or more characters', {
     docs: [{ section: 'gateway', default: 'generated', meaning: 'HMAC secret for session tokens (≥16 chars). Required with NATS or Redis so every node accepts the same sessions' }],
   }),
-  CONFAB_SESSION_TTL_S: int({ default: 7 * DAY, min: 60, max: 365 * DAY, docs: [{ section: 'gateway', meaning: 'session lifetime' }] }),
+  CONFAB_SECRET_FILE: text({
+    values: 'path',
+    docs: [{ section: 'gateway', meaning: 'file holding the session secret when `CONFAB_SECRET` is not set; refused when empty, under 16 characters, or readable by group/others ([docs/auth.md](docs/auth.md))' }],
+  }),
+  CONFAB_SESSION_TTL_S: int({
+    default: 3600,
+    min: 60,
+    max: 365 * DAY,
+    docs: [{ section: 'gateway', meaning: 'lifetime of one session token; open sockets are asked to `refresh` before it ends and closed with 4500 at its end; an idle handle is released this long after its last renewal' }],
+  }),
+  CONFAB_SESSION_MAX_S: int({
+    default: 7 * DAY,
+    min: 60,
+    max: 365 * DAY,
+    docs: [{ section: 'gateway', meaning: 'longest a chain of renewals may run from its sign-in; then the user signs in again' }],
+  }),
+  CONFAB_ANONYMOUS: oneOf(['1', '0'], { default: '1', docs: [{ section: 'gateway', meaning: '`1`: `POST /api/session` hands out anonymous handle sessions (the demo); `0`: only app tokens (`CONFAB_JWT_*`)' }] }),
+  CONFAB_ANON_ALERTS: oneOf(['1', '0'], { default: '1', docs: [{ section: 'gateway', meaning: '`1`: anonymous sessions may send alerts (rate-limited per user); `0`: only app tokens with `"alert": true`' }] }),
+  CONFAB_ALERT_RATE_PER_MIN: int({ default: 6, min: 1, max: 100_000, docs: [{ section: 'gateway', meaning: 'alerts per user per minute on a node (burst up to 3)' }] }),
+  CONFAB_JWT_SECRET: spec(z.string().min(32, { error: 'must be at least 32 characters' }), undefined, '32 or more characters', {
+    raw: true,
+    docs: [{ section: 'gateway', meaning: 'accept app tokens (JWT) signed HS256 with this shared secret ([docs/auth.md](docs/auth.md))' }],
+  }),
+  CONFAB_JWT_PUBLIC_KEY: file({ docs: [{ section: 'gateway', meaning: 'accept app tokens signed RS256 or ES256 (P-256) by the key whose public half is in this PEM file' }] }),
+  CONFAB_JWT_JWKS: file({ docs: [{ section: 'gateway', meaning: 'accept app tokens signed RS256 or ES256 by a key of this JWKS file' }] }),
+  CONFAB_JWT_ISSUER: text({ docs: [{ section: 'gateway', meaning: 'app tokens must carry this `iss`' }] }),
+  CONFAB_JWT_AUDIENCE: text({ docs: [{ section: 'gateway', meaning: 'app tokens must carry this `aud`' }] }),
+  CONFAB_PRIVATE_PREFIX: text({
+    default: 'private-',
+    pattern: /^[a-z0-9][a-z0-9_-]{0,30}$/,
+    message: 'must be the start of a room name: [a-z0-9][a-z0-9_-]{0,30}',
+    values: 'start of a room name',
+    docs: [{ section: 'gateway', meaning: 'rooms whose name starts with this are private: joined only with a grant of an app token' }],
+  }),
+  CONFAB_PRIVATE_ROOMS: parsed(roomList, 'comma list of room names', { default: [], docs: [{ section: 'gateway', meaning: 'more private rooms, by name' }] }),
+  CONFAB_METRICS_PORT: int({ min: 0, max: 65535, docs: [{ section: 'gateway', default: 'unset (on `PORT`)', meaning: 'serve `/metrics` on this port only (bound to `CONFAB_METRICS_HOST`), not on `PORT`' }] }),
+  CONFAB_METRICS_HOST: text({ default: '127.0.0.1', values: 'address', docs: [{ section: 'gateway', meaning: 'listen address of `CONFAB_METRICS_PORT`' }] }),
+  CONFAB_METRICS_TOKEN: text({ docs: [{ section: 'gateway', meaning: '`/metrics` answers only requests with `Authorization: Bearer <token>`' }] }),
   CONFAB_API_KEY: text({ docs: [{ section: 'gateway', meaning: 'enables the HTTP publish API' }] }),
   CONFAB_ALLOWED_ORIGINS: list({
     default: [],
     values: 'comma list of origins, or `*`',
-    docs: [{ section: 'gateway', default: 'same host', meaning: 'comma-separated origins allowed to open a WebSocket, or `*` (the page origins of `CONFAB_PUBLIC_URLS` are always allowed)' }],
+    docs: [
+      {
+        section: 'gateway',
+        default: 'loopback pages',
+        meaning:
+          'comma-separated origins allowed to open a WebSocket, or `*`. The page origins of `CONFAB_PUBLIC_URLS` are always allowed; with neither set only pages on `localhost`, `127.0.0.1` or `[::1]` are (never the request\'s `Host`: DNS rebinding)',
+      },
+    ],
   }),
   CONFAB_PUBLIC_URLS: parsed(publicUrlList, `comma list of ≤ ${MAX_PUBLIC_URLS} \`ws://\`/\`wss://\` URLs`, {
     default: [],

@@ -13,6 +13,7 @@ import { msgFrame, type RoomMember } from './hub.js';
 import { TokenBucket } from './limits.js';
 import { SocketWriter, textFrame } from './wire.js';
 import { ONLINE } from './presence.js';
+import type { SocketSession } from '../auth/socket.js';
 
 const PAGE = 500;
 /** How long a replay waits for a client to read what it was sent before the send-buffer cap decides. */
@@ -55,6 +56,8 @@ export class Connection implements RoomMember {
   private readonly writer: SocketWriter;
   private closed = false;
   private leaving = false;
+  /** The socket's session (expiry, renewal, permissions; src/auth/socket.ts), set before start(). */
+  auth?: SocketSession;
 
   constructor(
     private readonly core: Core,
@@ -84,7 +87,9 @@ export class Connection implements RoomMember {
       region: c.region,
       version: VERSION,
       user: this.user,
-      rooms: c.rooms,
+      rooms: this.auth ? c.rooms.filter((r) => this.auth!.canJoin(r)) : c.rooms,
+      perms: this.auth?.perms ?? { alert: true },
+      exp: this.auth?.exp ?? 0,
       limits: {
         maxFrameBytes: c.maxFrameBytes,
         maxTextChars: c.maxTextChars,
@@ -95,6 +100,7 @@ export class Connection implements RoomMember {
         pingIntervalMs: c.pingIntervalMs,
       },
     });
+    this.auth?.start();
   }
 
   // ---- RoomMember
@@ -213,8 +219,14 @@ export class Connection implements RoomMember {
         return this.leave(f.room);
       case 'pub':
         return this.pub(f);
-      case 'alert':
+      case 'alert': {
+        const refused = this.auth?.alertRefusal();
+        if (refused) return this.sendError(refused, refused === 'forbidden' ? 'this session may not send alerts' : 'too many alerts from this user; wait a little', { id: f.id, room: ALERTS_ROOM });
         return this.publish({ room: ALERTS_ROOM, id: f.id, kind: 'alert', text: f.text });
+      }
+      case 'auth':
+        if (!this.auth) return this.sendError('unauthorized', 'this socket cannot renew its session');
+        return this.auth.onAuth(f.token);
       case 'typing':
         return this.typing(f.room);
       case 'ping':
@@ -283,13 +295,15 @@ export class Connection implements RoomMember {
   private roomList(): { name: string; members: number }[] {
     const counts = this.core.presence.roomCounts();
     const names = new Set([...this.core.config.rooms, ...counts.keys()]);
-    return [...names].sort().map((name) => ({ name, members: counts.get(name) ?? 0 }));
+    // only rooms this session may join are listed (private rooms without a grant stay unseen)
+    return [...names].filter((n) => !this.auth || this.auth.canJoin(n)).sort().map((name) => ({ name, members: counts.get(name) ?? 0 }));
   }
 
   private async join(f: Frame<'join'>): Promise<void> {
     const { room } = f;
     const alerts = room === ALERTS_ROOM;
     if (!alerts && !ROOM_RE.test(room)) return this.sendError('bad_room', `room names match ${ROOM_RE}`, { room });
+    if (!alerts && this.auth && !this.auth.canJoin(room)) return this.sendError('forbidden', 'this session may not join that room', { room });
     const joinedCount = this.rooms.size - (this.rooms.has(ALERTS_ROOM) ? 1 : 0);
     if (!alerts && !this.rooms.has(room) && joinedCount >= this.core.config.maxRooms) return this.sendError('too_many_rooms', undefined, { room });
     const wasMember = this.rooms.has(room);
@@ -472,6 +486,7 @@ export class Connection implements RoomMember {
   private pub(f: Frame<'pub'>): void {
     if (f.room === ALERTS_ROOM) return this.sendError('forbidden_room', 'send alerts with the alert frame', { id: f.id, room: f.room });
     if (!this.rooms.has(f.room)) return this.sendError('not_joined', undefined, { id: f.id, room: f.room });
+    if (this.auth && !this.auth.canPublish(f.room)) return this.sendError('forbidden', 'this session may read that room, not write in it', { id: f.id, room: f.room });
     this.publish({ room: f.room, id: f.id, kind: 'msg', text: f.text });
   }
 
@@ -550,6 +565,7 @@ export class Connection implements RoomMember {
   private cleanup(): void {
     if (this.closed) return;
     this.closed = true;
+    this.auth?.stop();
     this.writer.drop();
     for (const room of this.rooms.keys()) {
       this.core.hub.leave(room, this);

@@ -11,7 +11,7 @@ import type { Member } from '../protocol/frames.js';
 import { RoomHub } from './hub.js';
 import { GatewayMetrics } from './metrics.js';
 import { Presence } from './presence.js';
-import { SessionSigner } from './session.js';
+import { Auth } from '../auth/index.js';
 import { textFrame } from './wire.js';
 
 export const VERSION = '0.1.0';
@@ -22,7 +22,7 @@ export class Core {
   readonly hub: RoomHub;
   readonly presence: Presence;
   readonly metrics: GatewayMetrics;
-  readonly signer: SessionSigner;
+  readonly auth: Auth;
   draining = false;
   private inflight = 0;
   private idle: (() => void)[] = [];
@@ -34,7 +34,7 @@ export class Core {
     readonly log: Logger,
     secret: string,
   ) {
-    this.signer = new SessionSigner(secret, config.sessionTtlSec);
+    this.auth = new Auth(config, bus, history, log, secret);
     this.metrics = new GatewayMetrics({ node: config.node, region: config.region }, () => this.hub.localRooms().size);
     this.hub = new RoomHub({
       node: config.node,

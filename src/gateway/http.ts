@@ -3,7 +3,7 @@
  * metrics and the publish API for back ends. Every response carries a strict
  * Content-Security-Policy and the usual hardening headers.
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, extname, join, normalize, resolve } from 'node:path';
@@ -12,7 +12,6 @@ import { z } from 'zod';
 import { ConfabError } from '../protocol/codes.js';
 import { ALERTS_ROOM, HANDLE_RE, ID_RE, ROOM_RE } from '../protocol/frames.js';
 import type { Core } from './core.js';
-import { newUserId } from './session.js';
 
 export const WEB_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../dist/web');
 const MAX_BODY = 16 * 1024;
@@ -36,7 +35,8 @@ const TYPES: Record<string, string> = {
   '.json': 'application/json',
 };
 
-const SessionBody = z.object({ handle: z.string().max(64), token: z.string().max(1024).optional() }).strict();
+const SessionBody = z.object({ handle: z.string().max(64), token: z.string().max(8192).optional() }).strict();
+const SignOutBody = z.object({ token: z.string().max(8192) }).strict();
 const PublishBody = z.object({ text: z.string(), id: z.string().regex(ID_RE).optional(), handle: z.string().regex(HANDLE_RE).optional() }).strict();
 
 class HttpError extends Error {
@@ -77,12 +77,33 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   return r.data;
 }
 
+/** Constant-time comparison of a presented secret with the expected one (hashes first: no length leak). */
+export function sameSecret(got: string, want: string): boolean {
+  const a = createHash('sha256').update(got).digest();
+  const b = createHash('sha256').update(want).digest();
+  return timingSafeEqual(a, b) && got.length === want.length;
+}
+
+function bearer(req: IncomingMessage): string {
+  return (req.headers.authorization ?? '').replace(/^Bearer\s+/i, '');
+}
+
 function checkApiKey(core: Core, req: IncomingMessage): void {
   const key = core.config.apiKey;
   if (!key) throw new HttpError(404, 'not_found', 'the publish API is off (set CONFAB_API_KEY)');
-  const got = Buffer.from((req.headers.authorization ?? '').replace(/^Bearer\s+/i, ''));
-  const want = Buffer.from(key);
-  if (got.length !== want.length || !timingSafeEqual(got, want)) throw new HttpError(401, 'unauthorized', 'missing or wrong API key');
+  if (!sameSecret(bearer(req), key)) throw new HttpError(401, 'unauthorized', 'missing or wrong API key');
+}
+
+/** GET /metrics: Prometheus text; with CONFAB_METRICS_TOKEN only for `Authorization: Bearer <token>`. */
+export async function serveMetrics(core: Core, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const token = core.config.metricsToken;
+  if (token !== undefined && !sameSecret(bearer(req), token)) {
+    res.setHeader('www-authenticate', 'Bearer');
+    return json(res, 401, { code: 'unauthorized', message: 'metrics need Authorization: Bearer <CONFAB_METRICS_TOKEN>' });
+  }
+  const body = await core.metrics.registry.metrics();
+  res.writeHead(200, { 'content-type': core.metrics.registry.contentType, 'cache-control': 'no-store' });
+  res.end(body);
 }
 
 async function publishApi(core: Core, req: IncomingMessage, res: ServerResponse, room: string, kind: 'msg' | 'alert'): Promise<void> {
@@ -91,7 +112,8 @@ async function publishApi(core: Core, req: IncomingMessage, res: ServerResponse,
   if (body.text.length > core.config.maxTextChars || body.text.trim() === '') throw new HttpError(400, 'bad_request', `text must be 1-${core.config.maxTextChars} characters`);
   const handle = body.handle ?? 'api';
   const id = body.id ?? `api-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
-  const r = await core.publish({ room, id, kind, text: body.text, from: { user: `api:${handle}`, handle, node: core.config.node, region: core.config.region } });
+  // marked as the API's (from.kind), so a back end is never taken for a user's handle
+  const r = await core.publish({ room, id, kind, text: body.text, from: { user: `api:${handle}`, handle, node: core.config.node, region: core.config.region, kind: 'api' } });
   json(res, r.duplicate ? 200 : 201, { room, id, offset: r.message.offset, epoch: r.message.epoch, dup: r.duplicate });
 }
 
@@ -163,18 +185,32 @@ async function route(core: Core, req: IncomingMessage, res: ServerResponse, page
     return json(res, ready ? 200 : 503, { ready, draining: core.draining, bus: busWorks ? 'up' : 'down', node: core.config.node });
   }
   if (path === '/metrics') {
-    const body = await core.metrics.registry.metrics();
-    res.writeHead(200, { 'content-type': core.metrics.registry.contentType, 'cache-control': 'no-store' });
-    return void res.end(body);
+    if (core.config.metricsPort !== undefined) throw new HttpError(404, 'not_found', 'metrics are served on CONFAB_METRICS_PORT');
+    return serveMetrics(core, req, res);
   }
   if (path === '/api/session' && method === 'POST') {
     const body = parse(SessionBody, await readJson(req));
     if (!HANDLE_RE.test(body.handle)) throw new HttpError(400, 'bad_handle', 'handles are 2-24 letters, digits, _ . - starting with a letter or digit');
-    const prev = core.signer.verify(body.token);
-    const id = prev?.id ?? newUserId();
-    if (core.presence.handleTaken(body.handle, id)) throw new HttpError(409, 'handle_taken', `${body.handle} is online already`);
-    const { token, session } = core.signer.issue({ id, handle: body.handle });
-    return json(res, 200, { token, user: { id: session.id, handle: session.handle }, expiresAt: session.exp * 1000 });
+    const r = await core.auth.issue(body.handle, body.token);
+    if ('ok' in r) throw new HttpError(r.status, r.code, r.message);
+    const { token, session } = r;
+    return json(res, 200, {
+      token,
+      user: { id: session.id, handle: session.handle },
+      expiresAt: session.exp * 1000,
+      /** When renewals of this session end (sign in again then), ms. */
+      maxExpiresAt: core.auth.signer.chainEnd(session.orig) * 1000,
+      perms: core.auth.perms(session),
+    });
+  }
+  if (path === '/api/session' && method === 'DELETE') {
+    // sign-out: the token in Authorization: Bearer (or a JSON body {"token"})
+    let token = bearer(req) || undefined;
+    if (!token && (req.headers['content-type'] ?? '').startsWith('application/json')) token = parse(SignOutBody, await readJson(req)).token;
+    const r = await core.auth.signOut(token);
+    if (!r.ok) throw new HttpError(r.status, r.code, r.message);
+    res.writeHead(204, { ...SECURITY_HEADERS, 'cache-control': 'no-store' });
+    return void res.end();
   }
   if (path === '/api/config' && (method === 'GET' || method === 'HEAD')) return json(res, 200, { urls: core.config.publicUrls ?? [] });
   if (path === '/api/alerts' && method === 'POST') return publishApi(core, req, res, ALERTS_ROOM, 'alert');

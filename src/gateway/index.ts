@@ -15,9 +15,10 @@ import type { History } from '../history/types.js';
 import { SUBPROTOCOL } from '../protocol/frames.js';
 import { Connection } from './connection.js';
 import { Core } from './core.js';
-import { createRequestHandler, pageOrigins } from './http.js';
+import { createRequestHandler, pageOrigins, serveMetrics } from './http.js';
 import { PerIpLimit } from './limits.js';
-import { loadOrCreateSecret } from './session.js';
+import { loadOrCreateSecret } from '../auth/secrets.js';
+import { SocketSession } from '../auth/socket.js';
 import { textFrame } from './wire.js';
 
 export { Core, VERSION } from './core.js';
@@ -35,6 +36,8 @@ export interface Gateway {
   readonly node: string;
   readonly core: Core;
   readonly server: Server;
+  /** Port of CONFAB_METRICS_PORT's listener, when set. */
+  readonly metricsPort: number | undefined;
   /** Open connections on this node. */
   connectionCount(): number;
   /** Graceful drain (G5): fail readiness, stop accepting, move clients over the drain window, finish publishes, release the bus. */
@@ -45,7 +48,7 @@ export interface Gateway {
 
 function rejectUpgrade(socket: Duplex, status: number, code: string, message: string): void {
   const body = JSON.stringify({ code, message });
-  const reason = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 429: 'Too Many Requests', 503: 'Service Unavailable' }[status] ?? 'Error';
+  const reason = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 429: 'Too Many Requests', 503: 'Service Unavailable' }[status] ?? 'Error';
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }
 
@@ -60,15 +63,25 @@ function publicOrigins(config: Config): Set<string> {
   return o;
 }
 
-function originAllowed(config: Config, req: IncomingMessage): boolean {
+/** Page hosts a gateway without configured origins accepts: the machine's own (a local demo). */
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * The Origin check. Compared with the configured origins (CONFAB_ALLOWED_ORIGINS, the page
+ * origins of CONFAB_PUBLIC_URLS), never with the request's own `Host` header: a DNS-rebinding
+ * page (`Origin: http://evil.example`, `Host: evil.example`, resolved to this server) would pass
+ * that. With nothing configured, only pages served from a loopback host are allowed.
+ */
+export function originAllowed(config: Config, req: IncomingMessage): boolean {
   const origin = req.headers.origin;
   if (origin === undefined) return true; // non-browser clients send no Origin
   if (config.allowedOrigins.includes('*') || config.allowedOrigins.includes(origin)) return true;
   // the pages of this deployment's other entry points (CONFAB_PUBLIC_URLS) may move their users here
   if (publicOrigins(config).has(origin)) return true;
-  if (config.allowedOrigins.length > 0) return false;
+  if (config.allowedOrigins.length > 0 || config.publicUrls.length > 0) return false;
   try {
-    return new URL(origin).host === req.headers.host;
+    const u = new URL(origin);
+    return (u.protocol === 'http:' || u.protocol === 'https:') && LOOPBACK_HOSTS.has(u.hostname);
   } catch {
     return false;
   }
@@ -101,7 +114,7 @@ function tokenOf(req: IncomingMessage): string | undefined {
 export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config, bus, history } = deps;
   const log = deps.logger ?? pino({ level: config.logLevel }).child({ node: config.node, region: config.region });
-  const core = new Core(config, bus, history, log, loadOrCreateSecret(config.secret, config.dataDir));
+  const core = new Core(config, bus, history, log, loadOrCreateSecret(config.secret, config.dataDir, config.secretFile));
   const conns = new Set<Connection>();
   /** False once a drain has given the load balancer its time to notice (/readyz fails before this). */
   let accepting = true;
@@ -131,21 +144,57 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
     if (!originAllowed(config, req)) return rejectUpgrade(socket, 403, 'forbidden_origin', 'origin not allowed');
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
     if (!offered.includes(SUBPROTOCOL)) return rejectUpgrade(socket, 400, 'protocol_violation', `offer the subprotocol ${SUBPROTOCOL}`);
-    const session = core.signer.verify(tokenOf(req));
-    if (!session) return rejectUpgrade(socket, 401, 'unauthorized', 'missing, invalid or expired session token');
-    if (!perIp.tryAcquire(ip)) return rejectUpgrade(socket, 429, 'too_many_connections', 'too many connections from this address');
-    wss.handleUpgrade(req, socket, head, (ws) => {
-      const conn = new Connection(core, ws, { id: session.id, handle: session.handle }, ip, (c) => {
-        if (conns.delete(c)) {
-          perIp.release(ip);
-          core.metrics.connections--;
-        }
-      }, echoOf(req));
-      conns.add(conn);
-      core.metrics.connections++;
-      conn.start();
+    void (async () => {
+      const r = await core.auth.authenticate(tokenOf(req));
+      if (socket.destroyed) return;
+      if (!r.ok) return rejectUpgrade(socket, r.status, r.code, r.message);
+      if (!accepting) return rejectUpgrade(socket, 503, 'draining', 'node is draining');
+      const session = r.session;
+      if (!perIp.tryAcquire(ip)) return rejectUpgrade(socket, 429, 'too_many_connections', 'too many connections from this address');
+      wss.handleUpgrade(req, socket, head, (ws) => {
+        const conn = new Connection(core, ws, { id: session.id, handle: session.handle }, ip, (c) => {
+          if (conns.delete(c)) {
+            perIp.release(ip);
+            core.metrics.connections--;
+          }
+        }, echoOf(req));
+        conn.auth = new SocketSession(session, core.auth, conn);
+        conns.add(conn);
+        core.metrics.connections++;
+        conn.start();
+      });
+    })().catch((err: unknown) => {
+      log.error({ err }, 'upgrade failed');
+      if (!socket.destroyed) rejectUpgrade(socket, 503, 'internal', 'internal error');
     });
   });
+  // a signed-out (or replaced) session's sockets close on every node
+  const offRevoked = core.auth.onRevoked((sid, why) => {
+    for (const c of conns) if (c.auth?.sid === sid) c.close(why === 'replaced' ? 'replaced' : 'session_revoked');
+  });
+  // /metrics on its own port (CONFAB_METRICS_PORT): not reachable where the public port is
+  let metricsServer: Server | undefined;
+  if (config.metricsPort !== undefined) {
+    const ms = createServer((req, res) => {
+      if (new URL(req.url ?? '/', 'http://x').pathname !== '/metrics') {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        return void res.end('{"code":"not_found","message":"only /metrics here"}');
+      }
+      serveMetrics(core, req, res).catch((err: unknown) => {
+        log.error({ err }, 'metrics failed');
+        if (!res.headersSent) res.writeHead(500);
+        res.end();
+      });
+    });
+    metricsServer = ms;
+    await new Promise<void>((resolveListen, reject) => {
+      ms.once('error', reject);
+      ms.listen({ port: config.metricsPort, host: config.metricsHost }, () => {
+        ms.off('error', reject);
+        resolveListen();
+      });
+    });
+  }
   server.on('clientError', (err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     else socket.destroy();
@@ -176,6 +225,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
     else core.hub.busDown();
   });
   core.presence.start();
+  await core.auth.start();
 
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
@@ -195,6 +245,10 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
     clearInterval(pinger);
     if (sweepTimer) clearTimeout(sweepTimer);
     offStatus();
+    offRevoked();
+    core.auth.stop();
+    metricsServer?.close();
+    metricsServer?.closeAllConnections();
     core.presence.stop();
     core.hub.close();
     await new Promise<void>((r) => server.close(() => r()));
@@ -209,6 +263,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
     node: config.node,
     core,
     server,
+    metricsPort: metricsServer ? (metricsServer.address() as AddressInfo).port : undefined,
     connectionCount: () => conns.size,
     drain() {
       stopped ??= (async () => {

@@ -5,8 +5,8 @@
  * connection also have a WebSocket close `close` code:
  *   - 1000–1015  standard codes (1009 frame too large, 1001 going away, …)
  *   - 4000–4499  the client should reconnect (with backoff, or after the retry hint)
- *   - 4500–4999  the client must not reconnect as it is (new session needed, protocol bug);
- *                no code of this version is in this range
+ *   - 4500–4999  the client must not reconnect as it is (new session needed, protocol bug):
+ *                4500 session_expired, 4501 session_revoked, 4502 replaced
  * Errors without a close code are sent as an `error` frame and the connection stays open
  * (`unauthorized` and `protocol_violation` only ever answer the HTTP upgrade).
  */
@@ -24,6 +24,7 @@ export const ErrorCodes = {
   unknown_type: { close: null, retry: 'never', message: 'unknown frame type' },
   bad_room: { close: null, retry: 'never', message: 'invalid room name' },
   forbidden_room: { close: null, retry: 'never', message: 'room is not open to this user' },
+  forbidden: { close: null, retry: 'never', message: 'this session has no permission for that' },
   not_joined: { close: null, retry: 'never', message: 'join the room first' },
   too_many_rooms: { close: null, retry: 'never', message: 'too many rooms on this connection' },
   text_too_long: { close: null, retry: 'never', message: 'message text too long' },
@@ -39,8 +40,13 @@ export const ErrorCodes = {
   slow_consumer: { close: 4001, retry: 'reconnect', message: 'send buffer full; reconnect and resume' },
   ping_timeout: { close: 4002, retry: 'reconnect', message: 'no pong within the ping timeout' },
   flood: { close: 4003, retry: 'reconnect', message: 'rate limit exceeded repeatedly' },
+  // connection-ending errors that need a new session first (close codes 4500-4999: no automatic reconnect as is)
+  session_expired: { close: 4500, retry: 'never', message: 'the session expired; renew it (POST /api/session or a new app token) and reconnect' },
+  session_revoked: { close: 4501, retry: 'never', message: 'the session was signed out' },
+  replaced: { close: 4502, retry: 'never', message: 'a newer session of this user took over' },
   // refusals of the HTTP upgrade (no socket exists yet: these arrive as the JSON body of a 401 / 400)
   unauthorized: { close: null, retry: 'never', message: 'missing, invalid or expired session' },
+  handle_taken: { close: null, retry: 'never', message: 'this handle (or one that looks the same) belongs to another user' },
   protocol_violation: { close: null, retry: 'never', message: 'protocol violation' },
 } as const satisfies Record<string, { close: number | null; retry: RetryClass; message: string }>;
 

@@ -21,9 +21,11 @@ export const ClientFrame = z.discriminatedUnion('t', [
   z.object({ t: z.literal('rooms') }).strict(),
   /** Older messages of a joined room: the newest `limit` (default 50) with offset < `before` (default: newest). */
   z.object({ t: z.literal('history'), room, before: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(), limit: z.number().int().min(1).max(HISTORY_PAGE_MAX).optional() }).strict(),
+  /** A fresh token for this socket's session (answer to `refresh`, or any time): answered `authed` or a typed error. */
+  z.object({ t: z.literal('auth'), token: z.string().min(1).max(8192) }).strict(),
 ]);
 export type ClientFrame = z.infer<typeof ClientFrame>;
-export const CLIENT_FRAME_TYPES = ['join', 'leave', 'pub', 'alert', 'typing', 'ping', 'rooms', 'history'] as const;
+export const CLIENT_FRAME_TYPES = ['join', 'leave', 'pub', 'alert', 'typing', 'ping', 'rooms', 'history', 'auth'] as const;
 
 /** Identity stamped on every message by the server (G7). */
 export interface Sender {
@@ -31,6 +33,13 @@ export interface Sender {
   handle: string;
   node: string;
   region: string;
+  /** `api` on messages from the HTTP publish API (a back end, not a user's handle); absent on users' messages. */
+  kind?: 'api';
+}
+/** What a session may do beyond reading and writing the rooms it may join. */
+export interface Perms {
+  /** May send alerts to everyone (`alert` frame). */
+  alert: boolean;
 }
 export interface Member {
   id: string;
@@ -67,6 +76,10 @@ export type ServerFrame =
       version: string;
       user: Member;
       rooms: string[];
+      /** What this session may do (the web client hides the alert form when `alert` is false). */
+      perms: Perms;
+      /** When the session's token expires (unix seconds); a `refresh` frame comes before it. */
+      exp: number;
       limits: {
         maxFrameBytes: number;
         /** Longest `text`, counted in UTF-16 code units (JavaScript's `string.length`). */
@@ -118,7 +131,11 @@ export type ServerFrame =
    * Answer to a `history` request: `msgs` are `msg` frames as delivered live, ascending, every
    * offset < `before` (the request's, or the room's newest offset + 1); `more`: older ones exist.
    */
-  | { t: 'history'; room: string; before: number; msgs: ({ t: 'msg' } & ChatMessage)[]; more: boolean };
+  | { t: 'history'; room: string; before: number; msgs: ({ t: 'msg' } & ChatMessage)[]; more: boolean }
+  /** The session's token expires at `exp` (unix seconds): send `auth` with a fresh token before then, or the socket closes with 4500. */
+  | { t: 'refresh'; exp: number }
+  /** The token of an `auth` frame was accepted: the session now lasts until `exp` (unix seconds). */
+  | { t: 'authed'; exp: number; perms: Perms };
 
 export type ServerFrameOf<T extends ServerFrame['t']> = Extract<ServerFrame, { t: T }>;
 

@@ -29,7 +29,15 @@ const count = z.number().int().min(0);
 const positiveInt = z.number().int().min(1);
 
 export const MemberSchema = z.strictObject({ id: z.string().min(1), handle: z.string().regex(HANDLE_RE) });
-export const SenderSchema = z.strictObject({ user: z.string().min(1), handle: z.string().regex(HANDLE_RE), node: z.string().min(1), region: z.string().min(1) });
+export const SenderSchema = z.strictObject({
+  user: z.string().min(1),
+  handle: z.string().regex(HANDLE_RE),
+  node: z.string().min(1),
+  region: z.string().min(1),
+  kind: z.literal('api').optional(),
+});
+export const PermsSchema = z.strictObject({ alert: z.boolean() });
+const unixSeconds = z.number().int().min(0);
 export const ErrorCodeSchema = z.enum(ERROR_CODES);
 
 export const LimitsSchema = z.strictObject({
@@ -65,6 +73,8 @@ export const ServerFrames = {
     version: z.string(),
     user: MemberSchema,
     rooms: z.array(z.string().regex(ROOM_RE)),
+    perms: PermsSchema,
+    exp: unixSeconds,
     limits: LimitsSchema,
   }),
   joined: z.strictObject({
@@ -98,6 +108,8 @@ export const ServerFrames = {
   status: z.strictObject({ t: z.literal('status'), bus: z.enum(['up', 'down']) }),
   rooms: z.strictObject({ t: z.literal('rooms'), rooms: z.array(z.strictObject({ name: roomName, members: count })) }),
   history: z.strictObject({ t: z.literal('history'), room: roomName, before: offset, msgs: z.array(MsgFrameSchema), more: z.boolean() }),
+  refresh: z.strictObject({ t: z.literal('refresh'), exp: unixSeconds }),
+  authed: z.strictObject({ t: z.literal('authed'), exp: unixSeconds, perms: PermsSchema }),
 } as const;
 
 export const ServerFrameSchema = z.discriminatedUnion('t', [
@@ -113,6 +125,8 @@ export const ServerFrameSchema = z.discriminatedUnion('t', [
   ServerFrames.status,
   ServerFrames.rooms,
   ServerFrames.history,
+  ServerFrames.refresh,
+  ServerFrames.authed,
 ]);
 export type ServerFrameParsed = z.infer<typeof ServerFrameSchema>;
 

@@ -74,7 +74,7 @@ describe('docs/protocol.schema.json', () => {
       assert.equal(s.$defs[`client.${t}`]!.additionalProperties, false, `client.${t} refuses unknown fields`);
     }
     const serverTypes = ServerFrameSchema.options.map((o) => String(o.shape.t.value));
-    assert.deepEqual(serverTypes.sort(), ['ack', 'error', 'history', 'joined', 'left', 'msg', 'pong', 'presence', 'rooms', 'status', 'typing', 'welcome']);
+    assert.deepEqual(serverTypes.sort(), ['ack', 'authed', 'error', 'history', 'joined', 'left', 'msg', 'pong', 'presence', 'refresh', 'rooms', 'status', 'typing', 'welcome']);
     for (const t of serverTypes) assert.ok(s.$defs[`server.${t}`], `server.${t}`);
     assert.equal(s.$defs.ClientFrame!.oneOf!.length, CLIENT_FRAME_TYPES.length);
     assert.equal(s.$defs.ServerFrame!.oneOf!.length, serverTypes.length);
@@ -93,7 +93,7 @@ describe('server frame schemas', () => {
   });
 
   const welcome = {
-    t: 'welcome', v: 1, node: 'n1', region: 'ams', version: '0.1.0', user: { id: 'u1', handle: 'ann' }, rooms: ['lobby'],
+    t: 'welcome', v: 1, node: 'n1', region: 'ams', version: '0.1.0', user: { id: 'u1', handle: 'ann' }, rooms: ['lobby'], perms: { alert: true }, exp: 1796000000,
     limits: { maxFrameBytes: 16384, maxTextChars: 2000, maxRooms: 50, ratePerSec: 20, rateBurst: 40, floodCloseAfter: 100, pingIntervalMs: 25000 },
   };
   const msg = { t: 'msg', room: 'lobby', offset: 43, prev: 42, epoch: 'e1', id: 'c-1', kind: 'msg', text: 'hi', from: { user: 'u1', handle: 'ann', node: 'n1', region: 'ams' }, ts: 1 };
