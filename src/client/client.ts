@@ -8,10 +8,13 @@ import { ClientError, retryClassOf } from './errors.js';
 import { Outbox, type OutboxEntry, type OutboxState, newMessageId } from './outbox.js';
 import { Pacer, type PacingOptions } from './pacer.js';
 import { ReadinessProbe } from './probe.js';
+import { renewHandleSession, type RenewFetch } from './renew.js';
 import { MemoryStorage, type StorageLike } from './storage.js';
 import type { AckEvent, ClientEvents, ClientOptions, ConnectionState, HistoryOptions, HistoryPage, JoinedEvent, StateChange, WebSocketCtor, WebSocketLike } from './types.js';
 
 const OPEN = 1;
+/** `session_expired`'s close code. */
+const CLOSE_SESSION_EXPIRED = 4500;
 const TYPING_THROTTLE_MS = 2000;
 const MAX_RETRY_HINT_MS = 120_000;
 /** A connection that lasted this long resets the backoff; one dropped sooner keeps climbing it. */
@@ -31,7 +34,7 @@ type HistoryRequest = { room: string; before?: number; limit?: number; state: 'q
 /** `later` refusals of one history request retried before it rejects. */
 const HISTORY_RETRIES = 8;
 
-type ControlItem = { t: 'join'; room: string } | { t: 'leave'; room: string } | { t: 'rooms' } | { t: 'ping' };
+type ControlItem = { t: 'join'; room: string } | { t: 'leave'; room: string } | { t: 'rooms' } | { t: 'ping' } | { t: 'auth'; token: string };
 type Limits = Partial<ServerFrameOf<'welcome'>['limits']>;
 
 /** UTF-8 length of a string, without allocating for the common short case. */
@@ -82,6 +85,11 @@ export class ConfabClient extends Emitter<ClientEvents> {
   /** URLs (by index) whose attempt failed since the last `welcome`. */
   #failedUrls = new Set<number>();
   readonly #token: ClientOptions['token'];
+  /** The token the current socket opened with (or last renewed to); a string `token` is replaced by its renewals. */
+  #lastToken: string | undefined;
+  readonly #fetch: RenewFetch | undefined;
+  /** A renewal in flight (one at a time). */
+  #renewing = false;
   readonly #WS: WebSocketCtor;
   readonly #storage: StorageLike;
   readonly #backoff: Backoff;
@@ -166,6 +174,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#random = opts.random ?? Math.random;
     this.#backoff = new Backoff(opts.backoff, this.#random);
     this.#probe = new ReadinessProbe(opts.probe, { ...(opts.fetch ? { fetch: opts.fetch } : {}), random: this.#random });
+    this.#fetch = opts.renewFetch;
     const ns = opts.namespace ?? 'confab';
     this.#outbox = new Outbox(this.#storage, `${ns}:outbox`);
     this.#cursors = new RoomCursors(this.#storage, `${ns}:rooms`);
@@ -378,7 +387,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#setState(byProbe ? { state: 'connecting', reason: 'server_ready' } : { state: 'connecting' });
     let token: string;
     try {
-      token = typeof this.#token === 'function' ? await this.#token() : this.#token;
+      token = typeof this.#token === 'function' ? await this.#token() : (this.#lastToken ?? this.#token);
+      this.#lastToken = token;
     } catch (err) {
       if (gen !== this.#gen) return;
       this.emit('error', new ClientError('connect_failed', 'could not get a session token', { cause: err }));
@@ -465,7 +475,9 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#connectedAt = 0;
     if (this.#state === 'closed' || this.#state === 'offline') return;
     const unauthorizedAtUpgrade = code === 1006 && /\b401\b/.test(this.#lastSocketError ?? '');
-    if (!shouldReconnect(code) || (unauthorizedAtUpgrade && typeof this.#token === 'string')) {
+    // an expired session with a token function: the function gives a fresh token, so reconnect
+    const renewable = code === CLOSE_SESSION_EXPIRED && typeof this.#token === 'function';
+    if ((!shouldReconnect(code) && !renewable) || (unauthorizedAtUpgrade && typeof this.#token === 'string')) {
       const errCode = unauthorizedAtUpgrade ? 'unauthorized' : (codeForClose(code) ?? 'closed');
       this.#unwatchNetwork?.();
       this.#unwatchNetwork = undefined;
@@ -580,6 +592,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
         return this.#roomsWaiters.length > 0 ? { t: 'rooms' } : undefined;
       case 'ping':
         return { t: 'ping' };
+      case 'auth':
+        return { t: 'auth', token: c.token };
     }
   }
 
@@ -626,6 +640,12 @@ export class ConfabClient extends Emitter<ClientEvents> {
         return;
       case 'history':
         return this.#onHistory(f);
+      case 'refresh':
+        void this.#renew();
+        return;
+      case 'authed':
+        this.emit('session', { exp: f.exp, perms: f.perms });
+        return;
       case 'rooms': {
         const waiters = this.#roomsWaiters.splice(0);
         for (const w of waiters) w.resolve(f.rooms);
@@ -641,6 +661,36 @@ export class ConfabClient extends Emitter<ClientEvents> {
         return;
       default:
         return; // unknown frame types from a newer server are ignored
+    }
+  }
+
+  /**
+   * The server asked for a fresh token (`refresh`): from the token function when it gives another
+   * token, else by renewing the handle session at the gateway; sent as `auth` on this socket. A
+   * renewal that fails is reported (`error`); the socket then closes at expiry (4500).
+   */
+  async #renew(): Promise<void> {
+    if (this.#renewing || !this.#welcome) return;
+    this.#renewing = true;
+    const gen = this.#gen;
+    try {
+      const current = this.#lastToken;
+      let next = typeof this.#token === 'function' ? await this.#token() : undefined;
+      if ((next === undefined || next === current) && current !== undefined) {
+        const f = this.#fetch ?? ((globalThis as { fetch?: RenewFetch }).fetch?.bind(globalThis) as RenewFetch | undefined);
+        if (!f) throw new ClientError('unauthorized', 'no fetch to renew the session with; pass a token function');
+        next = (await renewHandleSession(f, this.#currentUrl, this.#welcome.user.handle, current)).token;
+        this.emit('token', { token: next });
+      }
+      if (gen !== this.#gen || next === undefined) return;
+      this.#lastToken = next;
+      this.#control.unshift({ t: 'auth', token: next });
+      this.#pump();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      this.emit('error', new ClientError(typeof code === 'string' ? code : 'unauthorized', `could not renew the session: ${(err as Error).message}`, { cause: err }));
+    } finally {
+      this.#renewing = false;
     }
   }
 

@@ -54,8 +54,15 @@ export interface ClientOptions {
    * several gateways (no load balancer in front): after a dropped connection the next one is tried.
    */
   url: string | string[];
-  /** Session token from POST /api/session, or a function returning the current one (called per attempt). */
+  /**
+   * Session token from POST /api/session (or your back end's app token), or a function returning
+   * the current one (called per attempt, and when the server asks for a fresh token: `refresh`).
+   * A string token of a handle session is renewed by the SDK itself (POST /api/session at the
+   * gateway) and the 'token' event hands the new one to the app; an app token needs a function.
+   */
   token: string | (() => string | Promise<string>);
+  /** fetch for renewing a handle session (default: the global fetch). */
+  renewFetch?: import('./renew.js').RenewFetch;
   /** WebSocket constructor: the global one in browsers, `ws`'s default export in Node. */
   WebSocket?: WebSocketCtor;
   /** Where the outbox and room positions persist: localStorage in browsers; default in memory. */
@@ -158,4 +165,8 @@ export interface ClientEvents {
   /** The node's message bus went down (sends are refused and stay queued) or came back. */
   bus: { bus: 'up' | 'down' };
   error: ClientError;
+  /** The session was renewed on the open socket (`authed`): its new expiry (unix s) and permissions. */
+  session: { exp: number; perms: { alert: boolean } };
+  /** The SDK renewed a handle session by itself: keep this token (e.g. in storage) for the next start. */
+  token: { token: string };
 }
