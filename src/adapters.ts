@@ -11,6 +11,7 @@ import type { Bus, BusHandler, BusStatus, BusSubscription } from './bus/types.js
 import type { Config, Env } from './config/config.js';
 import { LmdbHistory } from './history/lmdb.js';
 import { MemoryHistory } from './history/memory.js';
+import { retentionOf } from './history/retention.js';
 import type { History } from './history/types.js';
 import { ConfabError } from './protocol/codes.js';
 
@@ -24,7 +25,7 @@ export interface AdapterOptions {
   env?: Env;
 }
 
-/** Whether a remote store can be reached now; a NatsLink and a RedisHistory are ones. */
+/** Whether a remote store can be reached now; a NatsLink, a RedisHistory and a PostgresHistory are ones. */
 export interface Reachability {
   readonly status: BusStatus;
   onStatus(listener: (status: BusStatus) => void): () => void;
@@ -107,9 +108,9 @@ export class StoreGatedBus implements Bus {
 async function openHistory(config: Config, log: Logger, env: Env): Promise<{ history: History; reach?: Reachability }> {
   switch (config.history) {
     case 'lmdb':
-      return { history: new LmdbHistory({ dataDir: config.dataDir, limit: config.historyLimit, durability: config.durability }) };
+      return { history: new LmdbHistory({ dataDir: config.dataDir, limit: config.historyLimit, durability: config.durability, retention: retentionOf(config), sweepMs: config.historySweepMs }) };
     case 'memory':
-      return { history: new MemoryHistory(config.historyLimit) };
+      return { history: new MemoryHistory(retentionOf(config), config.historySweepMs) };
     case 'jetstream': {
       const { createJetStreamHistory } = await import('./nats/index.js');
       const { history, link } = await createJetStreamHistory(config, log, { env });
@@ -118,6 +119,11 @@ async function openHistory(config: Config, log: Logger, env: Env): Promise<{ his
     case 'redis': {
       const { createRedisHistory } = await import('./redis/index.js');
       const history = await createRedisHistory(config, log, { env });
+      return { history, reach: history };
+    }
+    case 'postgres': {
+      const { createPostgresHistory } = await import('./postgres/index.js');
+      const history = await createPostgresHistory(config, log, { env });
       return { history, reach: history };
     }
   }

@@ -10,8 +10,8 @@ import { ConfigError, type Env, envValue, parseEnvValue, readEnv } from './env.j
 export { ConfigError, type Env } from './env.js';
 
 export type BusKind = 'memory' | 'nats' | 'redis' | 'pubsub';
-/** Where the room logs live: LMDB on this gateway's disk, this process's memory, NATS JetStream, Redis Streams. */
-export type HistoryKind = 'lmdb' | 'memory' | 'jetstream' | 'redis';
+/** Where the room logs live: LMDB on this gateway's disk, this process's memory, NATS JetStream, Redis Streams, PostgreSQL. */
+export type HistoryKind = 'lmdb' | 'memory' | 'jetstream' | 'redis' | 'postgres';
 
 export interface Config {
   host: string;
@@ -27,6 +27,8 @@ export interface Config {
   natsUrl?: string;
   natsAppHost?: string;
   redisUrl?: string;
+  /** DATABASE_URL as set (parsed by src/postgres/options.ts). */
+  databaseUrl?: string;
   /** HMAC secret for session tokens; undefined = generate and keep one in dataDir (embedded only). */
   secret?: string;
   /** CONFAB_SECRET_FILE: read when `secret` is not set. */
@@ -69,6 +71,14 @@ export interface Config {
   pingIntervalMs: number;
   pingTimeoutMs: number;
   historyLimit: number;
+  /** CONFAB_HISTORY_MAX_AGE_S in ms (0 = no age limit). */
+  historyMaxAgeMs: number;
+  /** CONFAB_HISTORY_MAX_BYTES per room (0 = no byte limit). */
+  historyMaxBytes: number;
+  /** CONFAB_DEDUPE_WINDOW_S in ms: how long an idempotency key is remembered, trimmed or not. */
+  dedupeWindowMs: number;
+  /** CONFAB_HISTORY_SWEEP_MS: how often retention runs in adapters that sweep. */
+  historySweepMs: number;
   recentOnJoin: number;
   /** Messages per room each node keeps encoded in memory to answer joins and resumes without reading history. */
   roomCacheSize: number;
@@ -122,14 +132,14 @@ export function selectBusHistory(env: Env): { bus: BusKind; history: HistoryKind
   const historyEnv = readEnv(env, 'CONFAB_HISTORY');
   const history = historyEnv ?? NATURAL_HISTORY[bus];
   if (history === undefined) {
-    throw new ConfigError('CONFAB_HISTORY', `CONFAB_BUS=${bus} carries messages but keeps no history: set CONFAB_HISTORY to a history every gateway shares (jetstream with NATS_URL, or redis with REDIS_URL)`);
+    throw new ConfigError('CONFAB_HISTORY', `CONFAB_BUS=${bus} carries messages but keeps no history: set CONFAB_HISTORY to a history every gateway shares (jetstream with NATS_URL, redis with REDIS_URL, or postgres with DATABASE_URL)`);
   }
   if (bus !== 'memory' && LOCAL_HISTORY.has(history)) {
     const chosen = busEnv !== undefined ? `CONFAB_BUS=${bus}` : `${bus === 'nats' ? (envValue(env, 'NATS_URL') !== undefined ? 'NATS_URL' : 'NATSAPPHOST') : 'REDIS_URL'} (the ${bus} bus)`;
     throw new ConfigError(
       'CONFAB_HISTORY',
       `${history} history cannot be used with ${chosen}: it lives inside one gateway, so every gateway on the ${bus} bus would number and dedupe each room on its own ` +
-        `and a client resuming on another gateway would get other messages under the same offsets. Use CONFAB_HISTORY=jetstream or redis (shared by every gateway), ` +
+        `and a client resuming on another gateway would get other messages under the same offsets. Use CONFAB_HISTORY=jetstream or redis or postgres (shared by every gateway), ` +
         `or CONFAB_BUS=memory for a single gateway`,
     );
   }
@@ -137,6 +147,7 @@ export function selectBusHistory(env: Env): { bus: BusKind; history: HistoryKind
   if (bus === 'redis' && !redis) throw new ConfigError('REDIS_URL', 'CONFAB_BUS=redis needs REDIS_URL');
   if (history === 'jetstream' && !nats) throw new ConfigError('NATS_URL', 'CONFAB_HISTORY=jetstream needs NATS_URL or NATSAPPHOST');
   if (history === 'redis' && !redis) throw new ConfigError('REDIS_URL', 'CONFAB_HISTORY=redis needs REDIS_URL');
+  if (history === 'postgres' && envValue(env, 'DATABASE_URL') === undefined) throw new ConfigError('DATABASE_URL', 'CONFAB_HISTORY=postgres needs DATABASE_URL');
   return { bus, history };
 }
 
@@ -173,6 +184,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     natsUrl,
     natsAppHost,
     redisUrl,
+    databaseUrl: envValue(env, 'DATABASE_URL'),
     secret,
     secretFile,
     sessionTtlSec: readEnv(env, 'CONFAB_SESSION_TTL_S'),
@@ -206,6 +218,10 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     pingIntervalMs,
     pingTimeoutMs: readEnv(env, 'CONFAB_PING_TIMEOUT_MS') ?? Math.min(10_000, pingIntervalMs),
     historyLimit: readEnv(env, 'CONFAB_HISTORY_LIMIT'),
+    historyMaxAgeMs: readEnv(env, 'CONFAB_HISTORY_MAX_AGE_S') * 1000,
+    historyMaxBytes: readEnv(env, 'CONFAB_HISTORY_MAX_BYTES'),
+    dedupeWindowMs: readEnv(env, 'CONFAB_DEDUPE_WINDOW_S') * 1000,
+    historySweepMs: readEnv(env, 'CONFAB_HISTORY_SWEEP_MS'),
     recentOnJoin: readEnv(env, 'CONFAB_RECENT_ON_JOIN'),
     roomCacheSize: readEnv(env, 'CONFAB_ROOM_CACHE'),
     cacheBytes: readEnv(env, 'CONFAB_CACHE_BYTES'),

@@ -14,6 +14,7 @@ export const DOC_TABLES: Readonly<Record<DocSection, string>> = {
   'nats-config': 'docs/nats.md',
   redis: 'docs/redis.md',
   pubsub: 'docs/pubsub.md',
+  postgres: 'docs/postgres.md',
 };
 
 export const DOC_FILES: readonly string[] = [...new Set(Object.values(DOC_TABLES))];

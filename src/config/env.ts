@@ -23,7 +23,7 @@ export class ConfigError extends Error {
 }
 
 /** The doc tables: where each is rendered is in env-docs.ts (DOC_TABLES). */
-export type DocSection = 'gateway' | 'cli' | 'nats' | 'nats-config' | 'redis' | 'pubsub';
+export type DocSection = 'gateway' | 'cli' | 'nats' | 'nats-config' | 'redis' | 'pubsub' | 'postgres';
 
 export interface EnvDoc {
   section: DocSection;
@@ -182,6 +182,19 @@ function redisUrl(raw: string): string {
   return raw;
 }
 
+/** DATABASE_URL, checked without echoing a password back in the error. */
+function databaseUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new Invalid('not a URL (expected postgres://user@host:port/db)');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') throw new Invalid(`scheme must be postgres:// or postgresql://, got ${url.protocol}`);
+  if (!url.hostname && !url.searchParams.get('host')) throw new Invalid('missing host');
+  return raw;
+}
+
 const NAME_64 = /^[A-Za-z0-9_-]{1,64}$/;
 const NAME_32 = /^[A-Za-z0-9_-]{1,32}$/;
 const SIZE_RE = /^\d+(\.\d+)?\s*(B|K|KB|M|MB|G|GB|T|TB)?$/i;
@@ -240,13 +253,13 @@ export const ENV = {
       },
     ],
   }),
-  CONFAB_HISTORY: oneOf(['lmdb', 'memory', 'jetstream', 'redis'], {
+  CONFAB_HISTORY: oneOf(['lmdb', 'memory', 'jetstream', 'redis', 'postgres'], {
     docs: [
       {
         section: 'gateway',
         default: "the bus's own",
         meaning:
-          'where room history lives, chosen apart from the bus: `lmdb` (this gateway\'s disk, `CONFAB_DATA_DIR`), `memory` (this process; lost on restart), `jetstream` (needs `NATS_URL`) or `redis` (Streams; needs `REDIS_URL`). Unset: the bus\'s own (`memory` → `lmdb`, `nats` → `jetstream`, `redis` → `redis`). Any pair works, also across brokers (both URLs set); `lmdb` or `memory` behind the `nats`, `redis` or `pubsub` bus is refused at start: every gateway would number and dedupe rooms on its own',
+          'where room history lives, chosen apart from the bus: `lmdb` (this gateway\'s disk, `CONFAB_DATA_DIR`), `memory` (this process; lost on restart), `jetstream` (needs `NATS_URL`), `redis` (Streams; needs `REDIS_URL`) or `postgres` (needs `DATABASE_URL`, [docs/postgres.md](docs/postgres.md)). Unset: the bus\'s own (`memory` → `lmdb`, `nats` → `jetstream`, `redis` → `redis`). Any pair works, also across brokers (both URLs set); `lmdb` or `memory` behind the `nats`, `redis` or `pubsub` bus is refused at start: every gateway would number and dedupe rooms on its own',
       },
     ],
   }),
@@ -269,6 +282,12 @@ export const ENV = {
     docs: [
       { section: 'gateway', meaning: 'selects the Redis bus and Streams history (more in [docs/redis.md](docs/redis.md))' },
       { section: 'redis', first: true, meaning: '`redis://[user:pass@]host:port[/db]` or `rediss://` (TLS); selects this adapter' },
+    ],
+  }),
+  DATABASE_URL: parsed(databaseUrl, '`postgres://` or `postgresql://` URL', {
+    docs: [
+      { section: 'gateway', meaning: 'PostgreSQL for `CONFAB_HISTORY=postgres` (more in [docs/postgres.md](docs/postgres.md))' },
+      { section: 'postgres', first: true, meaning: '`postgres://user:pass@host:port/db` (libpq options such as `sslmode` as query parameters); used with `CONFAB_HISTORY=postgres`' },
     ],
   }),
   CONFAB_SECRET: spec(z.string().min(16, { error: 'must be at least 16 characters' }), undefined, '16 or more characters', {
@@ -361,6 +380,30 @@ export const ENV = {
       { section: 'redis', after: 'CONFAB_REDIS_PREFIX', meaning: 'messages kept per room (exact `MAXLEN`)' },
     ],
   }),
+  CONFAB_HISTORY_MAX_AGE_S: int({
+    default: 30 * DAY,
+    min: 0,
+    max: 100 * 365 * DAY,
+    docs: [{ section: 'gateway', meaning: 'messages older than this are dropped, on every history adapter; `0` = no age limit ([docs/retention.md](docs/retention.md))' }],
+  }),
+  CONFAB_HISTORY_MAX_BYTES: int({
+    default: 16 * 1024 * 1024,
+    min: 0,
+    max: Number.MAX_SAFE_INTEGER,
+    docs: [{ section: 'gateway', meaning: 'per room: the oldest messages are dropped while the room stores more bytes than this (the newest is always kept); `0` = no byte limit. JetStream: see [docs/retention.md](docs/retention.md)' }],
+  }),
+  CONFAB_DEDUPE_WINDOW_S: int({
+    default: 900,
+    min: 1,
+    max: 7 * DAY,
+    docs: [{ section: 'gateway', meaning: 'how long a message id is remembered for dedupe, also after its message was trimmed (a resend within it is answered `dup` with the original offset)' }],
+  }),
+  CONFAB_HISTORY_SWEEP_MS: int({
+    default: 60_000,
+    min: 50,
+    max: 3_600_000,
+    docs: [{ section: 'gateway', meaning: 'how often age retention and id/room expiry run (LMDB, memory, Redis, PostgreSQL; JetStream expires by itself)' }],
+  }),
   CONFAB_RECENT_ON_JOIN: int({ default: 50, min: 0, max: 10_000, docs: [{ section: 'gateway', meaning: 'messages replayed on a fresh join' }] }),
   CONFAB_ROOM_CACHE: int({
     default: 256,
@@ -435,7 +478,7 @@ export const ENV = {
   }),
   CONFAB_STREAM_REPLICAS: int({ default: 1, min: 1, max: 5, docs: [{ section: 'nats', meaning: '1–5; use 3 on a 3-node cluster' }] }),
   CONFAB_STREAM_STORAGE: oneOf(['file', 'memory'], { default: 'file', docs: [{ section: 'nats', meaning: '`file` or `memory` (cannot change on an existing stream)' }] }),
-  CONFAB_STREAM_MAX_AGE_S: int({ default: 0, min: 0, max: 100 * 365 * DAY, docs: [{ section: 'nats', default: '`0` (unlimited)', meaning: 'drop messages older than this' }] }),
+  CONFAB_STREAM_MAX_AGE_S: int({ min: 0, max: 100 * 365 * DAY, docs: [{ section: 'nats', default: '`CONFAB_HISTORY_MAX_AGE_S`', meaning: 'the stream\'s `max_age`: drop messages older than this (`0` = unlimited)' }] }),
   CONFAB_STREAM_MAX_BYTES: int({
     default: -1,
     min: -1,
@@ -444,7 +487,7 @@ export const ENV = {
     values: '-1, or 1 and up',
     docs: [{ section: 'nats', default: '`-1` (unlimited)', meaning: 'cap the whole stream (oldest dropped first)' }],
   }),
-  CONFAB_STREAM_DUPLICATE_WINDOW_S: int({ min: 1, max: 7 * DAY, docs: [{ section: 'nats', default: '`120` (≤ max age)', meaning: 'how long a resent id is recognised' }] }),
+  CONFAB_STREAM_DUPLICATE_WINDOW_S: int({ min: 1, max: 7 * DAY, docs: [{ section: 'nats', default: '`CONFAB_DEDUPE_WINDOW_S` (≤ max age)', meaning: 'the stream\'s `duplicate_window`: how long a resent id is recognised' }] }),
 
   // ---- `confab nats-config`, the nats-server config generator (docs/nats.md; src/nats/config-gen.ts)
   NATS_SERVER_NAME: text({
@@ -525,7 +568,7 @@ export const ENV = {
     values: '1–64 of `[A-Za-z0-9_.-]`',
     docs: [{ section: 'redis', meaning: 'prefix of every key and channel (1–64 of `[A-Za-z0-9_.-]`); gateways that must see each other use the same one' }],
   }),
-  CONFAB_REDIS_DEDUPE_S: int({ default: 3600, min: 1, max: 30 * DAY, docs: [{ section: 'redis', meaning: 'how long a client id is remembered (1 s … 30 days)' }] }),
+  CONFAB_REDIS_DEDUPE_S: int({ min: 1, max: 30 * DAY, docs: [{ section: 'redis', default: '`CONFAB_DEDUPE_WINDOW_S`', meaning: 'how long a client id is remembered on Redis (1 s … 30 days), also after its message was trimmed' }] }),
   CONFAB_REDIS_EPOCH: oneOf(['auto', 'keep', 'restart'], { default: 'auto', docs: [{ section: 'redis', meaning: '`auto`, `restart` or `keep` (see Epoch)' }] }),
   CONFAB_REDIS_WAIT_REPLICAS: int({ default: 0, min: 0, max: 16, docs: [{ section: 'redis', meaning: 'after each append, `WAIT` for this many replicas (0–16)' }] }),
   CONFAB_REDIS_WAIT_TIMEOUT_MS: int({ default: 1000, min: 1, max: 60_000, docs: [{ section: 'redis', meaning: '`WAIT` timeout; fewer replicas = `store_failed`' }] }),
@@ -572,6 +615,22 @@ export const ENV = {
   CONFAB_PUBSUB_TIMEOUT_MS: int({ default: 5000, min: 100, max: 600_000, docs: [{ section: 'pubsub', meaning: 'every Pub/Sub call (publish, admin, health probe) fails after this long' }] }),
   CONFAB_PUBSUB_HEALTH_MS: int({ default: 2000, min: 50, max: 600_000, docs: [{ section: 'pubsub', meaning: "health probe interval (reads this node's subscription); a failed probe marks the bus down" }] }),
   CONFAB_PUBSUB_BATCH_MS: int({ default: 1, min: 0, max: 1000, docs: [{ section: 'pubsub', meaning: 'publisher batching: longest a message waits for others to share its request (the client\'s own default is 10)' }] }),
+
+  // ---- the gateway's PostgreSQL history (docs/postgres.md; src/postgres/options.ts)
+  CONFAB_PG_SCHEMA: text({
+    default: 'confab',
+    pattern: /^[a-z_][a-z0-9_]{0,62}$/,
+    message: 'must be 1-63 chars of [a-z0-9_], not starting with a digit',
+    values: '`[a-z_][a-z0-9_]{0,62}`',
+    docs: [{ section: 'postgres', meaning: 'schema holding every table; gateways that share rooms use the same one' }],
+  }),
+  CONFAB_PG_POOL_MAX: int({ default: 10, min: 1, max: 1000, docs: [{ section: 'postgres', meaning: 'connections per gateway (pool size)' }] }),
+  CONFAB_PG_CONNECT_TIMEOUT_MS: int({ default: 5000, min: 50, max: 600_000, docs: [{ section: 'postgres', meaning: 'a connection attempt fails after this; the gateway does not start if none succeeds' }] }),
+  CONFAB_PG_QUERY_TIMEOUT_MS: int({ default: 5000, min: 50, max: 600_000, docs: [{ section: 'postgres', meaning: 'a query without an answer fails after this (also sent as `statement_timeout`)' }] }),
+  CONFAB_PG_SYNCHRONOUS_COMMIT: oneOf(['on', 'off', 'local', 'remote_write', 'remote_apply'], {
+    docs: [{ section: 'postgres', default: 'the server\'s', meaning: '`synchronous_commit` for confab\'s sessions: what an acknowledged message survives (see Durability)' }],
+  }),
+  CONFAB_PG_MIGRATE: oneOf(['auto', 'off'], { default: 'auto', docs: [{ section: 'postgres', meaning: '`auto`: create/migrate the schema at start; `off`: only check its version (run `confab migrate` yourself)' }] }),
 
   // ---- the command line (README "Configuration")
   NATS_SERVER_BIN: text({

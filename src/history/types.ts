@@ -67,3 +67,27 @@ export interface HistoryInspect {
   /** Rooms that have stored messages (may be capped by the adapter). */
   rooms(): Promise<string[]>;
 }
+
+/**
+ * Retention and dedupe, the same settings on every adapter (CONFAB_HISTORY_LIMIT,
+ * CONFAB_HISTORY_MAX_AGE_S, CONFAB_HISTORY_MAX_BYTES, CONFAB_DEDUPE_WINDOW_S; docs/retention.md).
+ * A room keeps at most `limit` messages, none older than `maxAgeMs`, and its oldest ones are
+ * dropped while its stored bytes exceed `maxBytes` (the newest message is always kept). A
+ * (room, user, id) key is remembered for `dedupeWindowMs` after its message was stored, also
+ * when the message itself was trimmed meanwhile. A room whose messages all aged out and whose
+ * ids were all forgotten is forgotten too (its metadata goes); its offsets never go back: a room
+ * used again continues above every offset it had (a reader that saw old offsets is told `gap`).
+ */
+export interface Retention {
+  /** Messages kept per room (≥ 1). */
+  limit: number;
+  /** Messages older than this are dropped (ms); 0 = no age limit. */
+  maxAgeMs: number;
+  /** Per room: oldest messages dropped while the room's stored bytes exceed this; 0 = no byte limit. */
+  maxBytes: number;
+  /** How long an idempotency key is remembered (ms), independent of trimming. */
+  dedupeWindowMs: number;
+}
+
+/** Defaults: 10,000 messages, 30 days, 16 MiB per room, ids remembered 15 minutes. */
+export const DEFAULT_RETENTION: Retention = { limit: 10_000, maxAgeMs: 30 * 24 * 3600_000, maxBytes: 16 * 1024 * 1024, dedupeWindowMs: 15 * 60_000 };

@@ -13,8 +13,9 @@
  *   forward from the stored hint (`exactPrev`). Retention removes a room's
  *   oldest messages first, so a stored hint is never newer than the truth.
  * - Idempotency: `Nats-Msg-Id = <room>:<user>:<id>`; within the stream's
- *   duplicate window a resend is acknowledged with the original sequence and
- *   the original message is returned with duplicate=true.
+ *   duplicate window (CONFAB_DEDUPE_WINDOW_S, at most the max age) a resend is
+ *   acknowledged with the original sequence, also when the message was trimmed
+ *   meanwhile; other content under a stored id is duplicate_id_conflict.
  * - Epoch: the stream's creation time; it changes only when the stream is recreated.
  * - Reads: see `replay` (direct gets or an ordered consumer, chosen by measurement, docs/nats.md).
  */
@@ -22,7 +23,7 @@ import { JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, t
 import type pino from 'pino';
 import type { ChatMessage, Sender } from '../protocol/frames.js';
 import { ConfabError } from '../protocol/codes.js';
-import { readResult } from '../history/common.js';
+import { conflictError, readResult } from '../history/common.js';
 import type { AppendInput, AppendResult, History, ReadResult, RoomInfo } from '../history/types.js';
 import { isTransientNatsError } from './errors.js';
 import type { NatsLink } from './link.js';
@@ -146,6 +147,17 @@ export class JetStreamHistory implements History {
     return await this.jsm.streams.getMessage(this.stream, { last_by_subj: subject });
   }
 
+  /**
+   * `prev` for the first message of a room with nothing stored: 0 on a stream that never dropped
+   * anything, else the stream's first sequence - 1. Retention drops messages in sequence order (age,
+   * stream bytes; a room's count limit never empties it), so every offset a room had before it aged
+   * out is below that: a reader that saw one is told the gap, never given a silent hole.
+   */
+  private async emptyRoomPrev(): Promise<number> {
+    const info = await this.jsm.streams.info(this.stream);
+    return Math.max(0, (info.state.first_seq || 1) - 1);
+  }
+
   /** True when connected to a clustered server (where the expected-sequence check can race). */
   private get clustered(): boolean {
     return this.link.nc.info?.cluster !== undefined;
@@ -222,8 +234,7 @@ export class JetStreamHistory implements History {
   }
 
   private async appendNow(input: AppendInput, subject: string): Promise<AppendResult> {
-    const baseID = `${roomToken(input.room)}:${input.from.user}:${input.id}`;
-    let msgID = baseID;
+    const msgID = `${roomToken(input.room)}:${input.from.user}:${input.id}`;
     let lastError: unknown;
     // retries are bounded in count and in time: past ~2 request timeouts the caller gets a typed
     // error (and may resend the same id, which dedupe makes safe) rather than silence
@@ -238,26 +249,31 @@ export class JetStreamHistory implements History {
           // an earlier attempt may have been stored although its answer was lost; JetStream's own dedupe
           // (Nats-Msg-Id) can forget it across a leader change, so look before storing again
           const mine = await this.findStored(input, subject, deadline);
-          if (mine) return { message: mine, duplicate: !(mine.ts === input.ts && mine.text === input.text) };
+          if (mine) {
+            if (mine.text !== input.text || mine.kind !== input.kind) throw conflictError(input);
+            return { message: mine, duplicate: mine.ts !== input.ts };
+          }
         }
-        let prev = this.lastSeq.get(input.room);
-        if (prev === undefined) prev = (await this.fetchLast(subject))?.seq ?? 0;
+        let lastSubj = this.lastSeq.get(input.room);
+        if (lastSubj === undefined) lastSubj = (await this.fetchLast(subject))?.seq ?? 0;
+        // a room with nothing stored (new, or all aged out) links its first message to the stream's floor
+        const prev = lastSubj > 0 ? lastSubj : await this.emptyRoomPrev();
         // a writer that keeps losing the race (a slow link to the server while another node writes the room)
         // stops asking for it: its `prev` is then found after the fact, so every append makes progress
         const loose = lost >= LOOSE_AFTER_LOST_RACES;
         const body: Stored = { prev, id: input.id, kind: input.kind, text: input.text, from: input.from, ts: input.ts, ...(loose ? { loose: true as const } : {}) };
-        const ack = await this.js.publish(subject, JSON.stringify(body), { msgID, ...(loose ? {} : { expect: { lastSubjectSequence: prev } }), timeout: this.timeout });
+        const ack = await this.js.publish(subject, JSON.stringify(body), { msgID, ...(loose ? {} : { expect: { lastSubjectSequence: lastSubj } }), timeout: this.timeout });
         if (ack.duplicate) {
           const orig = await this.jsm.streams.getMessage(this.stream, { seq: ack.seq }).catch(() => null);
           const raw = orig && orig.subject === subject ? this.decodeRaw(input.room, orig) : undefined;
           const message = raw?.msg;
           if (!message) {
-            // the original was trimmed by retention: the id is free again, but JetStream still remembers
-            // it for the duplicate window, so store under an id derived from the trimmed sequence
-            // (deterministic, so a resend of this new copy is deduped in turn)
-            msgID = `${baseID}~${ack.seq}`;
-            continue;
+            // the original was trimmed by retention, but JetStream still remembers its id for the duplicate
+            // window: answer its offset (JetStream keeps no content for it, so other content under a trimmed
+            // id cannot be told apart here; docs/retention.md). prev is not known any more: offset - 1 is a bound.
+            return { message: { ...input, offset: ack.seq, prev: Math.max(0, ack.seq - 1), epoch: this._epoch }, duplicate: true };
           }
+          if (message.text !== input.text || message.kind !== input.kind) throw conflictError(input);
           message.prev = await this.exactPrev(subject, message.offset, message.prev, raw.loose);
           // a retry of our own timed-out attempt is not a duplicate from the caller's point of view
           return { message, duplicate: !(lastError !== undefined && message.ts === input.ts && message.text === input.text) };

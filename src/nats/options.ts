@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/config.js';
 import { ConfigError, type Env, parseEnvValue, readEnv } from '../config/env.js';
+import { retentionOf, type RetentionConfig } from '../history/retention.js';
 
 
 /** Credentials: at most one kind may be set. */
@@ -28,7 +29,7 @@ export interface StreamSettings {
   name: string;
   /** CONFAB_STREAM_REPLICAS 1..5, default 1. */
   replicas: number;
-  /** CONFAB_STREAM_MAX_AGE_S, 0 = unlimited (default). */
+  /** CONFAB_STREAM_MAX_AGE_S, else CONFAB_HISTORY_MAX_AGE_S; 0 = unlimited. */
   maxAgeSec: number;
   /** CONFAB_STREAM_MAX_BYTES, -1 = unlimited (default). */
   maxBytes: number;
@@ -36,7 +37,7 @@ export interface StreamSettings {
   storage: 'file' | 'memory';
   /** Per-room message cap (max_msgs_per_subject) = CONFAB_HISTORY_LIMIT. */
   perRoom: number;
-  /** CONFAB_STREAM_DUPLICATE_WINDOW_S, default 120 (must not exceed max age). */
+  /** CONFAB_STREAM_DUPLICATE_WINDOW_S, else CONFAB_DEDUPE_WINDOW_S capped at the max age. */
   duplicateWindowSec: number;
 }
 
@@ -96,7 +97,8 @@ function readTls(env: Env): NatsTls | undefined {
 }
 
 /** Read and validate every NATS setting. `config` supplies NATS_URL/NATSAPPHOST and the history limit. */
-export function readNatsSettings(config: Pick<Config, 'natsUrl' | 'natsAppHost' | 'historyLimit'>, env: Env = process.env): NatsSettings {
+export function readNatsSettings(config: Pick<Config, 'natsUrl' | 'natsAppHost'> & RetentionConfig, env: Env = process.env): NatsSettings {
+  const retention = retentionOf(config);
   // NATS_URL and NATSAPPHOST come through the config (loadConfig keeps them as set); parsed here
   const servers = config.natsUrl === undefined ? [] : parseEnvValue('NATS_URL', config.natsUrl);
   const appHost = config.natsAppHost;
@@ -105,8 +107,10 @@ export function readNatsSettings(config: Pick<Config, 'natsUrl' | 'natsAppHost' 
   const prefix = readEnv(env, 'CONFAB_NATS_PREFIX');
   const name = readEnv(env, 'CONFAB_STREAM_NAME');
   const storage = readEnv(env, 'CONFAB_STREAM_STORAGE');
-  const maxAgeSec = readEnv(env, 'CONFAB_STREAM_MAX_AGE_S');
-  const duplicateWindowSec = readEnv(env, 'CONFAB_STREAM_DUPLICATE_WINDOW_S') ?? (maxAgeSec > 0 ? Math.min(120, maxAgeSec) : 120);
+  const maxAgeSec = readEnv(env, 'CONFAB_STREAM_MAX_AGE_S') ?? Math.ceil(retention.maxAgeMs / 1000);
+  const window = Math.max(1, Math.ceil(retention.dedupeWindowMs / 1000));
+  // JetStream refuses a duplicate window longer than the max age
+  const duplicateWindowSec = readEnv(env, 'CONFAB_STREAM_DUPLICATE_WINDOW_S') ?? (maxAgeSec > 0 ? Math.min(window, maxAgeSec) : window);
   if (maxAgeSec > 0 && duplicateWindowSec > maxAgeSec) throw new ConfigError('CONFAB_STREAM_DUPLICATE_WINDOW_S', `must not exceed CONFAB_STREAM_MAX_AGE_S (${maxAgeSec})`);
   const maxBytes = readEnv(env, 'CONFAB_STREAM_MAX_BYTES');
   return {

@@ -15,23 +15,28 @@ import type pino from 'pino';
 import type { BusStatus } from '../bus/types.js';
 import { ConfabError } from '../protocol/codes.js';
 import type { ChatMessage } from '../protocol/frames.js';
-import { newEpoch, readResult } from '../history/common.js';
+import { conflictError, contentHash, fromRecord, newEpoch, readResult } from '../history/common.js';
+import { roomKeepMs } from '../history/retention.js';
 import type { AppendInput, AppendResult, History, ReadResult, RoomInfo } from '../history/types.js';
 import { connectReady, openConnection, quitConnection, startHealthPings, typedError } from './connection.js';
 import type { RedisSettings } from './options.js';
-import { APPEND_LUA, READ_LUA, keyPart } from './scripts.js';
+import { APPEND_LUA, FORGET_LUA, READ_LUA, keyPart } from './scripts.js';
 
 type Entry = [id: string, fields: string[]];
 type ReadReply = [epoch: string, last: string, entries: Entry[]];
-type AppendReply = [dup: number, offset: string, prev: string, epoch: string, body?: string];
+type AppendReply = [dup: number, offset: string, prev: string, epoch: string, body?: string, hash?: string, ts?: string];
 
 interface ScriptedRedis extends Redis {
   confabAppend(...args: string[]): Promise<AppendReply>;
   confabRead(...args: string[]): Promise<ReadReply>;
+  confabForget(...args: string[]): Promise<number>;
 }
 
-/** Fields of AppendInput kept in the stream entry's JSON (offset, prev, epoch are stored or derived separately). */
-type Body = Omit<ChatMessage, 'offset' | 'prev' | 'epoch'>;
+/**
+ * Fields kept in the stream entry's JSON (room is the key's, ts the entry's `t` field; entries written
+ * before retention also carry room and ts in the JSON). Its byte length counts against CONFAB_HISTORY_MAX_BYTES.
+ */
+type Body = Pick<ChatMessage, 'id' | 'kind' | 'text' | 'from'> & { room?: string; ts?: number };
 
 export class RedisHistory implements History {
   readonly kind = 'redis';
@@ -65,8 +70,9 @@ export class RedisHistory implements History {
         this.updateStatus();
       });
     }
-    conn.defineCommand('confabAppend', { numberOfKeys: 5, lua: APPEND_LUA });
+    conn.defineCommand('confabAppend', { numberOfKeys: 8, lua: APPEND_LUA });
     conn.defineCommand('confabRead', { numberOfKeys: 4, lua: READ_LUA });
+    conn.defineCommand('confabForget', { numberOfKeys: 5, lua: FORGET_LUA });
   }
 
   /** Connect, resolve the epoch policy, and make sure the epoch exists. */
@@ -131,21 +137,57 @@ export class RedisHistory implements History {
   async append(input: AppendInput): Promise<AppendResult> {
     const args = await this.epochArgs();
     const p = this.s.prefix;
-    const body: Body = { room: input.room, id: input.id, kind: input.kind, text: input.text, from: input.from, ts: input.ts };
+    const r = this.s.retention;
+    const body: Body = { id: input.id, kind: input.kind, text: input.text, from: input.from };
+    const json = JSON.stringify(body);
+    const hash = contentHash(input);
     const dedupe = `${p}:id:${keyPart(input.room)}:${keyPart(input.from.user)}:${keyPart(input.id)}`;
-    let r: AppendReply;
+    let res: AppendReply;
     try {
-      r = await this.conn.confabAppend(
-        this.key(input.room), dedupe, `${p}:epoch`, `${p}:epoch:run`, `${p}:rooms`,
-        input.room, JSON.stringify(body), String(this.s.historyLimit), String(this.s.dedupeSec), ...args(),
+      const [policy, candidate, run] = args();
+      res = await this.conn.confabAppend(
+        this.key(input.room), dedupe, `${p}:epoch`, `${p}:epoch:run`, `${p}:rooms`, `${p}:bytes`, `${p}:floor`, `${p}:active`,
+        input.room, json, String(r.limit), String(r.dedupeWindowMs), policy, candidate, run,
+        hash, String(Buffer.byteLength(json)), String(input.ts), String(r.maxAgeMs), String(r.maxBytes),
       );
     } catch (err) {
       throw typedError(err, 'append');
     }
-    const [dup, offset, prev, epoch, stored] = r;
+    const [dup, offset, prev, epoch, stored, storedHash, storedTs] = res;
     if (this.s.waitReplicas > 0) await this.waitReplicas(Number(offset));
-    if (dup === 1) return { message: this.message(`${offset}-0`, stored ?? '', prev, epoch), duplicate: true };
-    return { message: { ...body, offset: Number(offset), prev: Number(prev), epoch }, duplicate: false };
+    if (dup === 1) {
+      const kept = stored ? this.message(input.room, `${offset}-0`, stored, prev, epoch, storedTs) : undefined;
+      // a key from before the window has no hash: compare with the stored message
+      if (storedHash ? storedHash !== hash : kept !== undefined && (kept.text !== input.text || kept.kind !== input.kind)) throw conflictError(input);
+      return { message: kept ?? fromRecord(input, { offset: Number(offset), prev: Number(prev), ts: Number(storedTs ?? input.ts), hash }, epoch), duplicate: true };
+    }
+    return { message: { ...input, offset: Number(offset), prev: Number(prev), epoch }, duplicate: false };
+  }
+
+  /**
+   * Forget rooms idle past max(max age, dedupe window) whose messages all aged out (their stream key
+   * expired): their counter and byte total go, the floor keeps their offsets from coming back. Runs
+   * every CONFAB_HISTORY_SWEEP_MS; age and count are trimmed by the append itself.
+   */
+  async sweep(now = Date.now()): Promise<{ messages: number; ids: number; rooms: number }> {
+    const out = { messages: 0, ids: 0, rooms: 0 };
+    const r = this.s.retention;
+    if (r.maxAgeMs <= 0) return out;
+    this.assertOpen();
+    const p = this.s.prefix;
+    const cutoff = now - roomKeepMs(r);
+    try {
+      for (let i = 0; i < 100; i++) {
+        const rooms = await this.conn.zrangebyscore(`${p}:active`, '-inf', `(${cutoff}`, 'LIMIT', 0, 500);
+        let forgot = 0;
+        for (const room of rooms) forgot += await this.conn.confabForget(this.key(room), `${p}:rooms`, `${p}:bytes`, `${p}:floor`, `${p}:active`, room, String(cutoff));
+        out.rooms += forgot;
+        if (rooms.length < 500 || forgot === 0) break;
+      }
+    } catch (err) {
+      throw typedError(err, 'sweep');
+    }
+    return out;
   }
 
   /** WAIT for the configured replicas; fewer in time = store_failed (a retry with the same id returns the stored message). */
@@ -162,18 +204,18 @@ export class RedisHistory implements History {
     }
   }
 
-  private message(id: string, body: string, prev: string, epoch: string): ChatMessage {
+  private message(room: string, id: string, body: string, prev: string, epoch: string, ts: string | undefined): ChatMessage {
     let b: Body;
     try {
       b = JSON.parse(body) as Body;
     } catch (err) {
       throw new ConfabError('store_failed', `corrupt stream entry ${id}`, { cause: err });
     }
-    return { ...b, offset: Number(id.slice(0, id.indexOf('-'))), prev: Number(prev), epoch };
+    return { room, id: b.id, kind: b.kind, text: b.text, from: b.from, ts: ts !== undefined ? Number(ts) : (b.ts ?? 0), offset: Number(id.slice(0, id.indexOf('-'))), prev: Number(prev), epoch };
   }
 
-  private messages(entries: Entry[]): ChatMessage[] {
-    return entries.map(([id, f]) => this.message(id, f[1] ?? '', f[3] ?? '0', ''));
+  private messages(room: string, entries: Entry[]): ChatMessage[] {
+    return entries.map(([id, f]) => this.message(room, id, f[1] ?? '', f[3] ?? '0', '', f[5]));
   }
 
   async read(room: string, after: number, limit: number): Promise<ReadResult> {
@@ -184,14 +226,14 @@ export class RedisHistory implements History {
       return { epoch, messages: [], last, more: false };
     }
     const [epoch, last, entries] = await this.run(this.key(room), room, 'after', String(from + 1), String(n));
-    const msgs = this.messages(entries).map((m) => ({ ...m, epoch }));
+    const msgs = this.messages(room, entries).map((m) => ({ ...m, epoch }));
     return readResult(epoch, from, msgs, Number(last), n);
   }
 
   async recent(room: string, limit: number): Promise<ReadResult> {
     const n = Math.floor(limit);
     const [epoch, last, entries] = await this.run(this.key(room), room, n > 0 ? 'recent' : 'info', String(Math.max(n, 1)), '0');
-    const msgs = n > 0 ? this.messages(entries).reverse().map((m) => ({ ...m, epoch })) : [];
+    const msgs = n > 0 ? this.messages(room, entries).reverse().map((m) => ({ ...m, epoch })) : [];
     return { epoch, messages: msgs, last: Number(last), more: false };
   }
 

@@ -5,6 +5,8 @@
  */
 import type { Config } from '../config/config.js';
 import { ConfigError, type Env, parseEnvValue, readEnv } from '../config/env.js';
+import { retentionOf, type RetentionConfig } from '../history/retention.js';
+import type { Retention } from '../history/types.js';
 
 
 /**
@@ -24,8 +26,8 @@ export interface RedisSettings {
   prefix: string;
   /** Per-room message cap (exact XADD MAXLEN) = CONFAB_HISTORY_LIMIT. */
   historyLimit: number;
-  /** CONFAB_REDIS_DEDUPE_S (default 3600): how long a (room, user, id) is remembered for dedupe. */
-  dedupeSec: number;
+  /** Count, age, bytes, dedupe window (CONFAB_HISTORY_*, CONFAB_DEDUPE_WINDOW_S or CONFAB_REDIS_DEDUPE_S). */
+  retention: Retention;
   /** CONFAB_REDIS_EPOCH (default auto). */
   epochPolicy: EpochPolicy;
   /** CONFAB_REDIS_WAIT_REPLICAS (default 0): after each append, WAIT for this many replicas. */
@@ -44,7 +46,7 @@ export interface RedisSettings {
 
 
 /** Read and validate every Redis setting. `config` supplies REDIS_URL and the history limit. */
-export function readRedisSettings(config: Pick<Config, 'redisUrl' | 'historyLimit'>, env: Env = process.env): RedisSettings {
+export function readRedisSettings(config: Pick<Config, 'redisUrl'> & RetentionConfig, env: Env = process.env): RedisSettings {
   // REDIS_URL comes through the config (loadConfig keeps it as set); parsed here, never echoing a password
   if (config.redisUrl === undefined) throw new ConfigError('REDIS_URL', 'required with the redis bus');
   const url = parseEnvValue('REDIS_URL', config.redisUrl);
@@ -55,7 +57,7 @@ export function readRedisSettings(config: Pick<Config, 'redisUrl' | 'historyLimi
     url,
     prefix,
     historyLimit: config.historyLimit,
-    dedupeSec: readEnv(env, 'CONFAB_REDIS_DEDUPE_S'),
+    retention: { ...retentionOf(config), ...redisWindow(readEnv(env, 'CONFAB_REDIS_DEDUPE_S')) },
     epochPolicy,
     waitReplicas: readEnv(env, 'CONFAB_REDIS_WAIT_REPLICAS'),
     waitTimeoutMs: readEnv(env, 'CONFAB_REDIS_WAIT_TIMEOUT_MS'),
@@ -64,4 +66,9 @@ export function readRedisSettings(config: Pick<Config, 'redisUrl' | 'historyLimi
     reconnectMaxMs: readEnv(env, 'CONFAB_REDIS_RECONNECT_MAX_MS'),
     pingMs: readEnv(env, 'CONFAB_REDIS_PING_MS'),
   };
+}
+
+/** CONFAB_REDIS_DEDUPE_S, when set, overrides CONFAB_DEDUPE_WINDOW_S for Redis. */
+function redisWindow(sec: number | undefined): { dedupeWindowMs?: number } {
+  return sec === undefined ? {} : { dedupeWindowMs: sec * 1000 };
 }

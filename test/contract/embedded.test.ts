@@ -19,19 +19,20 @@ busContract('memory', async () => {
   };
 });
 
-historyContract('memory', async ({ limit }) => {
-  const history = new MemoryHistory(limit);
-  return { history, close: () => history.close() };
+historyContract('memory', async (r) => {
+  const history = new MemoryHistory(r);
+  return { history, sweep: () => history.sweep(), close: () => history.close() };
 });
 
-historyContract('lmdb', async ({ limit }) => {
+historyContract('lmdb', async (r) => {
   const dir = mkdtempSync(join(tmpdir(), 'confab-lmdb-'));
-  let history = new LmdbHistory({ dataDir: dir, limit });
+  let history = new LmdbHistory({ dataDir: dir, limit: r.limit, retention: r });
   const fx = {
     history,
+    sweep: () => history.sweep(),
     reopen: async () => {
       await history.close();
-      history = new LmdbHistory({ dataDir: dir, limit });
+      history = new LmdbHistory({ dataDir: dir, limit: r.limit, retention: r });
       return history;
     },
     close: async () => {

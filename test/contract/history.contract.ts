@@ -1,12 +1,16 @@
 /**
- * The History contract: every adapter (memory, LMDB, JetStream, Redis Streams)
+ * The History contract: every adapter (memory, LMDB, JetStream, Redis Streams, PostgreSQL)
  * runs exactly these tests, also when opened for a bus on another broker
  * (test/contract/mixed.test.ts). Offsets must increase within a room; they need
  * not be contiguous, so the tests follow `prev` links instead of assuming offset+1.
+ * Retention (count, bytes, age) and the dedupe window are part of the contract: a fixture
+ * is made with the Retention it must apply (docs/retention.md).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { AppendInput, History, HistoryInspect } from '../../src/history/types.js';
+import { storedBytes } from '../../src/history/common.js';
+import type { AppendInput, History, HistoryInspect, Retention } from '../../src/history/types.js';
+import { waitFor } from '../../src/testkit/wait.js';
 import type { ChatMessage } from '../../src/protocol/frames.js';
 import { ConfabError } from '../../src/protocol/codes.js';
 
@@ -17,8 +21,25 @@ export interface HistoryFixture {
   history: InspectableHistory;
   /** Close and open the same storage again (durability across restarts), if the adapter has storage. */
   reopen?(): Promise<InspectableHistory>;
+  /** Run retention now (adapters that sweep); JetStream expires by itself and has none. */
+  sweep?(): Promise<unknown>;
+  /**
+   * JetStream has no per-subject byte limit: its bound per room is CONFAB_HISTORY_LIMIT × the
+   * largest message (docs/retention.md), so the per-room byte test does not apply to it.
+   */
+  noRoomBytes?: boolean;
+  /**
+   * JetStream keeps only the id of a trimmed message (its duplicate window), not its content: a
+   * reused id with other content after trimming is answered as a resend (docs/retention.md).
+   */
+  trimmedConflictUnknown?: boolean;
   close(): Promise<void>;
 }
+
+/** What the tests run with unless they say otherwise: no age or byte limit, ids kept 10 minutes. */
+const BASE: Retention = { limit: 1000, maxAgeMs: 0, maxBytes: 0, dedupeWindowMs: 600_000 };
+/** The stored size of one 200-character test message (the byte budget test's unit). */
+const ONE = storedBytes({ id: 'b00', kind: 'msg', text: 'y'.repeat(200), from: { user: 'u1', handle: 'h-u1', node: 'n1', region: 'local' } });
 
 let n = 0;
 const room = () => `r${process.pid.toString(36)}${Date.now().toString(36)}${n++}`;
@@ -32,10 +53,10 @@ function assertChain(msgs: ChatMessage[]): void {
   }
 }
 
-export function historyContract(name: string, make: (opts: { limit: number }) => Promise<HistoryFixture>): void {
+export function historyContract(name: string, make: (opts: Retention) => Promise<HistoryFixture>): void {
   describe(`History contract: ${name}`, () => {
-    const withFixture = (limit: number, fn: (f: HistoryFixture) => Promise<void>) => async () => {
-      const f = await make({ limit });
+    const withFixture = (opts: number | Partial<Retention>, fn: (f: HistoryFixture) => Promise<void>) => async () => {
+      const f = await make({ ...BASE, ...(typeof opts === 'number' ? { limit: opts } : opts) });
       try {
         await fn(f);
       } finally {
@@ -63,15 +84,16 @@ export function historyContract(name: string, make: (opts: { limit: number }) =>
       assert.deepEqual(back[3]!.from, from());
     }));
 
-    it('stores a resent id once and returns the original message', withFixture(1000, async ({ history: h }) => {
+    it('stores a resent id once and returns the original message; other content under that id is duplicate_id_conflict', withFixture(1000, async ({ history: h }) => {
       const r = room();
       const a = await h.append(input(r, 'same', 'first'));
       await h.append(input(r, 'other'));
-      const b = await h.append(input(r, 'same', 'second try'));
+      const b = await h.append(input(r, 'same', 'first'));
       assert.equal(a.duplicate, false);
       assert.equal(b.duplicate, true);
       assert.equal(b.message.offset, a.message.offset);
       assert.equal(b.message.text, 'first');
+      await assert.rejects(h.append(input(r, 'same', 'second try')), (e: unknown) => e instanceof ConfabError && e.code === 'duplicate_id_conflict');
       const c = await h.append(input(r, 'same', 'from someone else', 'u2'));
       assert.equal(c.duplicate, false, 'the same id from another user is another message');
       assert.equal((await h.read(r, 0, 100)).messages.length, 3);
@@ -137,8 +159,58 @@ export function historyContract(name: string, make: (opts: { limit: number }) =>
       assert.equal(edge.gap, undefined, 'reading from the edge of the window has no hole');
       assert.deepEqual(edge.messages, all.slice(15));
       assert.equal((await h.info(r)).first, all[15]!.offset);
-      const again = await h.append(input(r, 't0'));
-      assert.equal(again.duplicate, false, 'a trimmed id may be stored again');
+    }));
+
+    it('remembers an id for the dedupe window after its message was trimmed: a resend is dup with the original offset, other content a conflict', withFixture(10, async ({ history: h, trimmedConflictUnknown }) => {
+      const r = room();
+      const all: ChatMessage[] = [];
+      for (let i = 0; i < 40; i++) all.push((await h.append(input(r, `w${i}`))).message);
+      assert.equal((await h.info(r)).first, all[30]!.offset, 'the first 30 were trimmed');
+      const again = await h.append(input(r, 'w0'));
+      assert.equal(again.duplicate, true, 'a trimmed message resent within the window is not stored again');
+      assert.equal(again.message.offset, all[0]!.offset);
+      assert.equal(again.message.id, 'w0');
+      if (!trimmedConflictUnknown) await assert.rejects(h.append(input(r, 'w1', 'not what w1 said')), (e: unknown) => e instanceof ConfabError && e.code === 'duplicate_id_conflict');
+      const after = await h.read(r, 0, 100);
+      assert.equal(after.last, all[39]!.offset, 'nothing stored');
+      assert.deepEqual(after.messages, all.slice(30));
+    }));
+
+    it('keeps a room within its byte budget, oldest first, and reports what it dropped', withFixture({ maxBytes: ONE * 5 + 10 }, async ({ history: h, noRoomBytes }) => {
+      if (noRoomBytes) return; // JetStream: bounded by count × max message size instead (docs/retention.md)
+      const r = room();
+      const all: ChatMessage[] = [];
+      for (let i = 0; i < 20; i++) all.push((await h.append(input(r, `b${String(i).padStart(2, '0')}`, 'y'.repeat(200)))).message);
+      const res = await h.read(r, 0, 100);
+      assert.deepEqual(res.messages, all.slice(15), 'the newest five fit');
+      assert.deepEqual(res.gap, { from: 1, to: all[14]!.offset });
+      assert.equal((await h.info(r)).first, all[15]!.offset);
+      const big = await h.append(input(r, 'huge', 'z'.repeat(ONE * 8)));
+      assert.equal(big.duplicate, false);
+      assert.deepEqual((await h.read(r, 0, 100)).messages.map((m) => m.id), ['huge'], 'a message over the budget alone is kept (the newest always is)');
+    }));
+
+    it('drops messages past the max age; a room with nothing left forgets its ids, and its offsets never go back', withFixture({ limit: 1000, maxAgeMs: 1000, dedupeWindowMs: 1000 }, async ({ history: h, sweep }) => {
+      const r = room();
+      const old: ChatMessage[] = [];
+      for (let i = 0; i < 3; i++) old.push((await h.append(input(r, `g${i}`))).message);
+      await waitFor(async () => {
+        await sweep?.();
+        return (await h.read(r, 0, 10)).messages.length === 0;
+      }, { what: 'the aged messages dropped', timeoutMs: 20_000, intervalMs: 200 });
+      const reader = await h.read(r, old[0]!.offset, 10);
+      assert.deepEqual(reader.messages, []);
+      // the ids expired with the window: the same id is a new message now, numbered above everything the room had
+      await waitFor(async () => {
+        await sweep?.();
+        return true;
+      }, { what: 'a sweep', timeoutMs: 5_000 });
+      const fresh = await h.append(input(r, 'g0', 'text g0'));
+      assert.equal(fresh.duplicate, false, 'an id past its window is stored again');
+      assert.ok(fresh.message.offset > old[2]!.offset, 'offsets never go back');
+      const resumed = await h.read(r, old[0]!.offset, 10);
+      assert.deepEqual(resumed.messages.map((m) => m.id), ['g0']);
+      assert.ok(resumed.gap !== undefined && resumed.gap.from === old[0]!.offset + 1 && resumed.gap.to >= old[2]!.offset, `the reader who saw ${old[0]!.offset} is told what aged out: ${JSON.stringify(resumed.gap)}`);
     }));
 
     it('orders concurrent appends to one room into one chain', withFixture(1000, async ({ history: h }) => {
@@ -182,4 +254,14 @@ export function historyContract(name: string, make: (opts: { limit: number }) =>
       assert.equal(next.message.prev, stored[4]!.offset);
     }));
   });
+}
+
+/** The environment that makes an adapter opened through the config apply `r` (seconds rounded up). */
+export function retentionEnv(r: Retention): Record<string, string> {
+  return {
+    CONFAB_HISTORY_LIMIT: String(r.limit),
+    CONFAB_HISTORY_MAX_AGE_S: String(Math.ceil(r.maxAgeMs / 1000)),
+    CONFAB_HISTORY_MAX_BYTES: String(r.maxBytes),
+    CONFAB_DEDUPE_WINDOW_S: String(Math.max(1, Math.ceil(r.dedupeWindowMs / 1000))),
+  };
 }

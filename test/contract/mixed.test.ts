@@ -19,7 +19,8 @@ import { startNats, type NatsServer } from '../../src/testkit/nats.js';
 import { startRedis, type RedisServer } from '../../src/testkit/redis.js';
 import { waitFor } from '../../src/testkit/wait.js';
 import { busContract } from './bus.contract.js';
-import { historyContract, type InspectableHistory } from './history.contract.js';
+import type { Retention } from '../../src/history/types.js';
+import { historyContract, retentionEnv, type InspectableHistory } from './history.contract.js';
 
 const log = pino({ level: 'silent' });
 let seq = 0;
@@ -36,7 +37,7 @@ after(async () => {
 type Pair = { bus: 'nats' | 'redis' | 'memory'; history: 'redis' | 'jetstream' };
 
 /** createAdapters for a pair, both brokers' URLs set; `space` keeps fixtures apart (stream, prefixes). */
-async function open(pair: Pair, space: string, limit = 1000): Promise<Adapters> {
+async function open(pair: Pair, space: string, retention?: Retention): Promise<Adapters> {
   const env = {
     NATS_URL: nats.url,
     REDIS_URL: redis.url,
@@ -44,7 +45,7 @@ async function open(pair: Pair, space: string, limit = 1000): Promise<Adapters> 
     CONFAB_HISTORY: pair.history,
     CONFAB_SECRET: 'contract-secret-0123456789',
     CONFAB_NODE_ID: `mx${seq++}`,
-    CONFAB_HISTORY_LIMIT: String(limit),
+    ...(retention ? retentionEnv(retention) : {}),
     CONFAB_STREAM_NAME: space.toUpperCase(),
     CONFAB_NATS_PREFIX: space,
     CONFAB_REDIS_PREFIX: `${space}p${process.pid}`,
@@ -79,10 +80,10 @@ function pairBusContract(pair: Pair, down: 'nats' | 'redis'): void {
 
 /** The history contract on the history a pair opens (its bus closed at once), reopen = open the pair again. */
 function pairHistoryContract(pair: Pair): void {
-  historyContract(`${pair.history} history opened beside a ${pair.bus} bus`, async ({ limit }) => {
+  historyContract(`${pair.history} history opened beside a ${pair.bus} bus`, async (retention) => {
     const space = `mh${seq++}`;
     const openHistory = async () => {
-      const x = await open(pair, space, limit);
+      const x = await open(pair, space, retention);
       await x.bus.close();
       return x.history as InspectableHistory;
     };
@@ -94,6 +95,9 @@ function pairHistoryContract(pair: Pair): void {
         history = await openHistory();
         return history;
       },
+      sweep: () => (history as unknown as { sweep?: () => Promise<unknown> }).sweep?.() ?? Promise.resolve(),
+      noRoomBytes: pair.history === 'jetstream',
+      trimmedConflictUnknown: pair.history === 'jetstream',
       close: () => history.close(),
     };
   });

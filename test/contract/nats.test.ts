@@ -9,18 +9,19 @@ import { loadConfig } from '../../src/config/config.js';
 import { createNatsAdapters } from '../../src/nats/index.js';
 import { startNats, startNatsCluster, waitHealthy, type NatsCluster, type NatsServer } from '../../src/testkit/nats.js';
 import { busContract } from './bus.contract.js';
-import { historyContract } from './history.contract.js';
+import type { Retention } from '../../src/history/types.js';
+import { historyContract, retentionEnv } from './history.contract.js';
 
 const log = pino({ level: 'silent' });
 let seq = 0;
 
-async function adapters(url: string, opts: { limit?: number; replicas?: number; stream?: string } = {}) {
+async function adapters(url: string, opts: { retention?: Retention; replicas?: number; stream?: string } = {}) {
   const n = seq++;
   const env = {
     NATS_URL: url,
     CONFAB_SECRET: 'contract-secret-0123456789',
     CONFAB_NODE_ID: `node${n}`,
-    CONFAB_HISTORY_LIMIT: String(opts.limit ?? 1000),
+    ...(opts.retention ? retentionEnv(opts.retention) : {}),
     CONFAB_STREAM_NAME: opts.stream ?? `CT${n}`,
     CONFAB_NATS_PREFIX: opts.stream ? opts.stream.toLowerCase() : `ct${n}`,
     CONFAB_STREAM_REPLICAS: String(opts.replicas ?? 1),
@@ -56,18 +57,20 @@ describe('NATS single node', () => {
     };
   });
 
-  historyContract('jetstream (single node)', async ({ limit }) => {
+  historyContract('jetstream (single node)', async (retention) => {
     const stream = `HS${seq++}`;
-    let cur = await adapters(server.url, { limit, stream });
+    let cur = await adapters(server.url, { retention, stream });
     await cur.bus.close();
     return {
       history: cur.history,
       reopen: async () => {
         await cur.history.close();
-        cur = await adapters(server.url, { limit, stream });
+        cur = await adapters(server.url, { retention, stream });
         await cur.bus.close();
         return cur.history;
       },
+      noRoomBytes: true,
+      trimmedConflictUnknown: true,
       close: () => cur.history.close(),
     };
   });
@@ -106,18 +109,20 @@ describe('NATS three-node JetStream cluster, replicas 3', () => {
     };
   });
 
-  historyContract('jetstream (3-node cluster, R3)', async ({ limit }) => {
+  historyContract('jetstream (3-node cluster, R3)', async (retention) => {
     const stream = `HC${seq++}`;
-    let cur = await adapters(cluster.urls, { limit, stream, replicas: 3 });
+    let cur = await adapters(cluster.urls, { retention, stream, replicas: 3 });
     await cur.bus.close();
     return {
       history: cur.history,
       reopen: async () => {
         await cur.history.close();
-        cur = await adapters(cluster.urls, { limit, stream, replicas: 3 });
+        cur = await adapters(cluster.urls, { retention, stream, replicas: 3 });
         await cur.bus.close();
         return cur.history;
       },
+      noRoomBytes: true,
+      trimmedConflictUnknown: true,
       close: () => cur.history.close(),
     };
   });

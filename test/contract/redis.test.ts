@@ -12,18 +12,19 @@ import { loadConfig } from '../../src/config/config.js';
 import { createRedisAdapters } from '../../src/redis/index.js';
 import { startRedis, type RedisServer } from '../../src/testkit/redis.js';
 import { busContract } from './bus.contract.js';
-import { historyContract } from './history.contract.js';
+import type { Retention } from '../../src/history/types.js';
+import { historyContract, retentionEnv } from './history.contract.js';
 
 const log = pino({ level: 'silent' });
 let seq = 0;
 
-async function adapters(url: string, opts: { limit?: number; prefix?: string } = {}) {
+async function adapters(url: string, opts: { retention?: Retention; prefix?: string } = {}) {
   const n = seq++;
   const env = {
     REDIS_URL: url,
     CONFAB_SECRET: 'contract-secret-0123456789',
     CONFAB_NODE_ID: `node${n}`,
-    CONFAB_HISTORY_LIMIT: String(opts.limit ?? 1000),
+    ...(opts.retention ? retentionEnv(opts.retention) : {}),
     CONFAB_REDIS_PREFIX: opts.prefix ?? `ct${process.pid}x${n}`,
     CONFAB_REDIS_RECONNECT_MAX_MS: '200',
   };
@@ -65,18 +66,19 @@ describe('Redis Streams history, no persistence', () => {
     await server?.close();
   });
 
-  historyContract('redis streams', async ({ limit }) => {
+  historyContract('redis streams', async (retention) => {
     const prefix = `hs${process.pid}x${seq++}`;
-    let cur = await adapters(server.url, { limit, prefix });
+    let cur = await adapters(server.url, { retention, prefix });
     await cur.bus.close();
     return {
       history: cur.history,
       reopen: async () => {
         await cur.history.close();
-        cur = await adapters(server.url, { limit, prefix });
+        cur = await adapters(server.url, { retention, prefix });
         await cur.bus.close();
         return cur.history;
       },
+      sweep: () => cur.history.sweep(),
       close: () => cur.history.close(),
     };
   });
@@ -91,9 +93,9 @@ describe('Redis Streams history, appendonly + appendfsync always, reopen after k
     await server?.close();
   });
 
-  historyContract('redis streams (aof always, crash)', async ({ limit }) => {
+  historyContract('redis streams (aof always, crash)', async (retention) => {
     const prefix = `ha${process.pid}x${seq++}`;
-    let cur = await adapters(server.url, { limit, prefix });
+    let cur = await adapters(server.url, { retention, prefix });
     await cur.bus.close();
     return {
       history: cur.history,
@@ -101,10 +103,11 @@ describe('Redis Streams history, appendonly + appendfsync always, reopen after k
         await cur.history.close();
         await server.kill();
         await server.start();
-        cur = await adapters(server.url, { limit, prefix });
+        cur = await adapters(server.url, { retention, prefix });
         await cur.bus.close();
         return cur.history;
       },
+      sweep: () => cur.history.sweep(),
       close: () => cur.history.close(),
     };
   });

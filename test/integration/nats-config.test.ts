@@ -46,7 +46,7 @@ describe('NATS settings from env', () => {
     assert.equal(s.stream.replicas, 1);
     assert.equal(s.stream.storage, 'file');
     assert.equal(s.stream.perRoom, 100);
-    assert.equal(s.stream.maxAgeSec, 0);
+    assert.equal(s.stream.maxAgeSec, 30 * 24 * 3600, 'CONFAB_HISTORY_MAX_AGE_S by default');
     assert.equal(s.stream.maxBytes, -1);
     assert.equal(s.auth.kind, 'none');
     assert.equal(s.prefix, 'confab');

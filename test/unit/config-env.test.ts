@@ -52,11 +52,13 @@ describe('env schema', () => {
     fails(() => loadConfig({}, { logLevel: 'loud' }), 'LOG_LEVEL', 'unknown level loud');
     const base = { natsUrl: 'nats://127.0.0.1:4222', natsAppHost: undefined, historyLimit: 100 };
     assert.equal(readNatsSettings(base, { CONFAB_STREAM_MAX_AGE_S: '60' }).stream.duplicateWindowSec, 60);
-    assert.equal(readNatsSettings(base, {}).stream.duplicateWindowSec, 120);
+    assert.equal(readNatsSettings(base, {}).stream.duplicateWindowSec, 900, 'CONFAB_DEDUPE_WINDOW_S (default 900 s)');
+    assert.equal(readNatsSettings(base, {}).stream.maxAgeSec, 30 * 24 * 3600, 'CONFAB_HISTORY_MAX_AGE_S (default 30 days)');
     fails(() => readNatsSettings(base, { CONFAB_STREAM_MAX_AGE_S: '60', CONFAB_STREAM_DUPLICATE_WINDOW_S: '120' }), 'CONFAB_STREAM_DUPLICATE_WINDOW_S', 'must not exceed CONFAB_STREAM_MAX_AGE_S (60)');
     assert.deepEqual(readNatsSettings({ ...base, natsUrl: 'h:4222, tls://b:1' }, {}).servers, ['nats://h:4222', 'tls://b:1']);
     fails(() => readRedisSettings({ redisUrl: undefined, historyLimit: 1 }, {}), 'REDIS_URL', 'required with the redis bus');
     const r = readRedisSettings({ redisUrl: 'redis://127.0.0.1:6379', historyLimit: 1 }, {});
-    assert.deepEqual([r.prefix, r.epochPolicy, r.dedupeSec, r.pingMs], ['confab', 'auto', 3600, 5000]);
+    assert.deepEqual([r.prefix, r.epochPolicy, r.retention.dedupeWindowMs, r.pingMs], ['confab', 'auto', 900_000, 5000]);
+    assert.equal(readRedisSettings({ redisUrl: 'redis://127.0.0.1:6379', historyLimit: 1 }, { CONFAB_REDIS_DEDUPE_S: '3600' }).retention.dedupeWindowMs, 3_600_000);
   });
 });
