@@ -184,7 +184,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     natsUrl,
     natsAppHost,
     redisUrl,
-    databaseUrl: envValue(env, 'DATABASE_URL'),
+    databaseUrl: readEnv(env, 'DATABASE_URL'),
     secret,
     secretFile,
     sessionTtlSec: readEnv(env, 'CONFAB_SESSION_TTL_S'),

@@ -106,9 +106,11 @@ describe('bus × history selection', () => {
 
   it('unknown values name their variable', () => {
     assert.equal(refusal({ CONFAB_BUS: 'kafka' }).variable, 'CONFAB_BUS');
-    const e = refusal({ CONFAB_HISTORY: 'postgres' });
+    const e = refusal({ CONFAB_HISTORY: 'cassandra' });
     assert.equal(e.variable, 'CONFAB_HISTORY');
-    assert.match(e.message, /expected lmdb, memory, jetstream or redis, got "postgres"/);
+    assert.match(e.message, /expected lmdb, memory, jetstream, redis or postgres, got "cassandra"/);
+    assert.equal(refusal({ CONFAB_HISTORY: 'postgres' }).variable, 'DATABASE_URL', 'postgres history without DATABASE_URL names it');
+    assert.equal(refusal({ CONFAB_HISTORY: 'postgres', DATABASE_URL: 'mysql://x/y' }).variable, 'DATABASE_URL');
   });
 
   it('a multi-node bus still needs CONFAB_SECRET, whatever the history', () => {
