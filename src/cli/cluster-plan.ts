@@ -221,7 +221,12 @@ export function plannedPorts(s: ClusterState): number[] {
  * a cluster of one node in one region gets no routes at all (standalone), which
  * is the only way a single JetStream node elects itself (nats-server 2.9).
  */
-export function natsEnvFor(s: ClusterState, region: RegionState, node: NatsNodeState): Record<string, string> {
+/**
+ * The nats-config environment of one node. With `auth` the config requires those client
+ * credentials (what `confab cluster up` does); without, it is rendered open (NATS_NO_AUTH=1, for
+ * harnesses on loopback whose gateways connect without credentials).
+ */
+export function natsEnvFor(s: ClusterState, region: RegionState, node: NatsNodeState, auth?: { user: string; pass: string }): Record<string, string> {
   const env: Record<string, string> = {
     NATS_SERVER_NAME: node.name,
     NATS_CLUSTER_NAME: region.name,
@@ -233,6 +238,7 @@ export function natsEnvFor(s: ClusterState, region: RegionState, node: NatsNodeS
     NATS_STORE_DIR: node.storeDir,
     NATS_MAX_FILE_STORE: '1GB',
     NATS_MAX_MEM_STORE: '256MB',
+    ...(auth ? { NATS_USER: auth.user, NATS_PASS: auth.pass } : { NATS_NO_AUTH: '1' }),
   };
   const superCluster = s.regions.length > 1;
   if (region.nats.length > 1 || superCluster) env.NATS_ROUTES = region.nats.map((n) => `127.0.0.1:${n.clusterPort}`).join(',');
@@ -240,8 +246,8 @@ export function natsEnvFor(s: ClusterState, region: RegionState, node: NatsNodeS
   return env;
 }
 
-export function natsConfigFor(s: ClusterState, region: RegionState, node: NatsNodeState): string {
-  return renderNatsConfig(natsEnvFor(s, region, node));
+export function natsConfigFor(s: ClusterState, region: RegionState, node: NatsNodeState, auth?: { user: string; pass: string }): string {
+  return renderNatsConfig(natsEnvFor(s, region, node, auth));
 }
 
 export function statePath(dir: string): string {

@@ -60,6 +60,18 @@ function loadSecret(dir: string): string {
   return s;
 }
 
+/** The cluster's NATS client credentials (every NATS config requires them; every gateway connects with them), kept in the cluster dir. */
+function loadNatsAuth(dir: string): { user: string; pass: string } {
+  const p = join(dir, 'nats-auth');
+  if (existsSync(p)) {
+    const pass = readFileSync(p, 'utf8').trim();
+    if (pass.length >= 16) return { user: 'confab', pass };
+  }
+  const pass = randomBytes(24).toString('hex');
+  writeFileSync(p, pass + '\n', { mode: 0o600 });
+  return { user: 'confab', pass };
+}
+
 const newNodeId = (g: GatewayState) => `${g.name}-${randomBytes(3).toString('hex')}`;
 
 type PartRec = NatsNodeState | GatewayState | HaproxyState;
@@ -94,7 +106,10 @@ class Supervisor {
   /** Set when a part exits during the first start: every start-up wait fails with it. */
   private startFailure?: string;
 
+  private readonly natsAuth: { user: string; pass: string };
+
   constructor(readonly state: ClusterState, private readonly secret: string, private readonly log: (line: string) => void) {
+    this.natsAuth = loadNatsAuth(state.dir);
     for (const { kind, name, region, rec } of partsOf(state)) {
       const part: Part = {
         key: name,
@@ -131,7 +146,7 @@ class Supervisor {
         const n = rec as NatsNodeState;
         mkdirSync(n.storeDir, { recursive: true });
         // a restart keeps the config (and the JetStream store): same name, ports and routes, so it rejoins
-        if (initial || !existsSync(n.config)) writeNatsConfigAtomic(n.config, natsConfigFor(this.state, r, n));
+        if (initial || !existsSync(n.config)) writeNatsConfigAtomic(n.config, natsConfigFor(this.state, r, n, this.natsAuth));
         return spawnLogged(NATS_BIN, ['-c', n.config], process.env, n.log);
       }
       case 'gateway': {
@@ -149,7 +164,11 @@ class Supervisor {
           logFile: g.log,
           streamReplicas: this.state.streamReplicas,
           // every region's entry point: the web client fails over between regions, and each accepts the others' pages
-          env: { CONFAB_PUBLIC_URLS: this.state.regions.map((x) => `${x.haproxy.url.replace(/^http/, 'ws')}/ws`).join(',') },
+          env: {
+            CONFAB_PUBLIC_URLS: this.state.regions.map((x) => `${x.haproxy.url.replace(/^http/, 'ws')}/ws`).join(','),
+            NATS_USER: this.natsAuth.user,
+            NATS_PASS: this.natsAuth.pass,
+          },
         });
       }
       case 'haproxy': {

@@ -452,8 +452,26 @@ export const ENV = {
       { section: 'nats-config', after: 'NATS_LISTEN_HOST', meaning: 'client port' },
     ],
   }),
-  NATS_USER: text({ docs: [{ section: 'nats', meaning: 'user/password authentication: the user (with `NATS_PASS`)' }] }),
-  NATS_PASS: text({ raw: true, values: 'text (not trimmed)', docs: [{ section: 'nats', meaning: 'user/password authentication: the password' }] }),
+  NATS_USER: text({
+    readIn: [CONFIG_GEN],
+    docs: [
+      { section: 'nats', meaning: 'user/password authentication: the user (with `NATS_PASS`)' },
+      { section: 'nats-config', meaning: 'the user every client must authenticate as (`authorization` block); required unless `NATS_NO_AUTH=1`' },
+    ],
+  }),
+  NATS_PASS: text({
+    raw: true,
+    values: 'text (not trimmed)',
+    readIn: [CONFIG_GEN],
+    docs: [
+      { section: 'nats', meaning: 'user/password authentication: the password' },
+      { section: 'nats-config', meaning: 'its password (≥ 12 characters, no quotes, backslashes or line breaks)' },
+    ],
+  }),
+  NATS_NO_AUTH: oneOf(['1'], {
+    readIn: [CONFIG_GEN],
+    docs: [{ section: 'nats-config', meaning: '`1`: render a config without client authentication (a closed test network only: anyone who reaches the bus can forge messages)' }],
+  }),
   NATS_TOKEN: text({ docs: [{ section: 'nats', meaning: 'token authentication' }] }),
   NATS_CREDS: file({ docs: [{ section: 'nats', meaning: 'path to a `.creds` file (JWT + nkey seed)' }] }),
   NATS_NKEY: file({ docs: [{ section: 'nats', meaning: 'path to a file holding a user nkey seed (`SU…`)' }] }),

@@ -65,6 +65,7 @@ describe('deploy files', () => {
       assert.ok(s.volumes.some((v: string) => v.endsWith(`:${s.environment.NATS_STORE_DIR}`)), `${name} keeps JetStream on a volume`);
       const text = renderNatsConfig({ ...s.environment, NATS_STORE_DIR: join(dir, name) });
       for (const [other] of nats) if (other !== name) assert.match(text, new RegExp(`nats-route://${other}:4248`));
+      assert.match(text, /authorization \{/, `${name} requires client authentication`);
       natsCheck(name, text);
     }
     const natsNames = nats.map(([n]) => n);
@@ -72,6 +73,8 @@ describe('deploy files', () => {
       const env = s.environment;
       const hosts = env.NATS_URL.split(',').map((u: string) => new URL(u).hostname);
       assert.deepEqual(hosts.sort(), [...natsNames].sort(), `${name} connects to every NATS node`);
+      assert.equal(env.NATS_USER, nats[0]![1].environment.NATS_USER, `${name} authenticates to NATS`);
+      assert.equal(env.NATS_PASS, nats[0]![1].environment.NATS_PASS);
       assert.ok(Number(env.CONFAB_STREAM_REPLICAS) <= nats.length);
       assert.ok(seconds(s.stop_grace_period) * 1000 > Number(env.CONFAB_SHUTDOWN_TIMEOUT_MS), `${name}: drain fits in stop_grace_period`);
       assert.equal(s.stop_signal, 'SIGTERM');
@@ -101,7 +104,10 @@ describe('deploy files', () => {
     const appended = Buffer.from(t.env.NATS_APPEND_CONFIG, 'base64').toString('utf8');
     assert.match(appended, /lame_duck_duration/);
     // as on a machine of the app: FLY_* set by the platform
-    const text = renderNatsConfig({ ...t.env, NATS_STORE_DIR: join(dir, 'fly'), FLY_APP_NAME: t.app, FLY_REGION: 'ord', FLY_ALLOC_ID: '148e272b' });
+    // NATS_PASS is a Fly secret (fly secrets set), not in the file
+    assert.equal(t.env.NATS_USER, 'confab');
+    assert.equal(t.env.NATS_PASS, undefined, 'the password is a secret, not in fly.nats.toml');
+    const text = renderNatsConfig({ ...t.env, NATS_PASS: 'fly-secret-0123456789', NATS_STORE_DIR: join(dir, 'fly'), FLY_APP_NAME: t.app, FLY_REGION: 'ord', FLY_ALLOC_ID: '148e272b' });
     assert.match(text, /nats-route:\/\/ord\.confab-nats\.internal:4248/);
     assert.match(text, /name: "syd", urls: \["nats:\/\/syd\.confab-nats\.internal:7222"\]/);
     natsCheck('fly', text);
@@ -135,6 +141,8 @@ describe('deploy files', () => {
       PATH: process.env.PATH,
       CONFAB_CLI: `${process.execPath} --import tsx ${join(REPO_ROOT, 'src/cli/confab.ts')}`,
       NATS_CONFIG_FILE: conf,
+      NATS_USER: 'confab',
+      NATS_PASS: 'entry-password-0123',
       NATS_STORE_DIR: join(dir, 'entry-store'),
       NATS_SERVER_NAME: 'entry-1',
       NATS_LISTEN_HOST: '127.0.0.1',

@@ -26,7 +26,7 @@ function runCli(args: string[], env: Record<string, string | undefined> = {}): {
 describe('confab nats-config', () => {
   const dir = mkdtempSync(join(tmpdir(), 'confab-nc-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
-  const base = { NATS_SERVER_NAME: 'ord-1', NATS_LISTEN_HOST: '127.0.0.1', NATS_STORE_DIR: join(dir, 'store'), NATS_MAX_FILE_STORE: '1GB', NATS_MAX_MEM_STORE: '64MB', FLY_APP_NAME: '', NATS_ROUTES: '', NATS_GATEWAYS: '' };
+  const base = { NATS_USER: 'confab', NATS_PASS: 'test-password-0123', NATS_SERVER_NAME: 'ord-1', NATS_LISTEN_HOST: '127.0.0.1', NATS_STORE_DIR: join(dir, 'store'), NATS_MAX_FILE_STORE: '1GB', NATS_MAX_MEM_STORE: '64MB', FLY_APP_NAME: '', NATS_ROUTES: '', NATS_GATEWAYS: '' };
 
   it('writes a config atomically and validates it with nats-server -t (--check)', () => {
     const file = join(dir, 'nats.conf');

@@ -24,6 +24,8 @@ const dir = mkdtempSync(join(tmpdir(), 'confab-natscfg-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const base = { natsUrl: 'nats://127.0.0.1:4222', natsAppHost: undefined, historyLimit: 100 };
+/** Client credentials every generated config requires. */
+const AUTH = { NATS_USER: 'confab', NATS_PASS: 'test-password-0123' };
 function throwsVar(fn: () => unknown, variable: string): void {
   assert.throws(fn, (e: unknown) => e instanceof ConfigError && e.variable === variable, `expected ConfigError for ${variable}`);
 }
@@ -225,6 +227,7 @@ describe('nats-server config generator', () => {
 
   it('renders the seed cluster layout (DNS routes, gateways per region, JetStream, monitoring) and nats-server accepts it', () => {
     const text = renderNatsConfig({
+      ...AUTH,
       FLY_APP_NAME: 'confab-nats',
       FLY_REGION: 'ord',
       FLY_ALLOC_ID: 'abc123',
@@ -240,12 +243,14 @@ describe('nats-server config generator', () => {
     assert.match(text, /http: "\[::\]:8222"/);
     assert.match(text, /max_file_store: 10GB/);
     assert.match(text, /max_payload: 2MB/);
+    assert.match(text, /authorization \{\n  user: "confab"\n  password: "test-password-0123"\n\}/);
     const r = check(text);
     assert.equal(r.status, 0, r.out);
   });
 
   it('renders explicit routes and gateway URLs', () => {
     const text = renderNatsConfig({
+      ...AUTH,
       NATS_SERVER_NAME: 'n2',
       NATS_CLUSTER_NAME: 'east',
       NATS_ROUTES: 'n1:4248, nats-route://10.0.0.3:4248, n4',
@@ -265,6 +270,11 @@ describe('nats-server config generator', () => {
     throwsVar(() => renderNatsConfig({ NATS_GATEWAYS: 'ord' }), 'NATS_GATEWAYS');
     throwsVar(() => renderNatsConfig({ NATS_SERVER_NAME: 'has space' }), 'NATS_SERVER_NAME');
     throwsVar(() => renderNatsConfig({ NATS_APPEND_CONFIG: '!!not base64!!' }), 'NATS_APPEND_CONFIG');
+    // the bus is not open: a config without client credentials is refused unless asked for in so many words
+    throwsVar(() => renderNatsConfig({}), 'NATS_USER');
+    throwsVar(() => renderNatsConfig({ NATS_USER: 'confab' }), 'NATS_PASS');
+    throwsVar(() => renderNatsConfig({ NATS_USER: 'confab', NATS_PASS: 'short' }), 'NATS_PASS');
+    assert.doesNotMatch(renderNatsConfig({ NATS_NO_AUTH: '1' }), /authorization/);
   });
 
   it('writes atomically: the target is whole at every moment and no temp file is left', () => {
@@ -278,7 +288,7 @@ describe('nats-server config generator', () => {
   it('a generated single-node config (no routes) turns healthy with JetStream', async (t) => {
     const f = join(dir, 'single.conf');
     // rendered with fixed ports; the server runs it with kernel ports instead (-p -1 -m -1), read back from its ports file
-    writeNatsConfigAtomic(f, renderNatsConfig({ NATS_SERVER_NAME: 'solo', NATS_LISTEN_HOST: '127.0.0.1', NATS_PORT: '4222', NATS_HTTP_PORT: '8222', NATS_STORE_DIR: join(dir, 'solo-store'), NATS_MAX_MEM_STORE: '64MB' }));
+    writeNatsConfigAtomic(f, renderNatsConfig({ ...AUTH, NATS_SERVER_NAME: 'solo', NATS_LISTEN_HOST: '127.0.0.1', NATS_PORT: '4222', NATS_HTTP_PORT: '8222', NATS_STORE_DIR: join(dir, 'solo-store'), NATS_MAX_MEM_STORE: '64MB' }));
     const server = await runNatsOnConfig(f);
     t.after(() => server.close());
     await server.waitHealthy(15_000);
