@@ -1,41 +1,35 @@
 /**
- * One authenticated WebSocket connection: decodes and checks client frames,
- * applies the per-connection limits, joins rooms with resume, and writes frames
- * with a send-buffer cap (a slow consumer is closed, never allowed to grow memory).
+ * One authenticated WebSocket connection: decodes and checks client frames, applies the
+ * per-connection limits, and writes frames with a send-buffer cap (a slow consumer is closed,
+ * never allowed to grow memory). Rooms are the room engine's (hub.ts, room.ts): a join, its
+ * replay and live delivery, and history pages are answered there; this class is the engine's
+ * subscriber (write, backlog, drained).
  */
 import type { WebSocket, RawData } from 'ws';
-import type { History, ReadResult } from '../history/types.js';
 import { ConfabError, ErrorCodes, type ErrorCode } from '../protocol/codes.js';
 import { decodeClientFrame } from '../protocol/decode.js';
 import { ALERTS_ROOM, HISTORY_PAGE_DEFAULT, PROTOCOL_VERSION, ROOM_RE, type ChatMessage, type ClientFrame, type Member, type ServerFrame } from '../protocol/frames.js';
-import { PRESENCE_NOTICE_MAX_MEMBERS, VERSION, type Core } from './core.js';
-import { msgFrame, type RoomMember } from './hub.js';
+import { VERSION, type Core } from './core.js';
+import type { RoomMember } from './hub.js';
 import { TokenBucket } from './limits.js';
+import { REPLAY_DRAIN_WAIT_MS } from './room-replay.js';
 import { SocketWriter, textFrame } from './wire.js';
 import { ONLINE } from './presence.js';
 import type { SocketSession } from '../auth/socket.js';
 
-const PAGE = 500;
-/** How long a replay waits for a client to read what it was sent before the send-buffer cap decides. */
-const REPLAY_DRAIN_WAIT_MS = 10_000;
 /** How long a closed peer may take to read up to the close frame and answer it before the socket is cut. */
 const CLOSE_GRACE_MS: Partial<Record<ErrorCode, number>> = { slow_consumer: 10_000, ping_timeout: 2_000 };
 /** Failures after which the message was not stored and will be resent: later pubs are fenced until it is. */
 const FENCING = new Set<ErrorCode>(['bus_unavailable', 'store_failed', 'internal']);
 
-interface RoomState {
-  syncing: boolean;
-  /** Live messages that arrived during a join's replay; `own`: this connection's own echo, skipped (echo off). */
-  queue: { msg: ChatMessage; frame: Buffer; own?: boolean }[];
-  /** Bytes of frames in `queue`. */
-  queued: number;
-  last: number;
-}
+/** A room joined on this connection: the value identifies one join (a later join of the room replaces it). */
+export type JoinToken = object;
 
 type Frame<T extends ClientFrame['t']> = Extract<ClientFrame, { t: T }>;
 
 export class Connection implements RoomMember {
-  readonly rooms = new Map<string, RoomState>();
+  /** Rooms joined (or being joined) on this connection. */
+  readonly rooms = new Map<string, JoinToken>();
   alive = true;
   private readonly bucket: TokenBucket;
   /** Frames refused by the rate limit since the connection last kept to the rate for a whole second. */
@@ -103,35 +97,49 @@ export class Connection implements RoomMember {
     this.auth?.start();
   }
 
-  // ---- RoomMember
+  // ---- RoomMember (the room engine's view of this connection)
 
-  onRoomMessage(room: string, msg: ChatMessage, frame: Buffer): void {
-    const st = this.rooms.get(room);
-    if (!st) return;
-    // with echo off, this connection's own message is answered by its `ack` alone (which carries prev and ts)
-    const own = !this.echo && msg.from.user === this.user.id && this.ownInFlight.has(`${room}\n${msg.id}`);
-    if (st.syncing) {
-      st.queue.push({ msg, frame, own });
-      st.queued += frame.length;
-      // bounded: past the send-buffer cap the oldest queued messages are dropped; the hand-over reads them
-      // back from history (the first one kept names them through its prev)
-      while (st.queued > this.core.config.sendBufferBytes && st.queue.length > 1) st.queued -= st.queue.shift()!.frame.length;
-    } else if (msg.offset > st.last) {
-      st.last = msg.offset;
-      if (!own) this.sendFramed(frame);
+  get gone(): boolean {
+    return this.closed;
+  }
+
+  write(frame: Buffer): void {
+    this.sendFramed(frame);
+  }
+
+  backlog(): number {
+    return this.ws.bufferedAmount + this.writer.queuedBytes;
+  }
+
+  /** Resolves once the socket holds at most `bytes` (what is queued for this tick is written first), or at `deadline`. */
+  async drained(bytes: number, deadline: number): Promise<void> {
+    this.writer.flush();
+    const sock = (this.ws as unknown as { _socket?: NodeJS.EventEmitter })._socket;
+    while (!this.closed && this.ws.bufferedAmount > bytes && Date.now() < deadline) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          sock?.off('drain', done);
+          resolve();
+        };
+        const timer = setTimeout(done, 50); // re-check: ws may buffer above the socket too
+        sock?.once('drain', done);
+      });
     }
   }
 
-  onRoomReset(room: string): void {
-    const st = this.rooms.get(room);
-    if (!st || this.closed) return;
-    // re-join with a position in the old epoch: the answer is `joined` with reset, then recent messages
-    void this.join({ t: 'join', room, since: { epoch: '', offset: st.last } }).catch((err) => this.failed(err, { room }));
+  /** With echo off, this connection's own message is answered by its `ack` alone (which carries prev and ts). */
+  ownEcho(room: string, msg: ChatMessage): boolean {
+    return !this.echo && msg.from.user === this.user.id && this.ownInFlight.has(`${room}\n${msg.id}`);
   }
 
-  onRoomFrame(room: string, frame: Buffer): void {
-    const st = this.rooms.get(room);
-    if (st && !st.syncing) this.sendFramed(frame);
+  /** The room engine could not re-sync a room (after a history reset): it is not joined any more. */
+  lost(room: string, err: ConfabError): void {
+    if (this.closed || !this.rooms.has(room)) return;
+    this.rooms.delete(room);
+    this.core.hub.leave(room, this);
+    if (room !== ALERTS_ROOM) this.core.presence.remove(room, this.user, false);
+    this.failed(err, { room });
   }
 
   // ---- output
@@ -251,10 +259,7 @@ export class Connection implements RoomMember {
       if (this.closed) return;
       if (!this.rooms.has(f.room)) return this.sendError('not_joined', undefined, { room: f.room });
       const high = this.core.config.sendBufferBytes / 2;
-      if (this.ws.bufferedAmount + this.writer.queuedBytes > high) {
-        this.writer.flush();
-        await this.drained(high, Date.now() + REPLAY_DRAIN_WAIT_MS);
-      }
+      if (this.backlog() > high) await this.drained(high, Date.now() + REPLAY_DRAIN_WAIT_MS);
       try {
         const text = await this.core.hub.olderPage(f.room, f.before, f.limit ?? HISTORY_PAGE_DEFAULT, high);
         if (!this.closed) this.sendRaw(text);
@@ -307,172 +312,23 @@ export class Connection implements RoomMember {
     const joinedCount = this.rooms.size - (this.rooms.has(ALERTS_ROOM) ? 1 : 0);
     if (!alerts && !this.rooms.has(room) && joinedCount >= this.core.config.maxRooms) return this.sendError('too_many_rooms', undefined, { room });
     const wasMember = this.rooms.has(room);
-    if (wasMember) this.core.hub.leave(room, this); // a second join re-syncs the room
-    const st: RoomState = { syncing: true, queue: [], queued: 0, last: 0 };
-    this.rooms.set(room, st);
+    const token: JoinToken = {}; // a second join re-syncs the room
+    this.rooms.set(room, token);
     // present from the start of the join (so `joined.members` includes the joiner): a user whose join is being
     // retried while history is briefly unavailable is not shown leaving (a failed join leaves after the grace)
     if (!alerts && !wasMember) this.core.presence.add(room, this.user);
     try {
-      let info: { epoch: string };
-      try {
-        info = await this.core.hub.join(room, this);
-      } catch (err) {
-        throw err instanceof ConfabError ? err : new ConfabError('bus_unavailable', 'could not subscribe to the room', { cause: err });
-      }
-      if (this.rooms.get(room) !== st || this.closed) return;
-      await this.sync(room, st, f.since, info.epoch, alerts);
+      await this.core.hub.join(room, this, f.since);
     } catch (err) {
       // the room is not joined after all, rather than left silent with live messages piling up behind a replay:
       // the client joins again (retry class later) from what it has
-      if (this.rooms.get(room) === st) {
+      if (this.rooms.get(room) === token) {
         this.rooms.delete(room);
         this.core.hub.leave(room, this);
         if (!alerts) this.core.presence.remove(room, this.user, false);
       }
-      throw err instanceof ConfabError ? err : new ConfabError('store_failed', 'history read failed while joining; join again', { cause: err });
+      throw err;
     }
-  }
-
-  /** Answer a join: `joined`, then the replay (from the room cache or history), then live with no seam. */
-  private async sync(room: string, st: RoomState, since: { epoch: string; offset: number } | undefined, epoch: string, alerts: boolean): Promise<void> {
-    const h = this.core.history;
-    const hub = this.core.hub;
-    const max = this.core.config.replayMax;
-    const cached = since ? (since.epoch === epoch ? hub.cachedAfter(room, since.offset) : undefined) : hub.cachedRecent(room, this.core.config.recentOnJoin);
-    if (cached) {
-      // answered from the messages this node delivered recently: no history read
-      let msgs = cached.msgs;
-      let missed: { from: number; to: number } | undefined;
-      if (since && msgs.length > max) {
-        missed = { from: msgs[0]!.offset, to: msgs[msgs.length - max - 1]!.offset };
-        msgs = msgs.slice(-max);
-      }
-      this.send({ t: 'joined', room, epoch, last: cached.last, recovered: since !== undefined && !missed, ...(missed ? { missed } : {}), ...this.membersOf(room, alerts) });
-      st.last = missed?.to ?? since?.offset ?? 0;
-      for (const m of msgs) {
-        st.last = m.offset;
-        this.sendFramed(m.frame);
-      }
-      return this.flushQueue(room, st, h);
-    }
-    let res: ReadResult;
-    let recovered = false;
-    let reset = false;
-    let missed: { from: number; to: number } | undefined;
-    if (since && since.epoch === epoch) {
-      res = await h.read(room, since.offset, Math.min(PAGE, max + 1));
-      recovered = !res.gap;
-      if (res.epoch !== since.epoch || (res.messages.length === 0 && since.offset > res.last)) {
-        // history was reset after this node last looked, or the client saw offsets this history never had
-        recovered = false;
-        reset = true;
-        res = await h.recent(room, this.core.config.recentOnJoin);
-      } else if (res.more || res.messages.length > max) {
-        // more to replay than one resume may: the newest `max` follow, the rest is named (`missed`) for paging
-        const tail = await h.recent(room, max);
-        const first = res.messages[0];
-        const t0 = tail.messages[0];
-        if (first && t0 && tail.epoch === res.epoch && tail.messages.length === max && t0.prev >= first.offset) {
-          missed = { from: first.offset, to: t0.prev };
-          res = { ...tail, ...(res.gap ? { gap: res.gap } : {}), more: false };
-          recovered = false;
-        }
-      }
-    } else {
-      reset = since !== undefined;
-      res = await h.recent(room, this.core.config.recentOnJoin);
-    }
-    if (this.rooms.get(room) !== st || this.closed) return;
-    const joined: ServerFrame = { t: 'joined', room, epoch: res.epoch, last: res.last, recovered, ...this.membersOf(room, alerts) };
-    if (res.gap) joined.gap = res.gap;
-    if (missed) {
-      joined.missed = missed;
-      st.last = missed.to;
-    }
-    if (reset) joined.reset = true;
-    this.send(joined);
-    const deadline = Date.now() + REPLAY_DRAIN_WAIT_MS; // one budget of waiting for the client per join
-    for (;;) {
-      if (!(await this.replayPaced(room, st, res.messages, deadline))) return;
-      if (!res.more) break;
-      res = await h.read(room, st.last, PAGE);
-      if (this.rooms.get(room) !== st || this.closed) return;
-    }
-    await this.flushQueue(room, st, h);
-  }
-
-  /**
-   * The member list of a `joined` frame. Big rooms (no per-member notices either) get only the count:
-   * every join into them would repeat the list, and a partial list would go stale.
-   */
-  private membersOf(room: string, alerts: boolean): { members: Member[]; count: number } {
-    if (alerts) return { members: [], count: 0 };
-    const count = this.core.presence.size(room);
-    return { members: count > PRESENCE_NOTICE_MAX_MEMBERS ? [] : this.core.presence.members(room, PRESENCE_NOTICE_MAX_MEMBERS), count };
-  }
-
-  /**
-   * Replay a page at the pace the client reads it: whenever the socket holds more than half the
-   * send-buffer cap, wait for it to drain, so an honest client resuming a long absence is never
-   * closed as a slow consumer (one that does not read at all still is: the wait gives up after
-   * REPLAY_DRAIN_WAIT_MS and the cap applies). Resolves false when the join was superseded.
-   */
-  private async replayPaced(room: string, st: RoomState, msgs: ChatMessage[], deadline: number): Promise<boolean> {
-    const high = this.core.config.sendBufferBytes / 2;
-    for (const m of msgs) {
-      this.replay(st, m);
-      if (this.ws.bufferedAmount + this.writer.queuedBytes <= high) continue;
-      this.writer.flush();
-      await this.drained(high, deadline);
-      if (this.rooms.get(room) !== st || this.closed) return false;
-    }
-    return true;
-  }
-
-  /** Resolves once the socket holds at most `bytes`, or at `deadline` (then the send-buffer cap decides). */
-  private async drained(bytes: number, deadline: number): Promise<void> {
-    const sock = (this.ws as unknown as { _socket?: NodeJS.EventEmitter })._socket;
-    while (!this.closed && this.ws.bufferedAmount > bytes && Date.now() < deadline) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          sock?.off('drain', done);
-          resolve();
-        };
-        const timer = setTimeout(done, 50); // re-check: ws may buffer above the socket too
-        sock?.once('drain', done);
-      });
-    }
-  }
-
-  private replay(st: RoomState, m: ChatMessage): void {
-    if (m.offset <= st.last) return;
-    st.last = m.offset;
-    this.sendFramed(msgFrame(JSON.stringify(m)));
-  }
-
-  /** Hand over from replay to live: queued live messages follow with no hole and no duplicate. */
-  private async flushQueue(room: string, st: RoomState, h: History): Promise<void> {
-    while (st.queue.length > 0) {
-      const batch = st.queue.splice(0);
-      st.queued = 0;
-      for (const q of batch) {
-        if (q.msg.offset <= st.last) continue;
-        // history answered before it saw messages the hub has since delivered (or the queue dropped its
-        // oldest past the cap): read the hole, page by page, up to this message
-        while (q.msg.prev > st.last && st.last > 0) {
-          const before = st.last;
-          const hole = await h.read(room, st.last, PAGE);
-          if (this.rooms.get(room) !== st || this.closed) return;
-          for (const m of hole.messages) if (m.offset < q.msg.offset) this.replay(st, m);
-          if (st.last === before || !hole.more) break; // nothing more to read: the hole is gone from history
-        }
-        st.last = q.msg.offset;
-        if (!q.own) this.sendFramed(q.frame);
-      }
-    }
-    st.syncing = false;
   }
 
   private leave(room: string): void {
@@ -519,7 +375,7 @@ export class Connection implements RoomMember {
   }
 
   /** Store one message and answer it with `ack` or a typed error; never rejects. */
-  private async appendOne(p: { room: string; id: string; kind: 'msg' | 'alert'; text: string }, seq: number, member: RoomState | undefined): Promise<void> {
+  private async appendOne(p: { room: string; id: string; kind: 'msg' | 'alert'; text: string }, seq: number, member: JoinToken | undefined): Promise<void> {
     const extra = { id: p.id, room: p.room };
     // a message of this room that arrived before this one failed meanwhile: refuse this one too (the client resends both, in order)
     const fence = this.fences.get(p.room);

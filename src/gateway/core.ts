@@ -7,7 +7,7 @@ import type { Bus } from '../bus/types.js';
 import type { Config } from '../config/config.js';
 import type { AppendInput, AppendResult, History } from '../history/types.js';
 import { ConfabError } from '../protocol/codes.js';
-import type { Member } from '../protocol/frames.js';
+import { ALERTS_ROOM, type Member } from '../protocol/frames.js';
 import { RoomHub } from './hub.js';
 import { GatewayMetrics } from './metrics.js';
 import { Presence } from './presence.js';
@@ -39,6 +39,11 @@ export class Core {
     this.hub = new RoomHub({
       node: config.node,
       cacheSize: Math.min(config.roomCacheSize, config.historyLimit), // never answer beyond what history keeps
+      cacheBytes: config.cacheBytes,
+      recentOnJoin: config.recentOnJoin,
+      replayMax: config.replayMax,
+      sendBufferBytes: config.sendBufferBytes,
+      joinedMembers: (room) => this.joinedMembers(room),
       bus,
       history,
       onDelivered: (n) => (this.metrics.messagesOut += n),
@@ -89,9 +94,17 @@ export class Core {
   }
 
   private presenceNotice(room: string, event: 'join' | 'leave', user: Member): void {
-    const frame = textFrame(JSON.stringify({ t: 'presence', room, event, user }));
-    const members = this.hub.membersOf(room);
-    if (members.size > PRESENCE_NOTICE_MAX_MEMBERS) return; // large rooms show counts, not a notice per member
-    for (const m of members) if (m.user.id !== user.id) m.onRoomFrame(room, frame);
+    if (this.hub.memberCount(room) > PRESENCE_NOTICE_MAX_MEMBERS) return; // large rooms show counts, not a notice per member
+    this.hub.broadcast(room, textFrame(JSON.stringify({ t: 'presence', room, event, user })), user.id);
+  }
+
+  /**
+   * The member list of a `joined` frame. Big rooms (no per-member notices either) get only the count:
+   * every join into them would repeat the list, and a partial list would go stale.
+   */
+  private joinedMembers(room: string): { members: Member[]; count: number } {
+    if (room === ALERTS_ROOM) return { members: [], count: 0 };
+    const count = this.presence.size(room);
+    return { members: count > PRESENCE_NOTICE_MAX_MEMBERS ? [] : this.presence.members(room, PRESENCE_NOTICE_MAX_MEMBERS), count };
   }
 }

@@ -6,12 +6,16 @@
  */
 import type { WebSocket } from 'ws';
 
-/** A complete server-to-client WebSocket text frame (FIN, opcode 1, no mask) around `payload`. */
-export function textFrame(payload: string | Buffer): Buffer {
+/**
+ * A complete server-to-client WebSocket text frame (FIN, opcode 1, no mask) around `payload`.
+ * `own`: in memory of its own rather than a slice of Node's shared 8 KiB pool, for frames kept
+ * long (the room cache), so a kept frame holds only its own bytes and its budget is exact.
+ */
+export function textFrame(payload: string | Buffer, own = false): Buffer {
   const body = typeof payload === 'string' ? Buffer.from(payload) : payload;
   const n = body.length;
   const head = n < 126 ? 2 : n < 65536 ? 4 : 10;
-  const out = Buffer.allocUnsafe(head + n);
+  const out = own ? Buffer.allocUnsafeSlow(head + n) : Buffer.allocUnsafe(head + n);
   out[0] = 0x81;
   if (n < 126) out[1] = n;
   else if (n < 65536) {
@@ -24,6 +28,11 @@ export function textFrame(payload: string | Buffer): Buffer {
   }
   body.copy(out, head);
   return out;
+}
+
+/** Encode a stored message (its JSON) as a complete `msg` frame, once per message per node, in its own memory (it may be cached). */
+export function msgFrame(json: string): Buffer {
+  return textFrame(`{"t":"msg",${json.slice(1)}`, true);
 }
 
 /** The JSON payload inside a frame made by textFrame (tests, fallbacks). */

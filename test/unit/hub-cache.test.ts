@@ -13,10 +13,21 @@ describe('room hub: in-memory cache of delivered messages', () => {
   it('answers resumes it can prove contiguous, and only those', async () => {
     const history = new MemoryHistory();
     const bus = new MemoryBus(new MemoryBroker());
-    const hub = new RoomHub({ node: 'n1', bus, history, cacheSize: 5 });
+    const hub = new RoomHub({ node: 'n1', bus, history, cacheSize: 5, recentOnJoin: 0 });
     for (let i = 0; i < 3; i++) await history.append({ room: 'r', id: `old${i}`, kind: 'msg', text: 'x', from, ts: 0 });
     const got: ChatMessage[] = [];
-    const member: RoomMember = { user: { id: 'm', handle: 'm' }, onRoomMessage: (_r, m) => got.push(m), onRoomFrame: () => {}, onRoomReset: () => {} };
+    const member: RoomMember = {
+      user: { id: 'm', handle: 'm' },
+      gone: false,
+      write: (frame) => {
+        const f = JSON.parse(framePayload(frame).toString()) as { t: string } & ChatMessage;
+        if (f.t === 'msg') got.push(f);
+      },
+      backlog: () => 0,
+      drained: async () => {},
+      ownEcho: () => false,
+      lost: () => {},
+    };
     const { last } = await hub.join('r', member);
     assert.equal(last, 3);
     assert.equal(hub.cachedAfter('r', 1), undefined, 'messages from before the room opened here are not cached');
