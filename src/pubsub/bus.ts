@@ -65,20 +65,20 @@ export class PubSubBus extends SubjectBus {
   /** The pull stream must be reopened before the bus is up again. */
   private streamBroken = false;
   private readonly inflight = new Set<Promise<unknown>>();
-  private readonly gax: { timeout: number; maxRetries: number };
+  private readonly gax: { timeout: number };
   /** Admin calls at start: a first call may wait for a connection (and a cold server), so it gets longer. */
-  private readonly setupGax: { timeout: number; maxRetries: number };
+  private readonly setupGax: { timeout: number };
 
   private constructor(private readonly s: PubSubSettings, private readonly node: string, log: pino.Logger) {
     super('down', log);
     this.subscriptionName = subscriptionName(node);
     this.client = pubsubClient(s);
-    this.gax = { timeout: s.timeoutMs, maxRetries: 1 };
-    this.setupGax = { timeout: Math.max(s.timeoutMs, SETUP_TIMEOUT_MS), maxRetries: 2 };
+    this.gax = { timeout: s.timeoutMs };
+    this.setupGax = { timeout: Math.max(s.timeoutMs, SETUP_TIMEOUT_MS) };
     this.topic = this.client.topic(s.topic, {
       messageOrdering: true,
       batching: { maxMessages: 100, maxMilliseconds: s.batchMs },
-      gaxOpts: { timeout: s.timeoutMs, maxRetries: 2 },
+      gaxOpts: { timeout: s.timeoutMs },
     });
   }
 

@@ -19,7 +19,7 @@ function run(args: string[]): { status: number | null; out: string; err: string 
   return { status: r.status, out: r.stdout, err: r.stderr };
 }
 
-const commands = [['start'], ['cluster'], ['cluster', 'up'], ['cluster', 'roll'], ['cluster', 'status'], ['cluster', 'down'], ['nats-config'], ['load'], ['conformance']];
+const commands = [['start'], ['cluster'], ['cluster', 'up'], ['cluster', 'roll'], ['cluster', 'status'], ['cluster', 'down'], ['nats-config'], ['load'], ['conformance'], ['pubsub'], ['pubsub', 'gc']];
 
 for (const cmd of commands) {
   test(`confab ${cmd.join(' ')} --help prints its usage and starts nothing`, () => {
