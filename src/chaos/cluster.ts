@@ -23,14 +23,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { natsConfigFor, type ClusterState, type GatewayState, type NatsNodeState, type RegionState } from '../cli/cluster-plan.js';
-import { alive, gatewayCommand, GATEWAY_ENV_SCRUB, httpStatus, LOCAL_GATEWAY_DEFAULTS, spawnLogged, tail, until, type Proc } from '../cli/cluster-procs.js';
 import { rollGateways, type RollEvent, type RollTarget } from '../cli/cluster-roll.js';
 import { writeNatsConfigAtomic } from '../nats/config-gen.js';
-import { HAPROXY_BIN, HaproxyAdmin, renderHaproxyConfig } from '../testkit/haproxy.js';
-import { REDIS_SERVER_BIN, redisCommand } from '../testkit/redis.js';
+import { gatewayCommand, GATEWAY_ENV_SCRUB, LOCAL_GATEWAY_DEFAULTS } from '../procs/gateway.js';
+import { HAPROXY_BIN, HaproxyAdmin, renderHaproxyConfig } from '../procs/haproxy.js';
+import { NATS_SERVER_BIN } from '../procs/nats.js';
+import { alive, tail } from '../procs/pid.js';
+import { spawnLogged, type Proc } from '../procs/process.js';
+import { REDIS_SERVER_BIN, redisCommand } from '../procs/redis.js';
+import { httpStatus, waitFor } from '../procs/wait.js';
 import { chaosPort } from './ports.js';
 
-const NATS_BIN = process.env.NATS_SERVER_BIN ?? 'nats-server';
 export const STREAM_NAME = 'CONFAB';
 
 export type PartKind = 'nats' | 'redis' | 'gateway' | 'haproxy';
@@ -198,7 +201,7 @@ export class ChaosCluster {
       for (const n of r.nats) {
         mkdirSync(n.storeDir, { recursive: true });
         writeNatsConfigAtomic(n.config, natsConfigFor(this.#plan, r, n));
-        this.#add({ kind: 'nats', name: n.name, region: r.name, url: n.url, log: n.log, spawn: () => spawnLogged(NATS_BIN, ['-c', n.config], process.env, n.log), ready: async () => (await httpStatus(`${n.monitorUrl}/healthz`)) === 200 });
+        this.#add({ kind: 'nats', name: n.name, region: r.name, url: n.url, log: n.log, spawn: () => spawnLogged(NATS_SERVER_BIN, ['-c', n.config], process.env, n.log), ready: async () => (await httpStatus(`${n.monitorUrl}/healthz`)) === 200 });
       }
       for (const g of r.gateways) {
         const busEnv: Record<string, string> = this.bus === 'nats' ? { NATS_URL: r.nats.map((n) => n.url).join(','), CONFAB_STREAM_REPLICAS: String(replicas) } : { REDIS_URL: redisUrl, CONFAB_BUS: 'redis' };
@@ -297,7 +300,7 @@ export class ChaosCluster {
 
   async #waitReady(p: PartImpl, timeoutMs = this.#startTimeoutMs): Promise<void> {
     const proc = p.proc;
-    await until(() => p.ready(), `${p.name} ready`, timeoutMs, 100, () => (proc === undefined || proc.hasExited() ? `${p.name} exited; log:\n${tail(p.log)}` : undefined));
+    await waitFor(() => p.ready(), { what: `${p.name} ready`, timeoutMs, intervalMs: 100, abort: () => (proc === undefined || proc.hasExited() ? `${p.name} exited; log:\n${tail(p.log)}` : undefined) });
   }
 
   part(name: string): Part {

@@ -12,8 +12,8 @@
  * its effect is not visible (HAProxy may itself be restarting).
  * Used by `confab cluster roll` and by the R3 test, with any process launcher.
  */
-import { httpStatus, until } from './cluster-procs.js';
-import type { AdminState, HaproxyAdmin, ServerStatus } from '../testkit/haproxy.js';
+import type { AdminState, HaproxyAdmin, ServerStatus } from '../procs/haproxy.js';
+import { httpStatus, waitFor } from '../procs/wait.js';
 
 /** One gateway to roll. */
 export interface RollTarget {
@@ -86,7 +86,7 @@ async function setAndWait(t: RollTarget, state: AdminState, done: (s: ServerStat
   let last = '?';
   let error = '';
   let sent = false;
-  await until(
+  await waitFor(
     async () => {
       try {
         if (sent) {
@@ -104,9 +104,7 @@ async function setAndWait(t: RollTarget, state: AdminState, done: (s: ServerStat
       }
       return false;
     },
-    `HAProxy server ${t.name} ${what}`,
-    timeoutMs,
-    50,
+    { what: `HAProxy server ${t.name} ${what}`, timeoutMs, intervalMs: 50 },
   ).catch((e: Error) => {
     throw new Error(`${e.message} (last: ${last}${error ? `; ${error}` : ''})`, { cause: e });
   });
@@ -133,7 +131,7 @@ export async function rollOne(t: RollTarget, o: RollOptions = {}): Promise<void>
     await step(t, 'start the replacement', () => t.restart());
     emit({ type: 'started', name: t.name, at: Date.now() });
     await step(t, 'replacement /readyz', () =>
-      until(async () => (await httpStatus(`${t.url}/readyz`)) === 200, `${t.url}/readyz 200`, readyTimeoutMs, 50, () => (t.isDown?.() ? 'the replacement exited' : undefined)),
+      waitFor(async () => (await httpStatus(`${t.url}/readyz`)) === 200, { what: `${t.url}/readyz 200`, timeoutMs: readyTimeoutMs, intervalMs: 50, abort: () => (t.isDown?.() ? 'the replacement exited' : undefined) }),
     );
     emit({ type: 'ready', name: t.name, at: Date.now() });
     await step(t, 'enable in HAProxy', () => setAndWait(t, 'ready', (s) => s.status === 'UP', 'UP', readyTimeoutMs));
@@ -159,10 +157,10 @@ async function stopOne(t: RollTarget, emit: (e: RollEvent) => void, exitTimeoutM
   void exit.catch(() => undefined); // observed by the race below; not unhandled if an earlier step fails
   let unready = 0;
   await step(t, 'readiness to fail', () =>
-    until(async () => {
+    waitFor(async () => {
       unready = exited ? 0 : await httpStatus(`${t.url}/readyz`, 500);
       return unready !== 200;
-    }, `${t.url}/readyz to fail`, exitTimeoutMs, 20),
+    }, { what: `${t.url}/readyz to fail`, timeoutMs: exitTimeoutMs, intervalMs: 20 }),
   );
   emit({ type: 'unready', name: t.name, at: Date.now(), status: unready });
   await step(t, 'exit', async () => {

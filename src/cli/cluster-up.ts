@@ -15,7 +15,12 @@ import { createServer, type Server } from 'node:http';
 import { createServer as netServer } from 'node:net';
 import { join } from 'node:path';
 import { writeNatsConfigAtomic } from '../nats/config-gen.js';
-import { HAPROXY_BIN, HaproxyAdmin, renderHaproxyConfig } from '../testkit/haproxy.js';
+import { HAPROXY_BIN, HaproxyAdmin, renderHaproxyConfig } from '../procs/haproxy.js';
+import { spawnGatewayProc } from '../procs/gateway.js';
+import { NATS_SERVER_BIN } from '../procs/nats.js';
+import { alive, cmdline, MARKERS, signalIfOurs, tail, waitGone } from '../procs/pid.js';
+import { spawnLogged, type Proc } from '../procs/process.js';
+import { httpStatus, waitFor } from '../procs/wait.js';
 import {
   natsConfigFor,
   partsOf,
@@ -33,11 +38,10 @@ import {
   type PartKind,
   type RegionState,
 } from './cluster-plan.js';
-import { MARKERS, RESTART_POLICY, alive, cmdline, httpStatus, restartDelayMs, signalIfOurs, spawnGatewayProc, spawnLogged, tail, until, waitGone, type Proc } from './cluster-procs.js';
+import { RESTART_POLICY, restartDelayMs } from './cluster-procs.js';
 import { rollGateways, type RollEvent, type RollTarget } from './cluster-roll.js';
 import { renderTable } from './cluster-table.js';
 
-const NATS_BIN = process.env.NATS_SERVER_BIN ?? 'nats-server';
 const HEALTH_TIMEOUT_MS = 90_000;
 
 function portFree(port: number): Promise<boolean> {
@@ -147,7 +151,7 @@ class Supervisor {
         mkdirSync(n.storeDir, { recursive: true });
         // a restart keeps the config (and the JetStream store): same name, ports and routes, so it rejoins
         if (initial || !existsSync(n.config)) writeNatsConfigAtomic(n.config, natsConfigFor(this.state, r, n, this.natsAuth));
-        return spawnLogged(NATS_BIN, ['-c', n.config], process.env, n.log);
+        return spawnLogged(NATS_SERVER_BIN, ['-c', n.config], process.env, n.log);
       }
       case 'gateway': {
         const g = rec as GatewayState;
@@ -273,7 +277,7 @@ class Supervisor {
   private async watchHealth(part: Part, p: Proc, what: string): Promise<void> {
     const superseded = () => part.proc !== p || this.stopping !== undefined || part.held !== undefined;
     try {
-      await until(() => part.healthy(), `${part.key} healthy`, HEALTH_TIMEOUT_MS, 200, () => (superseded() ? 'superseded' : undefined));
+      await waitFor(() => part.healthy(), { what: `${part.key} healthy`, timeoutMs: HEALTH_TIMEOUT_MS, intervalMs: 200, abort: () => (superseded() ? 'superseded' : undefined) });
     } catch (e) {
       if (superseded()) return;
       part.rec.state = 'unhealthy';
@@ -289,7 +293,7 @@ class Supervisor {
 
   /** During the first start: poll a part's health; fail at once if any part exited meanwhile. */
   private async waitStartHealthy(part: Part, what: string, cond: () => Promise<boolean> = part.healthy): Promise<void> {
-    await until(cond, what, HEALTH_TIMEOUT_MS, 100, () => this.startFailure ?? (part.proc ? undefined : `exited; log:\n${tail(part.log)}`));
+    await waitFor(cond, { what, timeoutMs: HEALTH_TIMEOUT_MS, intervalMs: 100, abort: () => this.startFailure ?? (part.proc ? undefined : `exited; log:\n${tail(part.log)}`) });
   }
 
   async startNats(): Promise<void> {

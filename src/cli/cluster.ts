@@ -4,10 +4,11 @@
  * region), see docs/cluster.md. `up` is the foreground supervisor; the other
  * commands act on the cluster recorded in `<dir>/cluster.json`.
  */
-import { HaproxyAdmin } from '../testkit/haproxy.js';
+import { HaproxyAdmin } from '../procs/haproxy.js';
+import { alive, cmdline, MARKERS, signalIfOurs, waitGone } from '../procs/pid.js';
+import { httpStatus } from '../procs/wait.js';
 import { parseCommandArgs } from './args.js';
 import { parseClusterArgs, pidsOf, readState, UsageError, type ClusterOptions, type ClusterState } from './cluster-plan.js';
-import { MARKERS, alive, cmdline, httpStatus, signalIfOurs, waitGone } from './cluster-procs.js';
 import { renderParts, renderTable, type Health } from './cluster-table.js';
 import { clusterUp } from './cluster-up.js';
 

@@ -654,13 +654,19 @@ export const ENV = {
   NATS_SERVER_BIN: text({
     default: 'nats-server',
     values: 'command or path',
-    readIn: ['src/cli/cluster-up.ts'],
+    readIn: ['src/procs/nats.ts'],
     docs: [{ section: 'cli', meaning: 'the nats-server binary `confab cluster up` starts and `confab nats-config --check` runs' }],
   }),
   HAPROXY_BIN: text({
     values: 'command or path',
-    readIn: ['src/testkit/haproxy.ts'],
+    readIn: ['src/procs/haproxy.ts'],
     docs: [{ section: 'cli', default: '`/usr/sbin/haproxy` if it exists, else `haproxy`', meaning: 'the HAProxy binary `confab cluster up` starts' }],
+  }),
+  REDIS_SERVER_BIN: text({
+    default: '/usr/bin/redis-server',
+    values: 'command or path',
+    readIn: ['src/procs/redis.ts'],
+    docs: [{ section: 'cli', meaning: 'the redis-server binary the process launchers of src/procs start (`npm run chaos`, the tests)' }],
   }),
 } satisfies Record<string, EnvSpec<never, undefined> | EnvSpec<any, any>>;
 

@@ -5,7 +5,7 @@
  * latency). Every acknowledged message must reach every member of its room
  * exactly once, with the same offset for everyone, in increasing offset order.
  */
-import { Histogram } from '../bench/stats.js';
+import { Histogram } from './histogram.js';
 import { decodePayload } from './payload.js';
 
 /** Per room: the messages of this run, indexed by their room sequence number. */

@@ -51,7 +51,7 @@ interface Stored {
 
 export interface JetStreamHistoryOptions {
   node: string;
-  /** Replay strategy; "auto" (default): direct gets below `directBelow` messages (default 16), an ordered consumer above (measured: src/nats/measure.ts). */
+  /** Replay strategy; "auto" (default): direct gets below `directBelow` messages (default 16), an ordered consumer above (measured: src/bench/measure-nats-history.ts). */
   replay?: ReplayMode | 'auto';
   /** In 'auto' mode, reads of fewer than this many messages use direct gets. */
   directBelow?: number;

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pidsOf, readState, type ClusterState } from '../../src/cli/cluster-plan.js';
-import { alive } from '../../src/cli/cluster-procs.js';
+import { alive } from '../../src/procs/pid.js';
 import { createSession, REPO_ROOT } from '../../src/testkit/gateway.js';
 import { RawClient } from '../../src/testkit/raw-client.js';
 import { waitFor } from '../../src/testkit/wait.js';

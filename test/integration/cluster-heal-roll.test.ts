@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { MARKERS, httpStatus, spawnGatewayProc, tail, until, waitGatewayReady, waitGone, type Proc } from '../../src/cli/cluster-procs.js';
+import { httpStatus, MARKERS, spawnGatewayProc, tail, waitFor, waitGatewayReady, waitGone, type Proc } from '../../src/procs/index.js';
 import { RollError, rollOne, type RollEvent, type RollTarget } from '../../src/cli/cluster-roll.js';
 import { TEST_SECRET } from '../../src/testkit/gateway.js';
 import { startHaproxy, type HaproxyProcess } from '../../src/testkit/haproxy.js';
@@ -130,7 +130,7 @@ describe('cluster roll with a member that is down or in maintenance', () => {
     await rollOne(target(g, true, []), { onEvent: (e) => events.push(e), exitTimeoutMs: 10_000, readyTimeoutMs: 30_000 });
     assert.deepEqual(events.map((e) => e.type), ['drain', 'sigterm', 'unready', 'exited', 'started', 'ready', 'up']);
     assert.ok(old.hasExited() && old.exitSignal() === null, 'the old process exited by itself after SIGTERM (drained)');
-    await until(async () => (await hap.admin.server(g.name)).status === 'UP', `${g.name} UP`, 5000);
+    await waitFor(async () => (await hap.admin.server(g.name)).status === 'UP', { what: `${g.name} UP`, timeoutMs: 5000, intervalMs: 100 });
   });
 
   it('a replacement that exits at once fails the roll of that target quickly, with end(false) and a RollError naming the step', async () => {

@@ -15,7 +15,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { partsOf, pidsOf, readState, type ClusterState, type GatewayState, type PartStatus } from '../../src/cli/cluster-plan.js';
-import { alive, httpStatus, until } from '../../src/cli/cluster-procs.js';
+import { alive, httpStatus, waitFor, type WaitOptions } from '../../src/procs/index.js';
+
+/** Poll until `cond` holds, bounded by `timeoutMs`. */
+const until = (cond: () => boolean | Promise<boolean>, what: string, timeoutMs: number, intervalMs = 100): Promise<void> => waitFor(cond, { what, timeoutMs, intervalMs } satisfies WaitOptions);
 import { createSession, REPO_ROOT } from '../../src/testkit/gateway.js';
 import { HaproxyAdmin } from '../../src/testkit/haproxy.js';
 import { RawClient } from '../../src/testkit/raw-client.js';

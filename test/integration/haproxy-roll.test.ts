@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { spawnGatewayProc, tail, waitGatewayReady, waitGone, MARKERS, type Proc } from '../../src/cli/cluster-procs.js';
+import { spawnGatewayProc, tail, waitGatewayReady, waitGone, MARKERS, type Proc } from '../../src/procs/index.js';
 import { rollGateways, type RollEvent, type RollTarget } from '../../src/cli/cluster-roll.js';
 import type { ServerFrame } from '../../src/protocol/frames.js';
 import { SUBPROTOCOL } from '../../src/protocol/frames.js';

@@ -2,13 +2,13 @@
  * Measurements behind the JetStream history's choices (docs/nats.md):
  * append rate (one at a time and many rooms in flight) and replay speed with
  * direct gets vs an ordered consumer, on a single node and on a 3-node R3 cluster.
- * Run: node --import tsx src/nats/measure.ts   (starts its own nats-servers on loopback)
+ * Run: npm run measure:nats-history  (starts its own nats-servers on loopback)
  */
 import pino from 'pino';
 import { loadConfig } from '../config/config.js';
-import { startNats, startNatsCluster } from '../testkit/nats.js';
-import { createNatsAdapters } from './index.js';
-import type { ReplayMode } from './history.js';
+import { startNats, startNatsCluster } from '../procs/nats.js';
+import { createNatsAdapters } from '../nats/index.js';
+import type { ReplayMode } from '../nats/history.js';
 
 const log = pino({ level: 'silent' });
 const from = { user: 'u1', handle: 'bench', node: 'b', region: 'local' };

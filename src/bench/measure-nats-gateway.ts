@@ -2,15 +2,15 @@
  * Messages/s through one gateway, in-process bus + memory history vs NATS bus +
  * JetStream history (R1, one local nats-server), same scenario in one run:
  * 4 publishers with 32 messages in flight each, 20 more members, one room.
- * Run: node --import tsx src/nats/measure-gateway.ts
+ * Run: npm run measure:nats-gateway
  */
 import pino from 'pino';
 import { loadConfig } from '../config/config.js';
 import { createSession, startTestGateway, TEST_SECRET, type TestGateway } from '../testkit/gateway.js';
-import { startNats } from '../testkit/nats.js';
+import { startNats } from '../procs/nats.js';
 import { RawClient } from '../testkit/raw-client.js';
-import { waitFor } from '../testkit/wait.js';
-import { createNatsAdapters } from './index.js';
+import { waitFor } from '../procs/wait.js';
+import { createNatsAdapters } from '../nats/index.js';
 
 const PUBLISHERS = 4;
 const MEMBERS = 20;
