@@ -89,6 +89,10 @@ export class Auth {
       ...(config.jwtAudience !== undefined ? { audience: config.jwtAudience } : {}),
     });
     this.policy = new RoomPolicy(config.privatePrefix, config.privateRooms);
+    if (config.historyMaxAgeMs > 0 && config.historyMaxAgeMs < config.sessionTtlSec * 1000) {
+      // handle claims and sign-outs live in the History: they must outlive a token
+      log.warn({ historyMaxAgeS: config.historyMaxAgeMs / 1000, sessionTtlS: config.sessionTtlSec }, 'CONFAB_HISTORY_MAX_AGE_S is shorter than CONFAB_SESSION_TTL_S: a handle claim or a sign-out can be dropped before the tokens it concerns expire');
+    }
     this.alerts = new AlertLimiter(config.alertRatePerMin, Math.max(1, Math.min(config.alertRatePerMin, 3)));
     const announce = (msg: object) => this.bus.publish(AUTH_SUBJECT, this.enc.encode(`${config.node}\n${JSON.stringify(msg)}`));
     this.handles = new HandleRegistry({ history, node: config.node, region: config.region, announce });

@@ -299,13 +299,13 @@ export const ENV = {
   }),
   CONFAB_SESSION_TTL_S: int({
     default: 3600,
-    min: 60,
+    min: 5,
     max: 365 * DAY,
     docs: [{ section: 'gateway', meaning: 'lifetime of one session token; open sockets are asked to `refresh` before it ends and closed with 4500 at its end; an idle handle is released this long after its last renewal' }],
   }),
   CONFAB_SESSION_MAX_S: int({
     default: 7 * DAY,
-    min: 60,
+    min: 5,
     max: 365 * DAY,
     docs: [{ section: 'gateway', meaning: 'longest a chain of renewals may run from its sign-in; then the user signs in again' }],
   }),

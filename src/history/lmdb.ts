@@ -20,7 +20,7 @@
  * file: freed pages are reused, so the file stays at the high-water mark of live
  * data (docs/retention.md gives the bound).
  */
-import { mkdirSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
 import { ConfabError } from '../protocol/codes.js';
@@ -77,9 +77,10 @@ export class LmdbHistory implements History {
 
   constructor(opts: LmdbHistoryOptions) {
     const path = join(opts.dataDir, 'history');
-    mkdirSync(path, { recursive: true });
+    mkdirSync(path, { recursive: true, mode: 0o700 }); // CONFAB_DATA_DIR and its history: the owner's only
     this.r = { ...DEFAULT_RETENTION, ...opts.retention, limit: opts.limit };
     this.root = open({ path });
+    privateFiles(path);
     this.flush = opts.durability !== 'commit';
     this.msgs = this.root.openDB('msgs', {});
     this.heads = this.root.openDB('heads', {});
@@ -234,5 +235,17 @@ export class LmdbHistory implements History {
   async close(): Promise<void> {
     clearInterval(this.timer);
     await this.root.close();
+  }
+}
+
+/** The store's files readable by their owner only (0600; LMDB creates them with the umask's mode). */
+function privateFiles(path: string): void {
+  try {
+    for (const name of statSync(path).isDirectory() ? readdirSync(path) : []) {
+      const f = join(path, name);
+      if (statSync(f).isFile()) chmodSync(f, 0o600);
+    }
+  } catch {
+    // a file system without modes: nothing to tighten
   }
 }

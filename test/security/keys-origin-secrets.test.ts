@@ -10,7 +10,7 @@
  *  - the confusable skeletons the handle owner check uses.
  */
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -18,6 +18,7 @@ import { exportJWK, exportSPKI, generateKeyPair, SignJWT } from 'jose';
 import { skeleton } from '../../src/auth/skeleton.js';
 import { loadOrCreateSecret, readSecretFile } from '../../src/auth/secrets.js';
 import { ConfigError } from '../../src/config/config.js';
+import { LmdbHistory } from '../../src/history/lmdb.js';
 import { startTestGateway, type TestGateway } from '../../src/testkit/gateway.js';
 import { tryUpgrade } from './kit.js';
 
@@ -145,6 +146,19 @@ describe('secret files', () => {
     assert.equal(loadOrCreateSecret(undefined, data), s);
     chmodSync(join(data, 'secret'), 0o644);
     assert.throws(() => loadOrCreateSecret(undefined, data), /readable by group or others/);
+  });
+
+  it('the embedded history is created 0700 with files 0600, also when it creates CONFAB_DATA_DIR first', async () => {
+    const data = join(dir, 'lmdb-data');
+    const h = new LmdbHistory({ dataDir: data, limit: 10, durability: 'commit' });
+    try {
+      assert.equal(statSync(data).mode & 0o777, 0o700);
+      const files = readdirSync(join(data, 'history'));
+      assert.ok(files.length > 0);
+      for (const f of files) assert.equal(statSync(join(data, 'history', f)).mode & 0o777, 0o600, f);
+    } finally {
+      await h.close();
+    }
   });
 });
 
