@@ -110,8 +110,8 @@ export function generateNodeId(): string {
   return randomBytes(4).toString('hex');
 }
 
-/** The history each bus implies when CONFAB_HISTORY is not set (the behaviour before the two were separate); Pub/Sub keeps none. */
-export const NATURAL_HISTORY: Readonly<Partial<Record<BusKind, HistoryKind>>> = { memory: 'lmdb', nats: 'jetstream', redis: 'redis' };
+/** The history each bus implies when CONFAB_HISTORY is not set (the behaviour before the two were separate); Pub/Sub keeps none, so PostgreSQL. */
+export const NATURAL_HISTORY: Readonly<Record<BusKind, HistoryKind>> = { memory: 'lmdb', nats: 'jetstream', redis: 'redis', pubsub: 'postgres' };
 
 /** Histories that live inside one gateway process: fine alone, wrong behind a bus that joins several gateways. */
 const LOCAL_HISTORY: ReadonlySet<HistoryKind> = new Set(['lmdb', 'memory']);
@@ -130,10 +130,7 @@ export function selectBusHistory(env: Env): { bus: BusKind; history: HistoryKind
   const busEnv = readEnv(env, 'CONFAB_BUS');
   const bus: BusKind = busEnv ?? (nats ? 'nats' : redis ? 'redis' : 'memory');
   const historyEnv = readEnv(env, 'CONFAB_HISTORY');
-  const history = historyEnv ?? NATURAL_HISTORY[bus];
-  if (history === undefined) {
-    throw new ConfigError('CONFAB_HISTORY', `CONFAB_BUS=${bus} carries messages but keeps no history: set CONFAB_HISTORY to a history every gateway shares (jetstream with NATS_URL, redis with REDIS_URL, or postgres with DATABASE_URL)`);
-  }
+  const history: HistoryKind = historyEnv ?? NATURAL_HISTORY[bus];
   if (bus !== 'memory' && LOCAL_HISTORY.has(history)) {
     const chosen = busEnv !== undefined ? `CONFAB_BUS=${bus}` : `${bus === 'nats' ? (envValue(env, 'NATS_URL') !== undefined ? 'NATS_URL' : 'NATSAPPHOST') : 'REDIS_URL'} (the ${bus} bus)`;
     throw new ConfigError(

@@ -259,7 +259,7 @@ export const ENV = {
         section: 'gateway',
         default: "the bus's own",
         meaning:
-          'where room history lives, chosen apart from the bus: `lmdb` (this gateway\'s disk, `CONFAB_DATA_DIR`), `memory` (this process; lost on restart), `jetstream` (needs `NATS_URL`), `redis` (Streams; needs `REDIS_URL`) or `postgres` (needs `DATABASE_URL`, [docs/postgres.md](docs/postgres.md)). Unset: the bus\'s own (`memory` → `lmdb`, `nats` → `jetstream`, `redis` → `redis`). Any pair works, also across brokers (both URLs set); `lmdb` or `memory` behind the `nats`, `redis` or `pubsub` bus is refused at start: every gateway would number and dedupe rooms on its own',
+          'where room history lives, chosen apart from the bus: `lmdb` (this gateway\'s disk, `CONFAB_DATA_DIR`), `memory` (this process; lost on restart), `jetstream` (needs `NATS_URL`), `redis` (Streams; needs `REDIS_URL`) or `postgres` (needs `DATABASE_URL`, [docs/postgres.md](docs/postgres.md)). Unset: the bus\'s own (`memory` → `lmdb`, `nats` → `jetstream`, `redis` → `redis`, `pubsub` → `postgres`). Any pair works, also across brokers (both URLs set); `lmdb` or `memory` behind the `nats`, `redis` or `pubsub` bus is refused at start: every gateway would number and dedupe rooms on its own',
       },
     ],
   }),

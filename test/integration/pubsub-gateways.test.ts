@@ -1,14 +1,16 @@
 /**
- * Gateway processes on the Google Cloud Pub/Sub bus (the real emulator) with a history every gateway
- * shares (Redis Streams), configured only by the environment (CONFAB_BUS=pubsub, CONFAB_HISTORY):
+ * Gateway processes on the Google Cloud Pub/Sub bus (the real emulator) with PostgreSQL history (the
+ * issue's pairing), configured only by the environment (CONFAB_BUS=pubsub, CONFAB_HISTORY, DATABASE_URL):
  *
  * 1. each gateway made its own `ID_<node>` subscription on the topic at start;
  * 2. publishers on both gateways at once: every member sees one order, no hole, each sender's order kept (G1);
  * 3. kill -9 of a gateway: its readers resume on the other with exactly what they missed, a resend of what it
  *    acknowledged is stored once (G2, G3); its subscription is left behind, `confab pubsub gc --dry-run`
  *    reports it and keeps it (a dry run), `confab pubsub gc` deletes it and keeps the live gateway's;
- * 4. the emulator killed (losing every topic and subscription) and started again: readiness fails, members are
- *    told the bus is down, a publish gets a typed error, and everything returns by itself (G10);
+ * 4. the emulator frozen (SIGSTOP) for a while: readiness fails, members are told the bus is down, a publish
+ *    gets a typed error, and everything returns by itself after SIGCONT (G10). The emulator killed and
+ *    restarted empty (every topic and subscription lost, made again by the bus) is the contract's outage
+ *    (test/contract/pubsub.test.ts);
  * 5. a drained gateway (SIGTERM) deletes its subscription (G5).
  */
 import assert from 'node:assert/strict';
@@ -21,7 +23,7 @@ import { gcSubscriptions } from '../../src/pubsub/gc.js';
 import { createSession, REPO_ROOT, spawnGateway, type GatewayProcess } from '../../src/testkit/gateway.js';
 import { startPubSubEmulator, type PubSubEmulator } from '../../src/testkit/pubsub-emulator.js';
 import { joinRoom, RawClient } from '../../src/testkit/raw-client.js';
-import { startRedis, type RedisServer } from '../../src/testkit/redis.js';
+import { startPostgres, type PostgresServer } from '../../src/testkit/postgres.js';
 import { waitFor } from '../../src/testkit/wait.js';
 
 const wsOf = (url: string) => url.replace(/^http/, 'ws') + '/ws';
@@ -34,9 +36,9 @@ function assertChain(msgs: Msg[], what: string): void {
   assert.equal(new Set(msgs.map((m) => m.id)).size, msgs.length, `${what}: no duplicate`);
 }
 
-describe('gateway processes on the Pub/Sub bus (emulator) with Redis Streams history', () => {
+describe('gateway processes on the Pub/Sub bus (emulator) with PostgreSQL history', () => {
   let emu: PubSubEmulator;
-  let redis: RedisServer;
+  let pgs: PostgresServer;
   let ps: PubSub;
   const procs: GatewayProcess[] = [];
   const clients: RawClient[] = [];
@@ -47,10 +49,8 @@ describe('gateway processes on the Pub/Sub bus (emulator) with Redis Streams his
     ...emu.env(),
     PORT: '0',
     CONFAB_BUS: 'pubsub',
-    CONFAB_HISTORY: 'redis',
-    REDIS_URL: redis.url,
-    CONFAB_REDIS_PREFIX: tag,
-    CONFAB_REDIS_RECONNECT_MAX_MS: '200',
+    CONFAB_HISTORY: 'postgres',
+    DATABASE_URL: pgs.url,
     CONFAB_PUBSUB_TOPIC: topic,
     CONFAB_PUBSUB_HEALTH_MS: '500',
     CONFAB_PUBSUB_TIMEOUT_MS: '2000',
@@ -88,7 +88,7 @@ describe('gateway processes on the Pub/Sub bus (emulator) with Redis Streams his
   let gwA: GatewayProcess;
   let gwB: GatewayProcess;
   before(async () => {
-    [emu, redis] = await Promise.all([startPubSubEmulator(), startRedis()]);
+    [emu, pgs] = await Promise.all([startPubSubEmulator(), startPostgres()]);
     ps = new PubSub({ projectId: emu.projectId, apiEndpoint: emu.host, emulatorMode: true });
     [gwA, gwB] = await Promise.all([spawn('psA'), spawn('psB')]);
   });
@@ -96,12 +96,12 @@ describe('gateway processes on the Pub/Sub bus (emulator) with Redis Streams his
     for (const c of clients) c.close();
     for (const p of procs) await p.kill();
     await ps?.close();
-    await Promise.all([emu?.close(), redis?.close()]);
+    await Promise.all([emu?.close(), pgs?.close()]);
   });
 
-  it('starts the pubsub bus + redis history from CONFAB_BUS / CONFAB_HISTORY, each gateway with its own ID_<node> subscription', async () => {
+  it('starts the pubsub bus + postgres history from CONFAB_BUS / CONFAB_HISTORY, each gateway with its own ID_<node> subscription', async () => {
     for (const p of [gwA, gwB]) {
-      assert.match(p.output(), /confab listening on \S+ \(node ps[AB], region local, bus pubsub, history redis\)/);
+      assert.match(p.output(), /confab listening on \S+ \(node ps[AB], region local, bus pubsub, history postgres\)/);
       assert.equal(await ready(p), 200);
     }
     assert.deepEqual(await subscriptions(), ['ID_psA', 'ID_psB']);
@@ -189,13 +189,13 @@ describe('gateway processes on the Pub/Sub bus (emulator) with Redis Streams his
     assert.deepEqual(await subscriptions(), ['ID_psB'], 'only the dead gateway\'s subscription is gone (and gc removed its own)');
   });
 
-  it('the emulator killed and started again (every topic and subscription lost): not ready, typed errors, back by itself (G10)', async () => {
+  it('the emulator frozen (SIGSTOP): not ready, typed errors, back by itself after SIGCONT (G10)', async () => {
     gwA = await spawn('psA2');
     const talk = [await connect(gwA, 'ta'), await connect(gwB, 'tb')];
     for (const { c } of talk) await joinRoom(c, 'talk');
     await waitFor(async () => (await ready(gwA)) === 200, { what: 'psA2 ready' });
 
-    await emu.kill();
+    emu.pause();
     await waitFor(async () => (await ready(gwA)) === 503 && (await ready(gwB)) === 503, { what: 'readyz 503 on both gateways', timeoutMs: 15_000 });
     for (const { c } of talk) await c.next('status', (f) => f.bus === 'down', 15_000);
     talk[1]!.c.send({ t: 'pub', id: 'x0', room: 'talk', text: 'while down' });
@@ -203,10 +203,10 @@ describe('gateway processes on the Pub/Sub bus (emulator) with Redis Streams his
     assert.equal(err.code, 'bus_unavailable');
     for (const p of [gwA, gwB]) assert.equal((await fetch(`${p.url}/healthz`)).status, 200, 'the gateway stays alive');
 
-    await emu.start();
+    emu.resume();
     await waitFor(async () => (await ready(gwA)) === 200 && (await ready(gwB)) === 200, { what: 'ready again', timeoutMs: 30_000 });
     for (const { c } of talk) await c.next('status', (f) => f.bus === 'up', 15_000);
-    assert.deepEqual(await subscriptions(), ['ID_psA2', 'ID_psB'], 'topic and subscriptions made again');
+    assert.deepEqual(await subscriptions(), ['ID_psA2', 'ID_psB'], 'both subscriptions still there');
     await waitFor(async () => {
       talk[1]!.c.send({ t: 'pub', id: 'x0', room: 'talk', text: 'while down' });
       return (await talk[1]!.c.next('ack', (a) => a.id === 'x0', 2_000).catch(() => undefined)) !== undefined;

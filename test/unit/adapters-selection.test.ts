@@ -83,6 +83,8 @@ describe('bus × history selection', () => {
       [{ CONFAB_HISTORY: 'memory' }, ['memory', 'memory']],
       [{ REDIS_URL: 'redis://a:6379', CONFAB_HISTORY: 'redis' }, ['redis', 'redis']],
       [{ REDIS_URL: 'redis://a:6379', CONFAB_BUS: 'memory', CONFAB_HISTORY: 'redis' }, ['memory', 'redis']],
+      [{ CONFAB_BUS: 'pubsub', DATABASE_URL: 'postgres://a/b' }, ['pubsub', 'postgres']],
+      [{ CONFAB_BUS: 'pubsub', REDIS_URL: 'redis://a:6379', CONFAB_HISTORY: 'redis' }, ['pubsub', 'redis']],
     ];
     for (const [env, want] of cases) assert.deepEqual(Object.values(selectBusHistory(env)), want, JSON.stringify(env));
   });
@@ -96,6 +98,9 @@ describe('bus × history selection', () => {
       [{ NATS_URL: 'nats://a:4222', CONFAB_HISTORY: 'redis' }, 'REDIS_URL', /CONFAB_HISTORY=redis needs REDIS_URL/],
       [{ REDIS_URL: 'redis://a:6379', CONFAB_HISTORY: 'jetstream' }, 'NATS_URL', /CONFAB_HISTORY=jetstream needs NATS_URL/],
       [{ NATS_URL: 'nats://a:4222', CONFAB_BUS: 'redis', CONFAB_HISTORY: 'jetstream' }, 'REDIS_URL', /CONFAB_BUS=redis needs REDIS_URL/],
+      [{ CONFAB_BUS: 'pubsub' }, 'DATABASE_URL', /CONFAB_HISTORY=postgres needs DATABASE_URL/],
+      [{ CONFAB_BUS: 'pubsub', CONFAB_HISTORY: 'lmdb' }, 'CONFAB_HISTORY', /lmdb history cannot be used with CONFAB_BUS=pubsub/],
+      [{ CONFAB_BUS: 'pubsub', CONFAB_HISTORY: 'memory' }, 'CONFAB_HISTORY', /memory history cannot be used with CONFAB_BUS=pubsub/],
     ];
     for (const [env, variable, message] of cases) {
       const e = refusal(env);
