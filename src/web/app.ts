@@ -4,7 +4,7 @@
  */
 import { ConfabClient, ROOM_RE, urlList, type ChatMessage, type ClientError, type StateChange } from '../client/index.js';
 import { agoText, appendKeepingBottom, byTestId, clock, el, setError, show } from './dom.js';
-import { type SavedSession, SessionError, clearSession, handleProblem, loadSession, requestSession, saveSession } from './session.js';
+import { type SavedSession, SessionError, clearSession, handleProblem, loadSession, requestSession, saveSession, signOut } from './session.js';
 import { Store, memberList, type TimelineItem } from './store.js';
 
 const ui = {
@@ -337,6 +337,10 @@ async function start(s: SavedSession): Promise<void> {
       logout('Your session is no longer valid; pick a handle again.');
       return;
     }
+    if (err.code === 'session_revoked' || err.code === 'replaced') {
+      logout(err.code === 'replaced' ? 'You changed your handle in another tab; sign in again here.' : 'You were signed out.');
+      return;
+    }
     // a message refused for good; `later` refusals (rate_limited, store_failed, fenced) are resent by the SDK
     if (err.id && err.retry === 'never') setError(ui.sendError, `Message not sent: ${err.message}`);
     else if (err.room && !err.id && err.retry === 'never') setError(ui.joinError, `Could not join ${err.room}: ${err.message}`);
@@ -430,7 +434,10 @@ ui.joinForm.addEventListener('submit', (ev) => {
 
 ui.leave.addEventListener('click', leaveCurrent);
 ui.reconnect.addEventListener('click', () => client?.connect());
-ui.logout.addEventListener('click', () => logout());
+ui.logout.addEventListener('click', () => {
+  if (session) void signOut(session.token); // revoked on every node, the handle freed
+  logout();
+});
 
 // ---- boot --------------------------------------------------------------------
 

@@ -96,3 +96,12 @@ export async function requestSession(handle: string, token?: string): Promise<Sa
   const expiresAt = toMs(body.expiresAt);
   return { handle: user.handle, token: body.token, userId: user.id, ...(expiresAt !== undefined ? { expiresAt } : {}) };
 }
+
+/** DELETE /api/session: sign the session out on every node (best effort: the page forgets it anyway). */
+export async function signOut(token: string): Promise<void> {
+  try {
+    await fetch('/api/session', { method: 'DELETE', headers: { authorization: `Bearer ${token}` } });
+  } catch {
+    /* unreachable: the token expires on its own */
+  }
+}
