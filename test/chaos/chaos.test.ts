@@ -1,3 +1,4 @@
+// test:serial: three NATS servers, three gateways, HAProxy and 60 clients per scenario; recovery times are part of the verdict
 /**
  * Chaos suite at CI scale (src/chaos/): for each scenario a fresh cluster of real
  * processes on loopback (3 NATS JetStream servers with the history stream at R3,

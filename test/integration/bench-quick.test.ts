@@ -1,3 +1,4 @@
+// test:serial: it runs the benchmark: its figures are only worth printing on a machine nobody else is using
 /**
  * Runs `npm run bench -- --quick` once (the compiled dist/bench/run.js) into a
  * temporary directory: it must exit 0 and write its JSON, markdown and charts,

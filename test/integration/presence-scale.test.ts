@@ -1,3 +1,4 @@
+// test:serial: 20,000 users' presence through one nats-server takes both cores for seconds
 /**
  * G11 / issue 11: presence crosses the bus in chunks under the bus's payload limit. A node
  * with 20,000 users answers a newcomer's `hello` with its whole table: as one message that

@@ -1,3 +1,4 @@
+// test:serial: 1,000 clients on three gateway processes; asserts the p99 time back after a kill -9
 /**
  * R2 at real scale: one nats-server with JetStream, three gateway processes,
  * 1,000 SDK clients (the load generator, src/load/) chatting in 20 rooms at a

@@ -1,17 +1,15 @@
 /**
  * Bus and history chosen independently (CONFAB_BUS, CONFAB_HISTORY): every pair is
  * accepted or refused with its message, the defaults are what they were before the
- * two were separate, a missing broker URL names it, and `confab start` turns a refused
- * pair into exit 2 before it connects to anything. No broker is started here; the
- * pairs on real brokers are test/contract/mixed.test.ts and test/integration/mixed-*.
+ * two were separate, and a missing broker URL names it. No broker or process is started
+ * here: `confab start` turning a refused pair into exit 2 is test/cli/start-refused-pair.test.ts,
+ * the pairs on real brokers are test/contract/mixed.test.ts and test/integration/mixed-*.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { createAdapters, StoreGatedBus } from '../../src/adapters.js';
 import { MemoryBus } from '../../src/bus/memory.js';
@@ -141,20 +139,5 @@ describe('in-process pairs open without a broker', () => {
         await a.history.close();
       }
     }
-  });
-});
-
-describe('confab start with a refused pair', () => {
-  it('exits 2 with the message before connecting to anything', () => {
-    const cli = fileURLToPath(new URL('../../src/cli/confab.ts', import.meta.url));
-    // port 9 (discard) on loopback: nothing is contacted, the pair is refused while reading the config
-    const r = spawnSync(process.execPath, ['--import', 'tsx', cli, 'start'], {
-      encoding: 'utf8',
-      timeout: 30_000,
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', NATS_URL: 'nats://127.0.0.1:9', CONFAB_HISTORY: 'lmdb', CONFAB_SECRET: 'x'.repeat(16) },
-    });
-    assert.equal(r.status, 2, r.stderr);
-    assert.match(r.stderr, /^confab: invalid CONFAB_HISTORY: lmdb history cannot be used with NATS_URL \(the nats bus\)/);
-    assert.doesNotMatch(r.stdout, /listening/);
   });
 });
