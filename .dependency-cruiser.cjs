@@ -1,4 +1,4 @@
-// Dependency rules, checked by `npm run depcheck` (part of `npm test`; test/unit/dependency-rules.test.ts
+// Dependency rules, checked by `npm run depcheck` (part of `npm test`; test/cli/dependency-rules.test.ts
 // also proves each rule fails on a planted violation). The product is everything under src/ except
 // the tools: src/testkit (test helpers), src/bench (benchmarks, measurement scripts) and src/chaos
 // (the chaos harness). Tools may import the product; the product never imports a tool, test/ or a
