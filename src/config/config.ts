@@ -144,7 +144,7 @@ export function selectBusHistory(env: Env): { bus: BusKind; history: HistoryKind
   if (bus === 'redis' && !redis) throw new ConfigError('REDIS_URL', 'CONFAB_BUS=redis needs REDIS_URL');
   if (history === 'jetstream' && !nats) throw new ConfigError('NATS_URL', 'CONFAB_HISTORY=jetstream needs NATS_URL or NATSAPPHOST');
   if (history === 'redis' && !redis) throw new ConfigError('REDIS_URL', 'CONFAB_HISTORY=redis needs REDIS_URL');
-  if (history === 'postgres' && envValue(env, 'DATABASE_URL') === undefined) throw new ConfigError('DATABASE_URL', 'CONFAB_HISTORY=postgres needs DATABASE_URL');
+  if (history === 'postgres' && readEnv(env, 'DATABASE_URL') === undefined) throw new ConfigError('DATABASE_URL', 'CONFAB_HISTORY=postgres needs DATABASE_URL');
   return { bus, history };
 }
 
