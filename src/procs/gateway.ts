@@ -6,11 +6,12 @@
  * log, so a first start needs no free-port guess (a restart that must come back on
  * the same port, behind HAProxy, passes the port it got).
  */
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tail } from './pid.js';
-import { spawnLogged, type Proc } from './process.js';
+import { bindFailed, ManagedProcess, spawnLogged, type Proc } from './process.js';
 import { httpStatus, waitFor } from './wait.js';
 
 /** How to run `confab start` in a child: the same entry (compiled or TypeScript source) as the running code. */
@@ -113,4 +114,79 @@ export async function waitGatewayReady(url: string, proc: Proc | undefined, logF
     intervalMs: 100,
     abort: () => (proc?.hasExited() ? `process exited; log:\n${tail(logFile)}` : undefined),
   });
+}
+
+/** A gateway process whose output is kept in memory (`runGateway`). */
+export interface GatewayProcess {
+  /** The child process of this run (for its exit events). */
+  child: ChildProcess;
+  /** http://127.0.0.1:PORT it listens on (read from its output). */
+  url: string;
+  pid: number;
+  /** Its output so far (stdout and stderr). */
+  output: () => string;
+  /** SIGKILL and wait for exit. */
+  kill(): Promise<void>;
+  /** SIGTERM (SIGKILL after `killAfterMs`) and wait for exit; resolves with the exit code. */
+  stop(): Promise<number | null>;
+}
+
+/** A gateway process exited before it listened (`portTaken`: its output says the port was in use). */
+export class GatewayExitedError extends Error {
+  constructor(message: string, readonly portTaken: boolean) {
+    super(message);
+    this.name = 'GatewayExitedError';
+  }
+}
+
+/**
+ * Start `confab start` with `env` over this process's environment, output kept in memory. Without
+ * PORT (or with PORT=0) it listens on a port from the kernel and the URL is read from its "confab
+ * listening on URL" line; with a fixed PORT (a restart on the port an earlier process had), a start
+ * whose output says the port is still taken is tried again, bounded. SIGKILLed when this process
+ * exits or is ended by SIGTERM/SIGINT.
+ */
+export async function runGateway(env: Record<string, string>, opts: { timeoutMs?: number; killAfterMs?: number } = {}): Promise<GatewayProcess> {
+  const attempts = env.PORT !== undefined && env.PORT !== '0' ? 3 : 1;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await runGatewayOnce(env, opts);
+    } catch (e) {
+      if (!(e instanceof GatewayExitedError && e.portTaken) || attempt >= attempts) throw e;
+      await new Promise((r) => setTimeout(r, 250 * attempt)); // back off before binding the same port again
+    }
+  }
+}
+
+async function runGatewayOnce(env: Record<string, string>, opts: { timeoutMs?: number; killAfterMs?: number }): Promise<GatewayProcess> {
+  const { cmd, args, cwd } = gatewayCommand();
+  const proc = new ManagedProcess({
+    command: cmd,
+    args,
+    cwd,
+    env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...env },
+    logLimit: 4_000_000,
+    killAfterMs: opts.killAfterMs ?? 60_000,
+  });
+  proc.spawn();
+  const child = proc.childProcess!;
+  try {
+    await proc.until(() => listeningUrl(proc.log) !== undefined, { timeoutMs: opts.timeoutMs ?? 20_000, what: 'gateway process to listen' }, (log) =>
+      new GatewayExitedError(`gateway process exited early (${child.exitCode ?? child.signalCode}):\n${log}`, bindFailed(log)),
+    );
+  } catch (e) {
+    await proc.kill();
+    throw e instanceof GatewayExitedError ? e : new Error(`${(e as Error).message}\n${proc.log}`, { cause: e });
+  }
+  return {
+    child,
+    url: listeningUrl(proc.log)!,
+    pid: child.pid!,
+    output: () => proc.log,
+    kill: () => proc.kill(),
+    stop: async () => {
+      await proc.stop('SIGTERM');
+      return proc.exitCode ?? null;
+    },
+  };
 }

@@ -26,4 +26,16 @@ export {
   type ServerStatus,
   type StartHaproxyOptions,
 } from './haproxy.js';
-export { gatewayCommand, GATEWAY_ENV_SCRUB, listeningUrl, LOCAL_GATEWAY_DEFAULTS, spawnGatewayProc, startGatewayProc, waitGatewayReady, type GatewaySpawn } from './gateway.js';
+export {
+  gatewayCommand,
+  GatewayExitedError,
+  GATEWAY_ENV_SCRUB,
+  listeningUrl,
+  LOCAL_GATEWAY_DEFAULTS,
+  runGateway,
+  spawnGatewayProc,
+  startGatewayProc,
+  waitGatewayReady,
+  type GatewayProcess,
+  type GatewaySpawn,
+} from './gateway.js';

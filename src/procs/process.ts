@@ -280,6 +280,8 @@ export class ManagedProcess {
     }, this.opts.killAfterMs ?? 10_000);
     await this.exited;
     clearTimeout(t);
+    // its last output (why it exited) is read once its pipes close; bounded (a forked grandchild may hold them)
+    await Promise.race([this.drained.get(child), new Promise((r) => setTimeout(r, 2000).unref())]);
   }
 
   /** SIGKILL by PID; resolves when the process has exited. */

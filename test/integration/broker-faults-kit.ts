@@ -28,7 +28,6 @@ import { join } from 'node:path';
 import type { TestContext } from 'node:test';
 import { spawnGateway, type GatewayProcess } from '../../src/testkit/gateway.js';
 import { pollStatus, statusRuns, type StatusSample } from '../../src/testkit/faults.js';
-import { freePort } from '../../src/testkit/ports.js';
 import { joinRoom, RawClient } from '../../src/testkit/raw-client.js';
 import { waitFor } from '../../src/testkit/wait.js';
 
@@ -74,7 +73,7 @@ export class GatewaySet {
       ...env,
     };
     this.envs.set(name, full);
-    const proc = await spawnGateway({ PORT: String(await freePort()), ...full }, { timeoutMs: 60_000 });
+    const proc = await spawnGateway(full, { timeoutMs: 60_000 }); // port 0: the kernel's choice, read back
     const g: Gw = { name, proc, url: proc.url, wsUrl: proc.url.replace(/^http/, 'ws') + '/ws', deaths: [], runs: 1 };
     this.watch(g);
     this.gws.push(g);
@@ -96,7 +95,7 @@ export class GatewaySet {
   async ensure(): Promise<void> {
     for (const g of this.gws) {
       if (alive(g)) continue;
-      const proc = await spawnGateway({ PORT: String(await freePort()), ...this.envs.get(g.name)! }, { timeoutMs: 60_000 });
+      const proc = await spawnGateway(this.envs.get(g.name)!, { timeoutMs: 60_000 });
       g.proc = proc;
       g.url = proc.url;
       g.wsUrl = proc.url.replace(/^http/, 'ws') + '/ws';

@@ -14,11 +14,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { httpStatus, MARKERS, spawnGatewayProc, tail, waitFor, waitGatewayReady, waitGone, type Proc } from '../../src/procs/index.js';
+import { httpStatus, MARKERS, spawnGatewayProc, startGatewayProc, tail, waitFor, waitGatewayReady, waitGone, type GatewaySpawn, type Proc } from '../../src/procs/index.js';
 import { RollError, rollOne, type RollEvent, type RollTarget } from '../../src/cli/cluster-roll.js';
 import { TEST_SECRET } from '../../src/testkit/gateway.js';
 import { startHaproxy, type HaproxyProcess } from '../../src/testkit/haproxy.js';
-import { freePort } from '../../src/testkit/ports.js';
 
 interface Gw {
   name: string;
@@ -34,18 +33,18 @@ describe('cluster roll with a member that is down or in maintenance', () => {
   const gws: Gw[] = [];
   let hap: HaproxyProcess;
 
-  const spawnGw = (g: Omit<Gw, 'proc'>) =>
-    spawnGatewayProc({
-      port: g.port,
-      node: `${g.name}-v${g.gen}`,
-      region: 'local',
-      natsUrl: '', // memory bus
-      secret: TEST_SECRET,
-      dataDir: join(dir, `${g.name}-v${g.gen}`),
-      logFile: g.log,
-      streamReplicas: 1,
-      env: { LOG_LEVEL: 'warn', CONFAB_DRAIN_READY_DELAY_MS: '300', CONFAB_DRAIN_WINDOW_MS: '300', CONFAB_SHUTDOWN_TIMEOUT_MS: '5000' },
-    });
+  /** Gateway `g`'s current generation (started on port 0 the first time, then on the port it got). */
+  const gwSpec = (g: Pick<Gw, 'name' | 'gen' | 'log'>): Omit<GatewaySpawn, 'port'> => ({
+    node: `${g.name}-v${g.gen}`,
+    region: 'local',
+    natsUrl: '', // memory bus
+    secret: TEST_SECRET,
+    dataDir: join(dir, `${g.name}-v${g.gen}`),
+    logFile: g.log,
+    streamReplicas: 1,
+    env: { LOG_LEVEL: 'warn', CONFAB_DRAIN_READY_DELAY_MS: '300', CONFAB_DRAIN_WINDOW_MS: '300', CONFAB_SHUTDOWN_TIMEOUT_MS: '5000' },
+  });
+  const spawnGw = (g: Omit<Gw, 'proc'>) => spawnGatewayProc({ ...gwSpec(g), port: g.port });
 
   /** A roll target the way a launcher builds one; `knowsDown` adds `isDown` (as the supervisor does). */
   const target = (g: Gw, knowsDown: boolean, calls: string[]): RollTarget => ({
@@ -76,9 +75,9 @@ describe('cluster roll with a member that is down or in maintenance', () => {
 
   before(async () => {
     for (let i = 0; i < 2; i++) {
-      const port = await freePort();
-      const g = { name: `g${i + 1}`, port, url: `http://127.0.0.1:${port}`, log: join(dir, `g${i + 1}.log`), gen: 1 };
-      gws.push({ ...g, proc: await spawnGw(g) });
+      const g = { name: `g${i + 1}`, log: join(dir, `g${i + 1}.log`), gen: 1 };
+      const { proc, port, url } = await startGatewayProc(gwSpec(g));
+      gws.push({ ...g, port, url, proc });
     }
     for (const g of gws) await waitGatewayReady(g.url, g.proc, g.log, 30_000);
     hap = await startHaproxy({ backends: gws.map((g) => ({ name: g.name, port: g.port })), checkIntervalMs: 200, dir, name: 'hap' });

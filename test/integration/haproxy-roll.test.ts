@@ -14,14 +14,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { spawnGatewayProc, tail, waitGatewayReady, waitGone, MARKERS, type Proc } from '../../src/procs/index.js';
+import { spawnGatewayProc, startGatewayProc, tail, waitGatewayReady, waitGone, MARKERS, type GatewaySpawn, type Proc } from '../../src/procs/index.js';
 import { rollGateways, type RollEvent, type RollTarget } from '../../src/cli/cluster-roll.js';
 import type { ServerFrame } from '../../src/protocol/frames.js';
 import { SUBPROTOCOL } from '../../src/protocol/frames.js';
 import { createSession, TEST_SECRET } from '../../src/testkit/gateway.js';
 import { startHaproxy, type HaproxyProcess } from '../../src/testkit/haproxy.js';
 import { startNats } from '../../src/testkit/nats.js';
-import { freePort } from '../../src/testkit/ports.js';
 import { waitFor } from '../../src/testkit/wait.js';
 
 const ROOM = 'roll';
@@ -146,11 +145,11 @@ describe('R3: rolling restart behind HAProxy under chat load', () => {
   const clients: MovingClient[] = [];
   const nodeToGateway = new Map<string, string>();
 
-  const spawnGw = async (g: { name: string; port: number; gen: number; log: string }) => {
+  /** Gateway `g`, generation `gen`: on port 0 (the kernel's choice) the first time, then on the port it got. */
+  const gwSpec = (g: { name: string; gen: number; log: string }): Omit<GatewaySpawn, 'port'> => {
     const node = `${g.name}-v${g.gen}`;
     nodeToGateway.set(node, g.name);
-    const proc = await spawnGatewayProc({
-      port: g.port,
+    return {
       node,
       region: 'local',
       natsUrl: nats.url,
@@ -159,17 +158,20 @@ describe('R3: rolling restart behind HAProxy under chat load', () => {
       logFile: g.log,
       streamReplicas: 1,
       env: { LOG_LEVEL: 'warn', CONFAB_DRAIN_READY_DELAY_MS: '800', CONFAB_DRAIN_WINDOW_MS: '1000', CONFAB_SHUTDOWN_TIMEOUT_MS: '8000', CONFAB_PRESENCE_GRACE_MS: '5000' },
-    });
-    return { proc, node };
+    };
+  };
+  const spawnGw = async (g: { name: string; port: number; gen: number; log: string }) => {
+    const spec = gwSpec(g);
+    return { proc: await spawnGatewayProc({ ...spec, port: g.port }), node: spec.node };
   };
 
   before(async () => {
     nats = await startNats();
     for (let i = 0; i < 3; i++) {
-      const port = await freePort();
-      const g = { name: `g${i + 1}`, port, url: `http://127.0.0.1:${port}`, gen: 1, log: join(dir, `g${i + 1}.log`) };
-      const { proc, node } = await spawnGw(g);
-      gws.push({ ...g, proc, node });
+      const g = { name: `g${i + 1}`, gen: 1, log: join(dir, `g${i + 1}.log`) };
+      const spec = gwSpec(g);
+      const { proc, port, url } = await startGatewayProc(spec);
+      gws.push({ ...g, port, url, proc, node: spec.node });
     }
     for (const g of gws) await waitGatewayReady(g.url, g.proc, g.log, 30_000);
     hap = await startHaproxy({ backends: gws.map((g) => ({ name: g.name, port: g.port })), checkIntervalMs: 200, dir, name: 'hap' });
