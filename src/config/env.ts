@@ -415,7 +415,7 @@ export const ENV = {
     default: 64 * 1024 * 1024,
     min: 0,
     max: 64 * 1024 * 1024 * 1024,
-    docs: [{ section: 'gateway', meaning: 'node-wide bound on the bytes of every room\'s encoded message cache (`CONFAB_ROOM_CACHE`); past it the least recently used rooms\' caches are dropped first (their joins read history)' }],
+    docs: [{ section: 'gateway', meaning: 'node-wide bound on the bytes of every room\'s encoded message cache (`CONFAB_ROOM_CACHE`); past it the least recently used rooms\' oldest entries are dropped first (joins reaching past a cache read history); `0` turns the caches off' }],
   }),
   CONFAB_REPLAY_MAX: int({
     default: 300,

@@ -559,6 +559,32 @@ export const CHECKS: Check[] = [
       expect(chain === undefined, `re-sync then live: ${chain}`);
     },
   },
+  {
+    id: 'history.page',
+    name: 'history {room, before, limit} → history {before, msgs: the newest limit msg frames older than before, ascending, more}; a room not joined → not_joined',
+    section: `${P} §5a`,
+    requires: ['ws.welcome'],
+    async run(ctx) {
+      const a = await ctx.user('A');
+      const room = ctx.room('history');
+      await ctx.join(a.p, room);
+      const sent = [];
+      for (let k = 0; k < 3; k++) sent.push(await ctx.pub(a.p, room, `older ${k}`));
+      const before = sent[2]!.ack.offset;
+      const from = a.p.frames.length;
+      await a.p.send({ t: 'history', room, before, limit: 1 });
+      await a.p.send({ t: 'history', room, before, limit: 2 });
+      const h1 = await a.p.find('history', (f) => f.room === room, `history for ${room}`, from);
+      const h2 = await a.p.find('history', (f) => f.room === room && f !== h1, `a second history for ${room}`, from);
+      expect(h1.before === before && h2.before === before, `history.before should echo ${before}: ${show([h1.before, h2.before])}`);
+      expect(h1.msgs.length === 1 && h2.msgs.length === 2, `answers in request order, limit 1 then 2: got ${h1.msgs.length} then ${h2.msgs.length}`);
+      expect(JSON.stringify(h2.msgs.map((m) => m.id)) === JSON.stringify(sent.slice(0, 2).map((m) => m.ack.id)), `history should hold the two messages before ${before}, ascending: ${show(ids(h2.msgs))}`);
+      expect(JSON.stringify(h2.msgs[1]) === JSON.stringify(sent[1]!.msg), `a history msg should be the msg frame as delivered live: ${show(h2.msgs[1])} vs ${show(sent[1]!.msg)}`);
+      expect(h1.more === true && h2.more === false, `more: true while older messages exist, false at the first: got ${show([h1.more, h2.more])}`);
+      const elsewhere = ctx.room('not-joined');
+      await sendExpectError(ctx, a.p, { t: 'history', room: elsewhere }, 'not_joined', { room: elsewhere }, 'history of a room not joined');
+    },
+  },
   // ---- errors
   {
     id: 'error.bad_json',

@@ -35,7 +35,7 @@ export class Core {
     secret: string,
   ) {
     this.auth = new Auth(config, bus, history, log, secret);
-    this.metrics = new GatewayMetrics({ node: config.node, region: config.region }, () => this.hub.localRooms().size);
+    this.metrics = new GatewayMetrics({ node: config.node, region: config.region }, () => this.hub.localRooms().size, true, () => this.hub.budget.bytes);
     this.hub = new RoomHub({
       node: config.node,
       cacheSize: Math.min(config.roomCacheSize, config.historyLimit), // never answer beyond what history keeps

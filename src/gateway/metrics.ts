@@ -15,13 +15,14 @@ export class GatewayMetrics {
   readonly publishLatency: Histogram;
   readonly closes: Counter<'code'>;
 
-  constructor(labels: { node: string; region: string }, getRooms: () => number, defaults = true) {
+  constructor(labels: { node: string; region: string }, getRooms: () => number, defaults = true, getCacheBytes: () => number = () => 0) {
     const registers = [this.registry];
     this.registry.setDefaultLabels(labels);
     if (defaults) collectDefaultMetrics({ register: this.registry });
     const self = this;
     new Gauge({ name: 'confab_connections', help: 'Open WebSocket connections', registers, collect() { this.set(self.connections); } });
     new Gauge({ name: 'confab_rooms', help: 'Rooms with members on this node', registers, collect() { this.set(getRooms()); } });
+    new Gauge({ name: 'confab_room_cache_bytes', help: "Bytes held by the rooms' encoded message caches on this node (bounded by CONFAB_CACHE_BYTES)", registers, collect() { this.set(getCacheBytes()); } });
     const counter = (name: string, help: string, read: () => number) => {
       let seen = 0;
       new Counter({ name, help, registers, collect() { const v = read(); this.inc(v - seen); seen = v; } });

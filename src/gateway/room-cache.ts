@@ -67,8 +67,9 @@ export class CacheBudget {
  * at the newest message this node delivered, at most `maxCount` long.
  */
 export class RoomCache {
-  private entries: CachedMsg[] = [];
-  /** Index of the oldest kept entry (entries before it were trimmed; compacted now and then). */
+  /** Slots before `start` are emptied (undefined) at once, so a dropped frame is freed at once. */
+  private entries: (CachedMsg | undefined)[] = [];
+  /** Index of the oldest kept entry (the array is compacted now and then). */
   private start = 0;
   private held = 0;
 
@@ -87,7 +88,7 @@ export class RoomCache {
 
   /** The kept entries, oldest first (a fresh array). */
   list(): CachedMsg[] {
-    return this.entries.slice(this.start);
+    return this.entries.slice(this.start) as CachedMsg[];
   }
 
   /** Add the newest delivered message; a break in the chain starts it over. */
@@ -131,13 +132,13 @@ export class RoomCache {
     if (this.size === 0 || this.entries[this.start]!.prev > after) return undefined;
     let i = this.entries.length;
     while (i > this.start && this.entries[i - 1]!.offset > after) i--;
-    return this.entries.slice(i);
+    return this.entries.slice(i) as CachedMsg[];
   }
 
   /** The newest `n` entries, when the chain holds that many or reaches the room's first message. */
   recent(n: number): CachedMsg[] | undefined {
     if (this.size < n && (this.size === 0 || this.entries[this.start]!.prev !== 0)) return undefined;
-    return this.entries.slice(Math.max(this.start, this.entries.length - n));
+    return this.entries.slice(Math.max(this.start, this.entries.length - n)) as CachedMsg[];
   }
 
   /** The newest `limit` entries with offset < `before`, when the chain holds them all (or reaches the first message). */
@@ -145,17 +146,20 @@ export class RoomCache {
     let i = this.entries.length;
     while (i > this.start && this.entries[i - 1]!.offset >= before) i--;
     const from = Math.max(this.start, i - limit);
-    if (i - from === limit) return this.entries.slice(from, i);
-    if (this.size > 0 && this.entries[this.start]!.prev === 0) return this.entries.slice(from, i); // the room's whole history is here
+    if (i - from === limit) return this.entries.slice(from, i) as CachedMsg[];
+    if (this.size > 0 && this.entries[this.start]!.prev === 0) return this.entries.slice(from, i) as CachedMsg[]; // the room's whole history is here
     return undefined;
   }
 
   private dropOldest(n: number): void {
     let freed = 0;
-    for (let k = 0; k < n; k++) freed += cost(this.entries[this.start + k]!);
+    for (let k = 0; k < n; k++) {
+      freed += cost(this.entries[this.start + k]!);
+      this.entries[this.start + k] = undefined;
+    }
     this.start += n;
     this.held -= freed;
-    if (this.start > 1024 && this.start * 2 > this.entries.length) {
+    if (this.start > 64 && this.start * 2 > this.entries.length) {
       this.entries = this.entries.slice(this.start);
       this.start = 0;
     }
