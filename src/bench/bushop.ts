@@ -1,8 +1,10 @@
 /**
  * The bus hop: one confab gateway on the in-process bus against two gateways
- * joined by NATS (a real nats-server with JetStream), half of the room on
- * each, the publishers on the first, at the fixed 50k deliveries/s. Skipped,
- * with the reason, until the NATS adapter is built.
+ * joined by a bus, half of the room on each, the publishers on the first, at the
+ * fixed 50k deliveries/s: NATS (a real nats-server with JetStream history), Redis
+ * (pub/sub + Streams history) and Google Cloud Pub/Sub — the local EMULATOR, not
+ * Google's service — with Redis Streams history. A bus whose server is not
+ * installed is reported as skipped, with the reason.
  */
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -78,7 +80,64 @@ async function measure(servers: SystemProc[], n: number, s: BenchSizes): Promise
   }
 }
 
-export async function busHop(s: BenchSizes): Promise<{ single: Step; pair: Step; n: number }> {
+/** The buses the hop is measured over. */
+export const HOP_BUSES = ['nats', 'redis', 'pubsub'] as const;
+export type HopBus = (typeof HOP_BUSES)[number];
+
+interface Broker {
+  env: Record<string, string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The broker(s) one pair of gateways needs: NATS with its JetStream history; Redis with its Streams
+ * history; the Google Cloud Pub/Sub EMULATOR (a local Java server, not Google's service) with a Redis
+ * Streams history, since Pub/Sub keeps none.
+ */
+async function startBroker(bus: HopBus): Promise<Broker> {
+  if (bus === 'nats') {
+    const nats = await startNats();
+    return { env: { CONFAB_BUS: 'nats', NATS_URL: nats.url }, stop: () => nats.stop() };
+  }
+  const { startRedis } = await import('../testkit/redis.js');
+  const redis = await startRedis();
+  if (bus === 'redis') return { env: { CONFAB_BUS: 'redis', REDIS_URL: redis.url }, stop: () => redis.close() };
+  const { startPubSubEmulator } = await import('../testkit/pubsub-emulator.js');
+  const emu = await startPubSubEmulator().catch(async (e: unknown) => {
+    await redis.close();
+    throw e;
+  });
+  return {
+    env: { ...emu.env(), CONFAB_BUS: 'pubsub', CONFAB_HISTORY: 'redis', REDIS_URL: redis.url },
+    stop: async () => {
+      await emu.close();
+      await redis.close();
+    },
+  };
+}
+
+/** Why a bus cannot be measured here (null: it can). */
+export async function hopBusMissing(bus: HopBus): Promise<string | null> {
+  if (bus === 'nats') return busHopAvailable();
+  try {
+    execFileSync('redis-server', ['--version'], { stdio: 'ignore' });
+  } catch {
+    return 'redis-server not installed';
+  }
+  if (bus === 'pubsub') return (await import('../testkit/pubsub-emulator.js')).pubsubEmulatorMissing();
+  return null;
+}
+
+export interface BusHopResult {
+  n: number;
+  single: Step;
+  /** Two gateways over each bus (an error string when that bus could not be measured). */
+  pairs: Partial<Record<HopBus, Step | string>>;
+  /** Kept for older readers of the JSON: the NATS pair. */
+  pair: Step | null;
+}
+
+export async function busHop(s: BenchSizes, buses: readonly HopBus[] = HOP_BUSES): Promise<BusHopResult> {
   const n = s.fanout[0]!.n;
   const single = await startSystem('confab');
   let one: Step;
@@ -87,17 +146,27 @@ export async function busHop(s: BenchSizes): Promise<{ single: Step; pair: Step;
   } finally {
     await single.stop();
   }
-  const nats = await startNats();
-  const secret = randomBytes(24).toString('hex');
-  const env = { CONFAB_BUS: 'nats', NATS_URL: nats.url, CONFAB_SECRET: secret };
-  const started: SystemProc[] = [];
-  try {
-    started.push(await startSystem('confab', { env: { ...env, CONFAB_NODE_ID: 'bench-a' } }));
-    started.push(await startSystem('confab', { env: { ...env, CONFAB_NODE_ID: 'bench-b' } }));
-    const two = await measure(started, n, s);
-    return { single: one, pair: two, n };
-  } finally {
-    for (const x of started) await x.stop();
-    await nats.stop();
+  const pairs: BusHopResult['pairs'] = {};
+  for (const bus of buses) {
+    const why = await hopBusMissing(bus);
+    if (why) {
+      pairs[bus] = `skipped: ${why}`;
+      continue;
+    }
+    const broker = await startBroker(bus);
+    const env = { ...broker.env, CONFAB_SECRET: randomBytes(24).toString('hex') };
+    const started: SystemProc[] = [];
+    try {
+      started.push(await startSystem('confab', { env: { ...env, CONFAB_NODE_ID: 'bench-a' } }));
+      started.push(await startSystem('confab', { env: { ...env, CONFAB_NODE_ID: 'bench-b' } }));
+      pairs[bus] = await measure(started, n, s);
+    } catch (e) {
+      pairs[bus] = e instanceof Error ? e.message : String(e);
+    } finally {
+      for (const x of started) await x.stop();
+      await broker.stop();
+    }
   }
+  const nats = pairs.nats;
+  return { n, single: one, pairs, pair: typeof nats === 'object' ? nats : null };
 }
