@@ -194,9 +194,11 @@ async function pool<T>(items: T[], concurrency: number, fn: (t: T) => Promise<vo
 async function createSessions(list: BenchClient[]): Promise<void> {
   if (proto.kind !== 'confab') return;
   const base = `http://${host}:${port}`;
+  // a handle stays held for its session's lifetime (docs/auth.md): every batch takes handles of its own
+  const tag = Math.random().toString(36).slice(2, 6);
   await pool(list, 32, async (c) => {
     for (let attempt = 0; attempt < 5; attempt++) {
-      const handle = attempt === 0 ? `b${c.idx}` : `b${c.idx}x${attempt}`;
+      const handle = attempt === 0 ? `b${tag}${c.idx}` : `b${tag}${c.idx}x${attempt}`;
       const res = await fetch(`${base}/api/session`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },

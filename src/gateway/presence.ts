@@ -5,7 +5,8 @@
  * its local sockets. A user who vanishes (socket closed, node drained or killed)
  * is shown as leaving only after `graceMs`, so moving to another node, a reload
  * or a quick reconnect shows nothing. An explicit `leave` is shown at once.
- * Room '*' marks "connected at all" (for handle uniqueness) and is never shown.
+ * Room '*' marks "connected at all" and is never shown. (Handle ownership is not presence's:
+ * it lives in the History, src/auth/handles.ts.)
  *
  * A node that falls silent is dropped (its users shown leaving, after the grace) only
  * while the bus demonstrably works: this node hears its own heartbeats come back. While
@@ -136,17 +137,6 @@ export class Presence {
     const out = new Map(this.sizes);
     out.delete(ONLINE);
     return out;
-  }
-
-  /** True when a user other than `exceptId` with this handle (case-insensitive) is online anywhere. */
-  handleTaken(handle: string, exceptId?: string): boolean {
-    const h = handle.toLowerCase();
-    for (const t of this.nodes.values()) {
-      const r = t.rooms.get(ONLINE);
-      if (!r) continue;
-      for (const [id, hd] of r) if (id !== exceptId && hd.toLowerCase() === h) return true;
-    }
-    return false;
   }
 
   /** Stop: announce departure (others apply the grace period), release the subscription and timers. */
