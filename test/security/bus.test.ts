@@ -40,6 +40,15 @@ describe('the NATS bus requires authentication', () => {
     await nc.close();
   });
 
+  it('confab cluster up renders every NATS config with its credentials (harnesses without them render open, on purpose)', async () => {
+    const { planCluster, natsConfigFor } = await import('../../src/cli/cluster-plan.js');
+    const plan = planCluster({ regions: 2, natsPerRegion: 1, gatewaysPerRegion: 1, basePort: 31000, dir: '/tmp/unused-cluster', regionNames: ['ord', 'syd'] }, 'x');
+    const r = plan.regions[0]!;
+    const text = natsConfigFor(plan, r, r.nats[0]!, { user: 'confab', pass: 'cluster-password-0123' });
+    assert.match(text, /authorization \{\n {2}user: "confab"\n {2}password: "cluster-password-0123"\n\}/);
+    assert.doesNotMatch(natsConfigFor(plan, r, r.nats[0]!), /authorization/);
+  });
+
   it('a gateway with NATS_USER / NATS_PASS connects and delivers', async () => {
     const env = { ...AUTH, NATS_URL: nats.url, CONFAB_SECRET: TEST_SECRET, CONFAB_NODE_ID: 'authed' };
     const { bus, history } = await createNatsAdapters(loadConfig(env), pino({ level: 'silent' }), { env });
