@@ -10,9 +10,10 @@
 //   --file-timeout=S  a file still running after S seconds is killed and fails (default 600)
 //   filter...      only files whose path contains one of these substrings
 //
-// A file whose first lines hold the marker `// test:serial` (optionally followed by
-// `: why`) runs alone, after the concurrent files: use it for files that measure
-// time or CPU (bench, scale, chaos, Chromium) and would turn flaky beside others.
+// Every file in test/e2e/ (Chromium, hundreds of SDK clients, rate-paced bursts), and
+// every file whose first lines hold the marker `// test:serial` (optionally followed
+// by `: why`), runs alone, after the concurrent files: the marker is for files that
+// measure time or CPU (bench, scale, chaos) and would turn flaky beside others.
 //
 // Each file's output is buffered and printed whole when the file ends; at the end
 // comes a summary: every file's time, every failed, skipped and todo test. Every
@@ -34,6 +35,8 @@ const TIMES_FILE = join(ROOT, '.tmp', 'test-times.json');
 /** The fast tier: no external process (no broker, no Chromium, no spawned CLI). */
 const FAST = ['test/unit/', 'test/protocol/', 'test/contract/embedded.test.ts'];
 const E2E = ['test/e2e/'];
+/** Folders whose files always run alone. */
+const SERIAL_DIRS = ['test/e2e/'];
 const SERIAL_MARKER = /^\s*(?:\/\/|\*|\/\*+)\s*test:serial\b/m;
 
 function usage(msg) {
@@ -84,8 +87,9 @@ function tierOf(file) {
   return 'integration';
 }
 
-/** True if the file declares `// test:serial` in its first 2 KiB. */
+/** True if the file is in a serial folder or declares `// test:serial` in its first 2 KiB. */
 function isSerial(file) {
+  if (SERIAL_DIRS.some((p) => file.startsWith(p))) return true;
   const fd = openSync(join(ROOT, file), 'r');
   try {
     const buf = Buffer.alloc(2048);

@@ -19,7 +19,7 @@ function confabLoad(args: string[]): Promise<{ code: number | null; out: string;
 }
 
 describe('confab load flags', () => {
-  it('defaults', () => {
+  it('with no flags: one local gateway, 200 clients in 10 rooms, 10 publishers at 100 msg/s for 30 s', () => {
     const a = parseLoadArgs([]);
     assert.deepEqual(a.options, { urls: ['http://127.0.0.1:8080'], clients: 200, rooms: 10, layout: 'spread', publishers: 10, rate: 100, durationMs: 30_000, payloadBytes: 100, tailMs: 10_000 });
     assert.equal(a.json, undefined);

@@ -1,4 +1,3 @@
-// test:serial: headless Chromium and gateway processes
 /**
  * Browser end-to-end: two users chat in the lobby through the real web UI and a real
  * gateway process; presence, alerts, XSS payloads and the Content-Security-Policy.

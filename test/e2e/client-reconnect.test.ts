@@ -1,4 +1,3 @@
-// test:serial: 200 SDK clients reconnecting at once after a 20 s outage
 /**
  * Reconnect policy of the SDK against real gateway processes (R14, G2, G4):
  *  - 200 Node SDK clients on one gateway; the gateway is killed and kept down 20 s, then started

@@ -1,4 +1,3 @@
-// test:serial: headless Chromium and gateway processes
 /**
  * The web client uses every region's entry point when the deployment names them
  * (CONFAB_PUBLIC_URLS → GET /api/config): in Chromium, a page loaded from gateway A whose

@@ -1,4 +1,3 @@
-// test:serial: headless Chromium and gateway processes
 /**
  * Browser end-to-end: the gateway process crashes (SIGKILL) mid-conversation and comes
  * back on the same port and data dir. What users typed meanwhile waits in the outbox

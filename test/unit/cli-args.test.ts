@@ -22,7 +22,7 @@ describe('confab cluster flags', () => {
     assert.equal(parseClusterCommandArgs(['--dir=-odd'], 'status').dir, resolve('-odd'), 'a value starting with a dash, written with =');
   });
 
-  it('mistakes keep their wording', () => {
+  it('each usage mistake is a UsageError naming the flag and what it needs (unknown, missing value, out of range, bad names)', () => {
     const allowed = '--regions --nats-per-region --gateways-per-region --base-port --dir --region-names';
     usage(() => parseClusterCommandArgs(['--bogus'], 'up'), `unknown option --bogus (allowed: ${allowed})`);
     usage(() => parseClusterCommandArgs(['--bogus=1'], 'up'), `unknown option --bogus (allowed: ${allowed})`);
@@ -41,13 +41,13 @@ describe('confab cluster flags', () => {
 });
 
 describe('confab nats-config flags', () => {
-  it('defaults and flags', () => {
+  it('with no flags: check off, resolve on; --check, --no-resolve, --out (the last one wins)', () => {
     assert.deepEqual(parseNatsConfigArgs([]), { check: false, resolve: true });
     assert.deepEqual(parseNatsConfigArgs(['--check', '--no-resolve', '--out=f']), { out: 'f', check: true, resolve: false });
     assert.deepEqual(parseNatsConfigArgs(['--out', 'a', '--out', 'b']), { out: 'b', check: false, resolve: true });
   });
 
-  it('mistakes keep their wording', () => {
+  it('each usage mistake is a UsageError naming the argument (unknown, --out without a file)', () => {
     usage(() => parseNatsConfigArgs(['--bogus']), 'unknown argument "--bogus"');
     usage(() => parseNatsConfigArgs(['-x']), 'unknown argument "-x"');
     usage(() => parseNatsConfigArgs(['file']), 'unknown argument "file"');
