@@ -4,7 +4,7 @@
  * touching the body, then the body bytes:
  *
  *     byte 0      version (1)
- *     byte 1      kind: 1 room message, 2 typing, 3 presence
+ *     byte 1      kind: 1 room message, 2 typing, 3 presence, 4 per-user usage (ctl.usage, gateway/user-limits.ts)
  *     byte 2      origin length O (node id, UTF-8, 1..255 bytes)
  *     byte 3      room length R (0 for node-wide payloads such as presence)
  *     4 .. 4+O    origin node id
@@ -15,7 +15,7 @@
  * `<node>\n<json>` on `ctl.presence`): it is still read, so a rolling upgrade loses no messages from
  * nodes not yet upgraded. The text form never starts with a byte below 0x20, the binary one always does.
  */
-export type EnvelopeKind = 'msg' | 'typing' | 'presence';
+export type EnvelopeKind = 'msg' | 'typing' | 'presence' | 'usage';
 
 export interface EnvelopeHeader {
   /** 1 for the binary envelope, 0 for the legacy text form. */
@@ -31,8 +31,8 @@ export interface EnvelopeHeader {
 
 export const ENVELOPE_VERSION = 1;
 
-const KIND_CODE: Readonly<Record<EnvelopeKind, number>> = { msg: 1, typing: 2, presence: 3 };
-const CODE_KIND: readonly (EnvelopeKind | undefined)[] = [undefined, 'msg', 'typing', 'presence'];
+const KIND_CODE: Readonly<Record<EnvelopeKind, number>> = { msg: 1, typing: 2, presence: 3, usage: 4 };
+const CODE_KIND: readonly (EnvelopeKind | undefined)[] = [undefined, 'msg', 'typing', 'presence', 'usage'];
 const LEGACY_KIND: Readonly<Record<string, EnvelopeKind>> = { m: 'msg', t: 'typing' };
 
 const enc = new TextEncoder();

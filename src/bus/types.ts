@@ -39,4 +39,6 @@ export const Subjects = {
   room: (room: string) => `room.${room}`,
   presence: 'ctl.presence',
   heartbeat: 'ctl.heartbeat',
+  /** Per-user usage reports between nodes (gateway/user-limits.ts). */
+  usage: 'ctl.usage',
 } as const;

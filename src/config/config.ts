@@ -5,6 +5,8 @@
  * README.md's "Configuration" table is generated from there (npm run docs:config).
  */
 import { randomBytes } from 'node:crypto';
+import { normalizeIp as normalizeAddress } from '../gateway/address.js';
+import { edgeDefaults } from '../gateway/edge.js';
 import { ConfigError, type Env, envValue, parseEnvValue, readEnv } from './env.js';
 
 export { ConfigError, type Env } from './env.js';
@@ -65,9 +67,25 @@ export interface Config {
   rateBurst: number;
   floodCloseAfter: number;
   sendBufferBytes: number;
+  /** WebSockets per client address (IPv6 per /64). */
   maxConnPerIp: number;
-  /** Addresses of proxies whose X-Forwarded-For is believed (for per-IP limits and logs). */
+  /** Open TCP connections per peer address that are not WebSockets (IPv6 per /64; trusted proxies exempt). */
+  maxHttpPerIp: number;
+  /** Open WebSockets per node (default derived from the open-files limit). */
+  maxSockets: number;
+  /** Open TCP connections per node, WebSockets included (default derived from the open-files limit). */
+  maxHttpConnections: number;
+  maxSocketsPerUser: number;
+  maxRoomsPerUser: number;
+  maxRoomsPerNode: number;
+  /** Per-user rates across sockets and nodes, per second (alerts: per minute in the variable). */
+  userRates: { msg: { perSec: number; burst: number }; alert: { perSec: number; burst: number }; typing: { perSec: number; burst: number } };
+  /** How often usage is reported between nodes (0: per-node limits only). */
+  usageGossipMs: number;
+  /** Addresses and CIDR ranges of proxies whose client-address header is believed (for per-address limits and logs). */
   trustedProxies: string[];
+  /** The header a trusted proxy names the client in. */
+  clientIpHeader: 'x-forwarded-for' | 'fly-client-ip';
   pingIntervalMs: number;
   pingTimeoutMs: number;
   historyLimit: number;
@@ -97,7 +115,7 @@ export interface Config {
 
 /** IPv4-mapped IPv6 addresses (::ffff:1.2.3.4) compare as their IPv4 form. */
 export function normalizeIp(ip: string): string {
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+  return normalizeAddress(ip);
 }
 
 /** CONFAB_PUBLIC_URLS: comma-separated ws:// or wss:// URLs, no credentials, query or fragment; normalized, duplicates dropped. */
@@ -168,6 +186,10 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
   const node = readEnv(env, 'FLY_ALLOC_ID') ?? readEnv(env, 'CONFAB_NODE_ID') ?? generateNodeId();
   const region = readEnv(env, 'FLY_REGION') ?? readEnv(env, 'CONFAB_REGION');
   const pingIntervalMs = readEnv(env, 'CONFAB_PING_INTERVAL_MS');
+  const ratePerSec = readEnv(env, 'CONFAB_RATE_PER_SEC');
+  const rateBurst = readEnv(env, 'CONFAB_RATE_BURST');
+  const edge = edgeDefaults();
+  const maxHttpConnections = readEnv(env, 'CONFAB_MAX_HTTP_CONNECTIONS') ?? edge.maxHttpConnections;
 
   const cfg: Config = {
     host,
@@ -206,12 +228,27 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     maxFrameBytes: readEnv(env, 'CONFAB_MAX_FRAME_BYTES'),
     maxTextChars: readEnv(env, 'CONFAB_MAX_TEXT_CHARS'),
     maxRooms: readEnv(env, 'CONFAB_MAX_ROOMS'),
-    ratePerSec: readEnv(env, 'CONFAB_RATE_PER_SEC'),
-    rateBurst: readEnv(env, 'CONFAB_RATE_BURST'),
+    ratePerSec,
+    rateBurst,
     floodCloseAfter: readEnv(env, 'CONFAB_FLOOD_CLOSE_AFTER'),
     sendBufferBytes: readEnv(env, 'CONFAB_SEND_BUFFER_BYTES'),
     maxConnPerIp: readEnv(env, 'CONFAB_MAX_CONN_PER_IP'),
-    trustedProxies: readEnv(env, 'CONFAB_TRUSTED_PROXIES').map(normalizeIp),
+    maxHttpPerIp: readEnv(env, 'CONFAB_MAX_HTTP_PER_IP') ?? readEnv(env, 'CONFAB_MAX_CONN_PER_IP'),
+    maxSockets: readEnv(env, 'CONFAB_MAX_SOCKETS') ?? Math.max(1, Math.min(edge.maxSockets, maxHttpConnections - Math.max(16, Math.ceil(maxHttpConnections * 0.05)))),
+    maxHttpConnections,
+    maxSocketsPerUser: readEnv(env, 'CONFAB_MAX_SOCKETS_PER_USER'),
+    maxRoomsPerUser: readEnv(env, 'CONFAB_MAX_ROOMS_PER_USER'),
+    maxRoomsPerNode: readEnv(env, 'CONFAB_MAX_ROOMS_PER_NODE'),
+    userRates: {
+      // one socket at its own rate stays within its user's: the default is 1.5 times the per-connection rate
+      msg: { perSec: readEnv(env, 'CONFAB_USER_MSG_PER_SEC') ?? Math.ceil(1.5 * ratePerSec), burst: readEnv(env, 'CONFAB_USER_MSG_BURST') ?? Math.ceil(1.5 * rateBurst) },
+      // the same setting as the auth layer's per-node alert limiter, here shared across sockets and nodes
+      alert: { perSec: readEnv(env, 'CONFAB_ALERT_RATE_PER_MIN') / 60, burst: Math.max(1, Math.min(readEnv(env, 'CONFAB_ALERT_RATE_PER_MIN'), 3)) },
+      typing: { perSec: readEnv(env, 'CONFAB_USER_TYPING_PER_SEC'), burst: readEnv(env, 'CONFAB_USER_TYPING_BURST') },
+    },
+    usageGossipMs: readEnv(env, 'CONFAB_USAGE_GOSSIP_MS'),
+    trustedProxies: readEnv(env, 'CONFAB_TRUSTED_PROXIES'),
+    clientIpHeader: readEnv(env, 'CONFAB_CLIENT_IP_HEADER'),
     pingIntervalMs,
     pingTimeoutMs: readEnv(env, 'CONFAB_PING_TIMEOUT_MS') ?? Math.min(10_000, pingIntervalMs),
     historyLimit: readEnv(env, 'CONFAB_HISTORY_LIMIT'),
@@ -234,6 +271,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     ...overrides,
   };
   parseEnvValue('LOG_LEVEL', cfg.logLevel);
+  if (cfg.maxSockets > cfg.maxHttpConnections) {
+    throw new ConfigError('CONFAB_MAX_SOCKETS', `${cfg.maxSockets} is more than the node's HTTP connection budget (CONFAB_MAX_HTTP_CONNECTIONS = ${cfg.maxHttpConnections}); every WebSocket is one of those connections`);
+  }
   return cfg;
 }
 

@@ -9,6 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
+import { parseCidr } from '../gateway/address.js';
 
 export type Env = Record<string, string | undefined>;
 
@@ -145,6 +146,18 @@ function publicUrlList(s: string): string[] {
     if (!out.includes(u.href)) out.push(u.href);
   }
   return out;
+}
+
+function cidrList(s: string): string[] {
+  const items = splitList(s);
+  for (const x of items) {
+    try {
+      parseCidr(x);
+    } catch (e) {
+      throw new Invalid((e as Error).message);
+    }
+  }
+  return items;
 }
 
 function roomList(s: string): string[] {
@@ -311,7 +324,7 @@ export const ENV = {
   }),
   CONFAB_ANONYMOUS: oneOf(['1', '0'], { default: '1', docs: [{ section: 'gateway', meaning: '`1`: `POST /api/session` hands out anonymous handle sessions (the demo); `0`: only app tokens (`CONFAB_JWT_*`)' }] }),
   CONFAB_ANON_ALERTS: oneOf(['1', '0'], { default: '1', docs: [{ section: 'gateway', meaning: '`1`: anonymous sessions may send alerts (rate-limited per user); `0`: only app tokens with `"alert": true`' }] }),
-  CONFAB_ALERT_RATE_PER_MIN: int({ default: 6, min: 1, max: 100_000, docs: [{ section: 'gateway', meaning: 'alerts per user per minute on a node (burst up to 3)' }] }),
+  CONFAB_ALERT_RATE_PER_MIN: int({ default: 6, min: 1, max: 100_000, docs: [{ section: 'gateway', meaning: 'alerts per user per minute (burst up to 3), across its sockets and, through the usage reports (`CONFAB_USAGE_GOSSIP_MS`), across nodes' }] }),
   CONFAB_JWT_SECRET: spec(z.string().min(32, { error: 'must be at least 32 characters' }), undefined, '32 or more characters', {
     raw: true,
     docs: [{ section: 'gateway', meaning: 'accept app tokens (JWT) signed HS256 with this shared secret ([docs/auth.md](docs/auth.md))' }],
@@ -362,11 +375,52 @@ export const ENV = {
   CONFAB_RATE_BURST: int({ default: 40, min: 1, max: 1_000_000, docs: [{ section: 'gateway', meaning: 'burst above the rate' }] }),
   CONFAB_FLOOD_CLOSE_AFTER: int({ default: 100, min: 1, max: 1_000_000, docs: [{ section: 'gateway', meaning: 'frames over the rate, with no whole second within it in between, before closing with 4003' }] }),
   CONFAB_SEND_BUFFER_BYTES: int({ default: 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024, docs: [{ section: 'gateway', meaning: 'per-connection send buffer; a slower consumer is closed with 4001' }] }),
-  CONFAB_MAX_CONN_PER_IP: int({ default: 256, min: 1, max: 1_000_000, docs: [{ section: 'gateway', meaning: 'sockets per client address' }] }),
-  CONFAB_TRUSTED_PROXIES: list({
+  CONFAB_MAX_CONN_PER_IP: int({ default: 256, min: 1, max: 1_000_000, docs: [{ section: 'gateway', meaning: 'WebSockets per client address (IPv6: per /64), behind trusted proxies per forwarded address; more are refused with 429 `too_many_connections`' }] }),
+  CONFAB_MAX_HTTP_PER_IP: int({
+    min: 1,
+    max: 1_000_000,
+    docs: [{ section: 'gateway', default: '`CONFAB_MAX_CONN_PER_IP`', meaning: 'open TCP connections per peer address (IPv6: per /64) that are not (yet) WebSockets: page, API, silent sockets; more are answered 429 and closed. Trusted proxies are exempt (their clients count per forwarded address)' }],
+  }),
+  CONFAB_MAX_SOCKETS: int({
+    min: 1,
+    max: 10_000_000,
+    docs: [{ section: 'gateway', default: 'from `ulimit -n`', meaning: 'open WebSockets per node; more are refused with 503 `node_full`. Default: the HTTP connection budget less 5% (at least 16) kept for plain HTTP, so health checks still answer on a full node' }],
+  }),
+  CONFAB_MAX_HTTP_CONNECTIONS: int({
+    min: 1,
+    max: 10_000_000,
+    docs: [{ section: 'gateway', default: 'from `ulimit -n`', meaning: 'open TCP connections per node (WebSockets included); more are answered 503 `node_full` and closed, and past it plus half the headroom dropped at accept. Default: the open-files limit (`/proc/self/limits`) less a headroom of max(64, 10%) for the bus, history and logs' }],
+  }),
+  CONFAB_MAX_SOCKETS_PER_USER: int({ default: 16, min: 1, max: 100_000, docs: [{ section: 'gateway', meaning: 'WebSockets one user (session user id) may hold on a node; more are refused with 429 `too_many_sockets`' }] }),
+  CONFAB_MAX_ROOMS_PER_USER: int({ default: 100, min: 1, max: 1_000_000, docs: [{ section: 'gateway', meaning: 'distinct rooms one user may have joined across its sockets on a node (`too_many_rooms`)' }] }),
+  CONFAB_MAX_ROOMS_PER_NODE: int({ default: 10_000, min: 1, max: 10_000_000, docs: [{ section: 'gateway', meaning: 'distinct rooms with members on a node; a join into one more is refused with `node_full` (retry later)' }] }),
+  CONFAB_USER_MSG_PER_SEC: int({
+    min: 1,
+    max: 1_000_000,
+    docs: [{ section: 'gateway', default: '1.5 × `CONFAB_RATE_PER_SEC` (30)', meaning: 'messages (`pub`) per second per user across its sockets and nodes; over it `rate_limited`' }],
+  }),
+  CONFAB_USER_MSG_BURST: int({ min: 1, max: 1_000_000, docs: [{ section: 'gateway', default: '1.5 × `CONFAB_RATE_BURST` (60)', meaning: 'burst of the per-user message rate' }] }),
+  CONFAB_USER_TYPING_PER_SEC: int({ default: 2, min: 1, max: 1_000_000, docs: [{ section: 'gateway', meaning: 'typing notices per second per user across its sockets, rooms and nodes (over it dropped silently); each room also coalesces a user\'s notices to one per 2.5 s' }] }),
+  CONFAB_USER_TYPING_BURST: int({ default: 6, min: 1, max: 1_000_000, docs: [{ section: 'gateway', meaning: 'burst of the per-user typing rate' }] }),
+  CONFAB_USAGE_GOSSIP_MS: int({
+    default: 1000,
+    min: 0,
+    max: 60_000,
+    docs: [{ section: 'gateway', meaning: 'how often a node tells the others (bus subject `ctl.usage`) what its heavy users consumed, so per-user rates hold across nodes (0: per node only). See [docs/limits.md](docs/limits.md)' }],
+  }),
+  CONFAB_TRUSTED_PROXIES: parsed(cidrList, 'comma list of addresses and CIDR ranges (IPv4, IPv6)', {
     default: [],
-    values: 'comma list of IP addresses',
-    docs: [{ section: 'gateway', meaning: 'comma-separated proxy addresses (e.g. your HAProxy) whose `X-Forwarded-For` names the client address for the per-address limit' }],
+    docs: [
+      {
+        section: 'gateway',
+        meaning:
+          'proxies (addresses or CIDR ranges, e.g. `10.0.0.0/8,fd00::/8`) whose `CONFAB_CLIENT_IP_HEADER` names the client address for the per-address limits; the header from any other peer is ignored',
+      },
+    ],
+  }),
+  CONFAB_CLIENT_IP_HEADER: oneOf(['x-forwarded-for', 'fly-client-ip'], {
+    default: 'x-forwarded-for',
+    docs: [{ section: 'gateway', meaning: 'the header a trusted proxy names the client in: `x-forwarded-for` (HAProxy `option forwardfor`; the right-most entry that is not a trusted proxy) or `fly-client-ip` (Fly\'s proxy)' }],
   }),
   CONFAB_PING_INTERVAL_MS: int({ default: 25_000, min: 100, max: 600_000, docs: [{ section: 'gateway', meaning: 'WebSocket ping interval' }] }),
   CONFAB_PING_TIMEOUT_MS: int({ min: 50, max: 600_000, docs: [{ section: 'gateway', default: '`min(10000, interval)`', meaning: 'time to answer a ping' }] }),

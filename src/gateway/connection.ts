@@ -139,6 +139,7 @@ export class Connection implements RoomMember {
     this.rooms.delete(room);
     this.core.hub.leave(room, this);
     if (room !== ALERTS_ROOM) this.core.presence.remove(room, this.user, false);
+    if (room !== ALERTS_ROOM) this.core.users.leaveRoom(this.user.id, room);
     this.failed(err, { room });
   }
 
@@ -220,6 +221,8 @@ export class Connection implements RoomMember {
     if (!allowed && d.frame.t !== 'ping' && d.frame.t !== 'leave' && d.frame.t !== 'rooms') return this.rateLimited(d.frame);
     if (this.leaving && d.frame.t !== 'ping') return this.sendError('bus_unavailable', 'node is draining; reconnect', 'id' in d.frame ? { id: d.frame.id } : {});
     const f = d.frame;
+    // the user's own rates, shared by its sockets here and debited by what other nodes report (user-limits.ts)
+    if ((f.t === 'pub' || f.t === 'alert' || f.t === 'typing') && !this.core.users.take(this.user.id, f.t === 'pub' ? 'msg' : f.t)) return this.rateLimited(f);
     switch (f.t) {
       case 'join':
         return void this.join(f).catch((err) => this.failed(err, { room: f.room }));
@@ -312,6 +315,8 @@ export class Connection implements RoomMember {
     const joinedCount = this.rooms.size - (this.rooms.has(ALERTS_ROOM) ? 1 : 0);
     if (!alerts && !this.rooms.has(room) && joinedCount >= this.core.config.maxRooms) return this.sendError('too_many_rooms', undefined, { room });
     const wasMember = this.rooms.has(room);
+    const overUser = alerts || wasMember ? undefined : this.core.users.joinRoom(this.user.id, room); // released with the presence entry
+    if (overUser) return this.sendError(overUser.code, overUser.message, { room });
     const token: JoinToken = {}; // a second join re-syncs the room
     this.rooms.set(room, token);
     // present from the start of the join (so `joined.members` includes the joiner): a user whose join is being
@@ -326,6 +331,7 @@ export class Connection implements RoomMember {
         this.rooms.delete(room);
         this.core.hub.leave(room, this);
         if (!alerts) this.core.presence.remove(room, this.user, false);
+        if (!alerts) this.core.users.leaveRoom(this.user.id, room);
       }
       throw err;
     }
@@ -336,6 +342,7 @@ export class Connection implements RoomMember {
     this.fences.delete(room); // the failed message's room is left: it will not be resent
     this.core.hub.leave(room, this);
     if (room !== ALERTS_ROOM) this.core.presence.remove(room, this.user, true);
+    if (room !== ALERTS_ROOM) this.core.users.leaveRoom(this.user.id, room);
     this.send({ t: 'left', room });
   }
 
@@ -426,6 +433,7 @@ export class Connection implements RoomMember {
     for (const room of this.rooms.keys()) {
       this.core.hub.leave(room, this);
       if (room !== ALERTS_ROOM) this.core.presence.remove(room, this.user, false);
+      if (room !== ALERTS_ROOM) this.core.users.leaveRoom(this.user.id, room);
     }
     this.rooms.clear();
     this.core.presence.remove(ONLINE, this.user, false);

@@ -12,6 +12,7 @@ import { RoomHub } from './hub.js';
 import { GatewayMetrics } from './metrics.js';
 import { Presence } from './presence.js';
 import { Auth } from '../auth/index.js';
+import { UserLimits } from './user-limits.js';
 import { textFrame } from './wire.js';
 
 export const VERSION = '0.1.0';
@@ -23,6 +24,8 @@ export class Core {
   readonly presence: Presence;
   readonly metrics: GatewayMetrics;
   readonly auth: Auth;
+  /** Per-user limits: sockets, rooms, rates across sockets and nodes; the node's room cap. */
+  readonly users: UserLimits;
   draining = false;
   private inflight = 0;
   private idle: (() => void)[] = [];
@@ -48,6 +51,16 @@ export class Core {
       history,
       onDelivered: (n) => (this.metrics.messagesOut += n),
       onWarn: (msg, extra) => log.warn(extra ?? {}, msg),
+    });
+    this.users = new UserLimits({
+      node: config.node,
+      maxSocketsPerUser: config.maxSocketsPerUser,
+      maxRoomsPerUser: config.maxRoomsPerUser,
+      maxRoomsPerNode: config.maxRoomsPerNode,
+      rates: config.userRates,
+      gossipMs: config.usageGossipMs,
+      bus,
+      onError: (err) => log.debug({ err }, 'usage report failed'),
     });
     this.presence = new Presence({
       node: config.node,

@@ -4,19 +4,20 @@
  * Bus and a History. `startGateway` returns once it listens; `drain` is the
  * graceful shutdown (G5); `close` stops at once.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import type { Bus } from '../bus/types.js';
-import { normalizeIp, type Config } from '../config/config.js';
+import type { Config } from '../config/config.js';
 import type { History } from '../history/types.js';
 import { SUBPROTOCOL } from '../protocol/frames.js';
 import { Connection } from './connection.js';
 import { Core } from './core.js';
 import { createRequestHandler, pageOrigins, serveMetrics } from './http.js';
-import { PerIpLimit } from './limits.js';
+import { TrustedProxies } from './address.js';
+import { EdgeBudget, edgeDefaults } from './edge.js';
 import { loadOrCreateSecret } from '../auth/secrets.js';
 import { SocketSession } from '../auth/socket.js';
 import { textFrame } from './wire.js';
@@ -87,17 +88,22 @@ export function originAllowed(config: Config, req: IncomingMessage): boolean {
   }
 }
 
+const proxiesCache = new WeakMap<Config, TrustedProxies>();
+function proxiesOf(config: Config): TrustedProxies {
+  let p = proxiesCache.get(config);
+  if (!p) {
+    p = new TrustedProxies(config.trustedProxies, config.clientIpHeader);
+    proxiesCache.set(config, p);
+  }
+  return p;
+}
+
 /**
- * The client's address: the peer, or, when the peer is a trusted proxy, the right-most
- * X-Forwarded-For entry that is not itself a trusted proxy.
+ * The client's address: the peer, or, when the peer is a trusted proxy (CONFAB_TRUSTED_PROXIES,
+ * CIDR ranges), the address its header (CONFAB_CLIENT_IP_HEADER) names; see address.ts.
  */
 export function clientIp(config: Config, req: IncomingMessage): string {
-  const peer = normalizeIp(req.socket.remoteAddress ?? 'unknown');
-  const xff = req.headers['x-forwarded-for'];
-  if (config.trustedProxies.length === 0 || !config.trustedProxies.includes(peer) || typeof xff !== 'string') return peer;
-  const hops = xff.split(',').map((h) => normalizeIp(h.trim())).filter(Boolean);
-  for (let i = hops.length - 1; i >= 0; i--) if (!config.trustedProxies.includes(hops[i]!)) return hops[i]!;
-  return peer;
+  return proxiesOf(config).clientIp(req.socket.remoteAddress, req.headers);
 }
 
 /** `/ws?echo=0`: the connection is not sent its own live messages (its acks carry prev and ts instead). */
@@ -118,7 +124,15 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const conns = new Set<Connection>();
   /** False once a drain has given the load balancer its time to notice (/readyz fails before this). */
   let accepting = true;
-  const perIp = new PerIpLimit(config.maxConnPerIp);
+  const proxies = proxiesOf(config);
+  const edge = new EdgeBudget({
+    maxHttpConnections: config.maxHttpConnections,
+    maxHttpPerIp: config.maxHttpPerIp,
+    maxSockets: config.maxSockets,
+    maxSocketsPerIp: config.maxConnPerIp,
+    proxies,
+    onRefused: (code, what) => core.metrics.refusals.inc({ code, what }),
+  });
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: config.maxFrameBytes,
@@ -133,12 +147,21 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
       keepAliveTimeout: 5000,
       connectionsCheckingInterval: Math.max(100, Math.min(5000, Math.floor(config.headersTimeoutMs / 2))),
     },
-    createRequestHandler(core),
+    ((handler) => (req: IncomingMessage, res: ServerResponse) => {
+      if (!edge.answerRefused(req, res)) handler(req, res);
+    })(createRequestHandler(core)),
   );
+  const fd = edgeDefaults();
+  // past the budget plus a quarter of the headroom, new connections are dropped at accept (no answer, no descriptor kept)
+  edge.attach(server, config.maxHttpConnections + (fd.hardMax - fd.maxHttpConnections));
+  if (config.maxHttpConnections > fd.maxHttpConnections) {
+    log.warn({ maxHttpConnections: config.maxHttpConnections, openFiles: fd.fdLimit, safe: fd.maxHttpConnections }, 'CONFAB_MAX_HTTP_CONNECTIONS leaves less headroom than the open-files limit needs: raise ulimit -n');
+  }
 
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());
     const ip = clientIp(config, req);
+    if (edge.refusalOf(req.socket)) return void socket.destroy(); // answered 503/429 at accept
     if (!accepting) return rejectUpgrade(socket, 503, 'draining', 'node is draining');
     if (new URL(req.url ?? '/', 'http://x').pathname !== '/ws') return rejectUpgrade(socket, 404, 'not_found', 'WebSocket endpoint is /ws');
     if (!originAllowed(config, req)) return rejectUpgrade(socket, 403, 'forbidden_origin', 'origin not allowed');
@@ -150,11 +173,23 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
       if (!r.ok) return rejectUpgrade(socket, r.status, r.code, r.message);
       if (!accepting) return rejectUpgrade(socket, 503, 'draining', 'node is draining');
       const session = r.session;
-      if (!perIp.tryAcquire(ip)) return rejectUpgrade(socket, 429, 'too_many_connections', 'too many connections from this address');
+      const slot = edge.acquireSocket(ip);
+      if ('refused' in slot) {
+        return slot.refused === 'node_full'
+          ? rejectUpgrade(socket, 503, 'node_full', 'this node holds its maximum of WebSockets; try another or later')
+          : rejectUpgrade(socket, 429, 'too_many_connections', 'too many connections from this address');
+      }
+      if (!core.users.openSocket(session.id)) {
+        slot.release();
+        core.metrics.refusals.inc({ code: 'too_many_sockets', what: 'ws' });
+        return rejectUpgrade(socket, 429, 'too_many_sockets', `at most ${config.maxSocketsPerUser} sockets per user on this node`);
+      }
+      edge.upgraded(req.socket);
       wss.handleUpgrade(req, socket, head, (ws) => {
         const conn = new Connection(core, ws, { id: session.id, handle: session.handle }, ip, (c) => {
           if (conns.delete(c)) {
-            perIp.release(ip);
+            slot.release();
+            core.users.closeSocket(session.id);
             core.metrics.connections--;
           }
         }, echoOf(req));
@@ -226,6 +261,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   });
   core.presence.start();
   await core.auth.start();
+  core.users.start();
 
   await new Promise<void>((resolveListen, reject) => {
     server.once('error', reject);
@@ -250,6 +286,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
     metricsServer?.close();
     metricsServer?.closeAllConnections();
     core.presence.stop();
+    core.users.stop();
     core.hub.close();
     await new Promise<void>((r) => server.close(() => r()));
     wss.close();

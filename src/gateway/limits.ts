@@ -14,20 +14,3 @@ export class TokenBucket {
     return true;
   }
 }
-
-/** Counts open connections per client address, refusing past `max`. */
-export class PerIpLimit {
-  private readonly counts = new Map<string, number>();
-  constructor(private readonly max: number) {}
-  tryAcquire(ip: string): boolean {
-    const n = this.counts.get(ip) ?? 0;
-    if (n >= this.max) return false;
-    this.counts.set(ip, n + 1);
-    return true;
-  }
-  release(ip: string): void {
-    const n = (this.counts.get(ip) ?? 0) - 1;
-    if (n <= 0) this.counts.delete(ip);
-    else this.counts.set(ip, n);
-  }
-}

@@ -14,6 +14,7 @@ export class GatewayMetrics {
   readonly errors: Counter<'code'>;
   readonly publishLatency: Histogram;
   readonly closes: Counter<'code'>;
+  readonly refusals: Counter<'code' | 'what'>;
 
   constructor(labels: { node: string; region: string }, getRooms: () => number, defaults = true, getCacheBytes: () => number = () => 0) {
     const registers = [this.registry];
@@ -33,6 +34,7 @@ export class GatewayMetrics {
     counter('confab_unhandled_rejections_total', 'Promise rejections nobody handled (each one is a bug; see the log)', () => processFaults.unhandledRejections);
     this.errors = new Counter({ name: 'confab_errors_total', help: 'Typed errors sent to clients, by code', labelNames: ['code'], registers });
     this.closes = new Counter({ name: 'confab_closes_total', help: 'Connections closed by the server, by code', labelNames: ['code'], registers });
+    this.refusals = new Counter({ name: 'confab_refusals_total', help: 'Connections and upgrades refused by the edge and per-user budgets, by code and kind (http, ws)', labelNames: ['code', 'what'], registers });
     this.publishLatency = new Histogram({
       name: 'confab_publish_latency_seconds',
       help: 'From a publish received to stored and fanned out',

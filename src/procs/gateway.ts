@@ -146,7 +146,7 @@ export class GatewayExitedError extends Error {
  * whose output says the port is still taken is tried again, bounded. SIGKILLed when this process
  * exits or is ended by SIGTERM/SIGINT.
  */
-export async function runGateway(env: Record<string, string>, opts: { timeoutMs?: number; killAfterMs?: number } = {}): Promise<GatewayProcess> {
+export async function runGateway(env: Record<string, string>, opts: RunGatewayOptions = {}): Promise<GatewayProcess> {
   const attempts = env.PORT !== undefined && env.PORT !== '0' ? 3 : 1;
   for (let attempt = 1; ; attempt++) {
     try {
@@ -158,10 +158,19 @@ export async function runGateway(env: Record<string, string>, opts: { timeoutMs?
   }
 }
 
-async function runGatewayOnce(env: Record<string, string>, opts: { timeoutMs?: number; killAfterMs?: number }): Promise<GatewayProcess> {
-  const { cmd, args, cwd } = gatewayCommand();
+export interface RunGatewayOptions {
+  timeoutMs?: number;
+  killAfterMs?: number;
+  /** Run under this open-files limit, soft and hard (`prlimit --nofile`, which execs: the pid is the gateway's). */
+  nofile?: number;
+}
+
+async function runGatewayOnce(env: Record<string, string>, opts: RunGatewayOptions): Promise<GatewayProcess> {
+  const g = gatewayCommand();
+  const [cmd, ...args] = opts.nofile === undefined ? [g.cmd, ...g.args] : ['prlimit', `--nofile=${opts.nofile}:${opts.nofile}`, '--', g.cmd, ...g.args];
+  const cwd = g.cwd;
   const proc = new ManagedProcess({
-    command: cmd,
+    command: cmd!,
     args,
     cwd,
     env: { ...process.env, HOST: '127.0.0.1', PORT: '0', ...env },

@@ -8,7 +8,7 @@
  *   - 4500–4999  the client must not reconnect as it is (new session needed, protocol bug):
  *                4500 session_expired, 4501 session_revoked, 4502 replaced
  * Errors without a close code are sent as an `error` frame and the connection stays open
- * (`unauthorized` and `protocol_violation` only ever answer the HTTP upgrade).
+ * (`unauthorized`, `protocol_violation`, `too_many_connections` and `too_many_sockets` only ever answer the HTTP upgrade; `node_full` answers an upgrade, a plain HTTP request or a `join`).
  */
 /**
  * What a client may do after an error:
@@ -34,6 +34,7 @@ export const ErrorCodes = {
   duplicate_id_conflict: { close: null, retry: 'never', message: 'message id already used' },
   fenced: { close: null, retry: 'later', message: 'an earlier message on this connection failed; resend it first' },
   internal: { close: null, retry: 'later', message: 'internal error' },
+  node_full: { close: null, retry: 'later', message: 'this node is at a capacity limit; try again later' },
   // connection-ending errors (reconnect allowed)
   too_large: { close: 1009, retry: 'reconnect', message: 'frame too large' },
   draining: { close: 4000, retry: 'reconnect', message: 'node is draining; reconnect (see retryMs)' },
@@ -44,10 +45,12 @@ export const ErrorCodes = {
   session_expired: { close: 4500, retry: 'never', message: 'the session expired; renew it (POST /api/session or a new app token) and reconnect' },
   session_revoked: { close: 4501, retry: 'never', message: 'the session was signed out' },
   replaced: { close: 4502, retry: 'never', message: 'a newer session of this user took over' },
-  // refusals of the HTTP upgrade (no socket exists yet: these arrive as the JSON body of a 401 / 400)
+  // refusals of the HTTP upgrade (no socket exists yet: these arrive as the JSON body of a 401 / 400 / 429)
   unauthorized: { close: null, retry: 'never', message: 'missing, invalid or expired session' },
   handle_taken: { close: null, retry: 'never', message: 'this handle (or one that looks the same) belongs to another user' },
   protocol_violation: { close: null, retry: 'never', message: 'protocol violation' },
+  too_many_connections: { close: null, retry: 'later', message: 'too many connections from this address' },
+  too_many_sockets: { close: null, retry: 'later', message: 'too many sockets for this user on this node' },
 } as const satisfies Record<string, { close: number | null; retry: RetryClass; message: string }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;

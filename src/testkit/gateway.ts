@@ -75,7 +75,7 @@ export type { GatewayProcess } from '../procs/gateway.js';
  * Start `confab start` (the TypeScript source through tsx) as a child process with the test secret and
  * LOG_LEVEL=warn unless `env` says otherwise; see `runGateway` (src/procs): port 0 unless PORT is given.
  */
-export function spawnGateway(env: Record<string, string>, opts: { timeoutMs?: number } = {}): Promise<GatewayProcess> {
+export function spawnGateway(env: Record<string, string>, opts: { timeoutMs?: number; nofile?: number } = {}): Promise<GatewayProcess> {
   return runGateway({ LOG_LEVEL: 'warn', CONFAB_SECRET: TEST_SECRET, ...env }, opts);
 }
 

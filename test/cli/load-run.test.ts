@@ -153,7 +153,7 @@ describe('load generator', () => {
   });
 
   it('a gateway refusing the upgrade (too many connections per IP) fails the setup at once, saying what to change', async () => {
-    const gw = await startTestGateway({ env: { CONFAB_MAX_CONN_PER_IP: '3' } });
+    const gw = await startTestGateway({ env: { CONFAB_MAX_CONN_PER_IP: '3', CONFAB_MAX_HTTP_PER_IP: '100' } });
     closers.push(() => gw.close());
     await assert.rejects(runLoad({ urls: [gw.url], clients: 6, rooms: 1, publishers: 1, durationMs: 100, connectConcurrency: 6 }), (e: unknown) => e instanceof LoadError && e.code === 'connect_failed' && /429/.test(e.message) && /CONFAB_MAX_CONN_PER_IP/.test(e.message));
   });

@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parse as parseToml } from 'smol-toml';
 import { parse as parseYaml } from 'yaml';
+import { loadConfig } from '../../src/config/config.js';
 import { renderNatsConfig } from '../../src/nats/config-gen.js';
 import { REPO_ROOT } from '../../src/testkit/gateway.js';
 import { checkHaproxyConfig } from '../../src/testkit/haproxy.js';
@@ -92,6 +93,22 @@ describe('deploy files', () => {
     assert.ok(t.http_service.checks.some((c: any) => c.path === '/readyz'));
     assert.equal(t.checks.alive.path, '/healthz');
     assert.equal(t.build['build-target'], 'gateway');
+  });
+
+  it('per-address limits work behind the proxies: compose trusts exactly HAProxy, Fly its proxy range by Fly-Client-IP, nobody raises the limit', () => {
+    const compose = parseYaml(read('deploy/compose.yaml'), { merge: true }) as { services: Record<string, any>; networks: any };
+    const haproxyIp = compose.services.haproxy.networks.default.ipv4_address as string;
+    for (const [name, s] of Object.entries(compose.services).filter(([, s]) => s.build?.target === 'gateway')) {
+      assert.equal(s.environment.CONFAB_TRUSTED_PROXIES, `${haproxyIp}/32`, name);
+      assert.equal(s.environment.CONFAB_MAX_CONN_PER_IP, undefined, `${name}: the per-address limit keeps its default`);
+      loadConfig(Object.fromEntries(Object.entries(s.environment as Record<string, string>).filter(([k]) => k.startsWith('CONFAB_TRUSTED') || k.startsWith('CONFAB_CLIENT')))); // parses
+    }
+    assert.match(read('deploy/haproxy.cfg'), /http-request del-header X-Forwarded-For\s+option forwardfor/);
+    const fly = (parseToml(read('deploy/fly.gateway.toml')) as any).env;
+    assert.equal(fly.CONFAB_CLIENT_IP_HEADER, 'fly-client-ip');
+    assert.equal(fly.CONFAB_MAX_CONN_PER_IP, undefined);
+    const c = loadConfig({ CONFAB_TRUSTED_PROXIES: fly.CONFAB_TRUSTED_PROXIES, CONFAB_CLIENT_IP_HEADER: fly.CONFAB_CLIENT_IP_HEADER });
+    assert.ok(!c.trustedProxies.some((r) => r.startsWith('fdaa')), 'machines on 6PN are not trusted');
   });
 
   it('deploy/fly.nats.toml: volume at the store dir, :8222/healthz check, and its env renders a config nats-server accepts', () => {
