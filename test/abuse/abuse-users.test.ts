@@ -141,21 +141,20 @@ describe('abuse: one user across sockets and nodes', () => {
   });
 
   it('rooms: a user beyond its distinct rooms gets too_many_rooms, a node beyond its rooms node_full (retry later)', async () => {
-    const c = mallory[0]!;
-    // mallory is in t0-t4 and shared: 14 more distinct rooms fit its 20, across sockets
+    // a fresh user on two sockets (mallory's per-connection buckets are spent): 22 distinct rooms, 11 per socket
+    const s = await createSession(gws[0]!.url, 'roomer');
+    const two = [await RawClient.connect(gws[0]!.wsUrl, s.token), await RawClient.connect(gws[0]!.wsUrl, s.token)];
+    clients.push(...two);
     const results: { room: string; code?: string }[] = [];
-    for (let r = 0; r < 16; r++) {
+    for (let r = 0; r < 22; r++) {
+      const who = two[r % 2]!;
       const room = `own${r}`;
-      (r % 2 ? mallory[1]! : c).send({ t: 'join', room });
-    }
-    for (let r = 0; r < 16; r++) {
-      const room = `own${r}`;
-      const who = r % 2 ? mallory[1]! : c;
+      who.send({ t: 'join', room });
       await waitFor(() => who.frames.some((f) => (f.t === 'joined' || f.t === 'error') && f.room === room));
       const e = who.all('error').find((f) => f.room === room);
       results.push(e ? { room, code: e.code } : { room });
     }
-    assert.deepEqual(results.filter((r) => r.code).map((r) => r.code), ['too_many_rooms', 'too_many_rooms'], 'the 15th and 16th new rooms');
+    assert.deepEqual(results.filter((r) => r.code), [{ room: 'own20', code: 'too_many_rooms' }, { room: 'own21', code: 'too_many_rooms' }], 'the 21st and 22nd distinct rooms, across its sockets');
     // the node (60 rooms): other users fill it
     const refusals: ServerFrame[] = [];
     for (let u = 0; u < 4 && refusals.length === 0; u++) {
