@@ -10,6 +10,7 @@ commands:
   nats-config    render a nats-server config from the environment [--out FILE] [--check]
   load           load generator against your gateways: clients, rooms, rate; loss/order/latency report (docs/load.md)
   conformance    check a running deployment against the wire protocol: conformance <url> [--peer URL] [--json FILE] (docs/conformance.md)
+  migrate        create or migrate the PostgreSQL history schema [--database-url URL] [--schema S] [--status] (docs/postgres.md)
   pubsub         Google Cloud Pub/Sub bus upkeep: pubsub gc [--dry-run] deletes subscriptions of gateways that are gone (docs/pubsub.md)
   help           show this help
 `;
@@ -42,6 +43,8 @@ async function main(argv: string[]): Promise<void> {
       return (await import('./nats-config.js')).runNatsConfig(rest);
     case 'load':
       return (await import('./load.js')).runLoadCli(rest);
+    case 'migrate':
+      return (await import('./migrate.js')).runMigrateCli(rest);
     case 'conformance':
       return (await import('./conformance.js')).runConformanceCli(rest);
     case 'pubsub':
