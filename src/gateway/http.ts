@@ -147,7 +147,8 @@ async function serveStatic(res: ServerResponse, urlPath: string, headers: Record
     ...headers,
     'content-type': TYPES[extname(file)] ?? 'application/octet-stream',
     'content-length': data.length,
-    'cache-control': extname(file) === '.html' ? 'no-cache' : 'public, max-age=300',
+    // the page and the service worker are revalidated on every load, so a deploy reaches every tab
+    'cache-control': extname(file) === '.html' || rel === '/sw.js' ? 'no-cache' : 'public, max-age=300',
   });
   res.end(data);
 }

@@ -70,7 +70,7 @@ test('a second user cannot take a handle that is online', async () => {
   await carol.goto(gw.url);
   await carol.getByTestId('handle-input').fill('alice');
   await carol.getByTestId('handle-submit').click();
-  await carol.getByTestId('login-error').filter({ hasText: /taken/ }).waitFor({ timeout: T.short });
+  await carol.getByTestId('login-error').filter({ hasText: /held by another user/ }).waitFor({ timeout: T.short });
   await carol.context().close();
 });
 
@@ -83,6 +83,7 @@ test('typing shows "X is typing…" to the others', async () => {
 test('an alert from one user is shown to the other with sender, node, region and age', async () => {
   await alice.getByTestId('alert-input').fill('fire drill at noon');
   await alice.getByTestId('alert-send').click();
+  await alice.getByTestId('alert-confirm').click();
   const alert = bob.getByTestId('alert').filter({ hasText: 'fire drill at noon' });
   await alert.waitFor({ timeout: T.short });
   assert.equal(await alert.getByTestId('alert-from').textContent(), 'alice');
@@ -98,6 +99,7 @@ test('XSS payloads stay text (messages and alerts); nothing runs', async () => {
   for (const p of payloads) await say(alice, p);
   await alice.getByTestId('alert-input').fill('<img src=x onerror=window.__xss=4>');
   await alice.getByTestId('alert-send').click();
+  await alice.getByTestId('alert-confirm').click();
   for (const p of payloads) await waitForMessage(bob, p);
   await bob.getByTestId('alert-text').filter({ hasText: '<img src=x onerror=window.__xss=4>' }).waitFor({ timeout: T.short });
   for (const page of [alice, bob]) {
