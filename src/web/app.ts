@@ -55,9 +55,6 @@ const DEFAULT_MAX_TEXT = 2000;
 const HISTORY_PAGE = 50;
 const DIRECTORY_EVERY_MS = 20_000;
 
-/** The SDK's history call (engine helper); optional so the page runs against an SDK without it. */
-type HistoryFn = (room: string, o: { before?: number; limit?: number }) => Promise<{ messages: ChatMessage[]; more: boolean }>;
-
 let session: SavedSession | undefined;
 let client: ConfabClient | undefined;
 let store: Store | undefined;
@@ -301,30 +298,29 @@ async function refreshDirectory(): Promise<void> {
   }
 }
 
-function historyFn(): HistoryFn | undefined {
-  const c = client as unknown as { history?: HistoryFn } | undefined;
-  return typeof c?.history === 'function' ? c.history.bind(client) : undefined;
-}
-
 /** Older messages for the top of a room, a page at a time, from the server's history. */
 async function loadOlder(r: RoomView): Promise<void> {
-  const history = historyFn();
-  if (!history || r.loading || (historyPausedUntil.get(r.name) ?? 0) > Date.now()) return;
+  const c = client;
+  if (!c || r.loading || (historyPausedUntil.get(r.name) ?? 0) > Date.now()) return;
+  historyPausedUntil.delete(r.name);
+  // nothing shown yet: the join's replay brings the newest messages; older ones are asked for above them
   const first = r.items.find((i): i is Extract<TimelineItem, { kind: 'msg' }> => i.kind === 'msg');
-  if (first && first.m.prev === 0) {
+  if (!first) return;
+  if (first.m.prev === 0) {
     r.more = false;
     if (r === timeline.room) timeline.refresh();
     return;
   }
   r.loading = true;
   try {
-    const page = await history(r.name, { ...(first ? { before: first.m.offset } : {}), limit: HISTORY_PAGE });
-    const msgs = page.messages.filter((m) => !first || (m.offset < first.m.offset && m.epoch === first.m.epoch));
-    const added = store?.prepend(r.name, msgs) ?? [];
+    const page = await c.history(r.name, { before: first.m.offset, limit: HISTORY_PAGE });
+    const msgs = page.messages.filter((m) => m.offset < first.m.offset && m.epoch === first.m.epoch);
+    const at = r.items.indexOf(first);
+    const added = at < 0 ? [] : (store?.prepend(r.name, msgs, at) ?? []);
     r.more = page.more && added.length > 0;
     r.loading = false;
     if (r === timeline.room) {
-      if (added.length) timeline.inserted(0, added.length);
+      if (added.length) timeline.inserted(at, added.length);
       else timeline.refresh();
     }
   } catch {
@@ -335,12 +331,12 @@ async function loadOlder(r: RoomView): Promise<void> {
 
 /** Messages a capped resume skipped, newest first, a page at a time, placed at their marker. */
 async function loadMissed(r: RoomView, item: Extract<TimelineItem, { kind: 'missed' }>): Promise<void> {
-  const history = historyFn();
-  if (!history || r.loading) return;
+  const c = client;
+  if (!c || r.loading) return;
   r.loading = true;
   if (r === timeline.room) timeline.refresh();
   try {
-    const page = await history(r.name, { before: item.to + 1, limit: Math.min(100, item.to - item.from + 1) });
+    const page = await c.history(r.name, { before: item.to + 1, limit: Math.min(100, item.to - item.from + 1) });
     const msgs = page.messages.filter((m) => m.offset >= item.from && m.offset <= item.to);
     const at = r.items.indexOf(item);
     if (at < 0) return;
@@ -422,7 +418,7 @@ function onJoined(j: JoinedEvent): void {
   const r = store!.room(j.room);
   r.members = new Map(j.members.map((m) => [m.id, m.handle]));
   r.count = j.count;
-  const missed = (j as JoinedEvent & { missed?: { from: number; to: number } }).missed;
+  const missed = j.missed;
   if (missed && missed.to >= missed.from) {
     store!.add(j.room, { key: newKey(), kind: 'missed', from: missed.from, to: missed.to });
     if (j.room === current) timeline.appended();

@@ -215,6 +215,11 @@ export class Timeline {
     const frag = document.createDocumentFragment();
     for (let i = this.#lo; i < this.#hi; i++) frag.append(this.#node(i));
     if (r.items.length === 0) frag.append(el('li', { class: 'notice', 'data-testid': 'empty-room' }, `No messages in #${r.name} yet. Say hello!`));
+    if (this.#lo === 0 && r.more !== false && r.items.some((i) => i.kind === 'msg')) {
+      const btn = el('button', { type: 'button', class: 'link', 'data-testid': 'load-older' }, r.loading ? 'Loading older messages…' : 'Load older messages');
+      btn.addEventListener('click', () => this.#hooks.needOlder(r));
+      frag.prepend(el('li', { class: 'notice start' }, btn));
+    }
     if (this.#lo === 0 && r.more === false && r.items.length > 0) frag.prepend(el('li', { class: 'notice start', 'data-testid': 'history-start' }, `This is the beginning of #${r.name}.`));
     this.list.replaceChildren(frag);
   }
@@ -257,7 +262,8 @@ export class Timeline {
           const extra = this.#hi - this.#lo - MAX_DOM;
           if (extra > 0) this.#dropBack(extra);
         });
-      } else this.#maybeOlder();
+      }
+      if (this.#lo === 0) this.#maybeOlder();
     }
     if (l.scrollHeight - l.scrollTop - l.clientHeight < NEAR_PX && this.#hi < r.items.length) {
       const n = Math.min(CHUNK, r.items.length - this.#hi);
