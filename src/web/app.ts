@@ -50,7 +50,8 @@ const ui = {
 };
 
 const CURRENT_KEY = 'confab.current';
-const RENEW_BEFORE_MS = 24 * 3600 * 1000;
+/** A session token this close to its expiry is renewed before it is used (tokens last an hour by default). */
+const RENEW_BEFORE_MS = 5 * 60 * 1000;
 const DEFAULT_MAX_TEXT = 2000;
 const HISTORY_PAGE = 50;
 const DIRECTORY_EVERY_MS = 20_000;
@@ -462,11 +463,22 @@ async function start(s: SavedSession): Promise<void> {
     if (c !== client) return;
     lastWelcome = w;
     ui.me.textContent = w.user.handle;
-    const perms = (w as { perms?: { alert?: unknown } }).perms;
-    if (typeof perms?.alert === 'boolean') alerts.setAllowed(perms.alert);
+    if (typeof w.perms?.alert === 'boolean') alerts.setAllowed(w.perms.alert);
     roomList.setDirectory(w.rooms.map((name) => ({ name, members: 0 })));
     renderRooms();
     void refreshDirectory();
+  });
+  c.on('session', (x) => {
+    if (c !== client || !session) return;
+    session = { ...session, expiresAt: x.exp * 1000, perms: x.perms };
+    void saveSession(session);
+    alerts.setAllowed(x.perms.alert);
+  });
+  c.on('token', (x) => {
+    // the SDK renewed the session on the open socket: keep the new token for the next start
+    if (c !== client || !session) return;
+    session = { ...session, token: x.token };
+    void saveSession(session);
   });
   c.on('joined', (j) => c === client && onJoined(j));
   c.on('message', (m) => c === client && onMessage(m));
@@ -658,8 +670,9 @@ ui.leave.addEventListener('click', leaveCurrent);
 ui.retryNow.addEventListener('click', () => client?.connect());
 ui.reconnect.addEventListener('click', () => client?.connect());
 ui.logout.addEventListener('click', () => {
-  if (session) void signOut(session.token); // revoked on every node, the handle freed
+  const token = session?.token;
   logout();
+  if (token) void signOut(token);
 });
 document.addEventListener('visibilitychange', () => {
   if (document.visibilityState === 'visible') markRead();

@@ -21,7 +21,8 @@ let w1: Page;
 let w2: Page;
 
 before(async () => {
-  gw = await GatewayProcess.create({ CONFAB_NODE_ID: 'node-n1', CONFAB_REGION: 'lis', CONFAB_PRESENCE_GRACE_MS: '200' });
+  // alerts are rate-limited per user (6 a minute by default): this test sends seven in a row
+  gw = await GatewayProcess.create({ CONFAB_NODE_ID: 'node-n1', CONFAB_REGION: 'lis', CONFAB_PRESENCE_GRACE_MS: '200', CONFAB_ALERT_RATE_PER_MIN: '600' });
   await gw.start();
   kit = await startBrowser();
   ctx = await kit.browser.newContext({ viewport: DESKTOP });
@@ -180,4 +181,21 @@ test('alerts sent before a user signed in are marked missed, not new', async () 
   assert.equal(await live.getAttribute('data-missed'), 'false');
   assert.deepEqual(kit.problems(late), []);
   await late.context().close();
+});
+
+test('a user the server does not allow to alert sees no alert form', async () => {
+  const strict = await GatewayProcess.create({ CONFAB_NODE_ID: 'node-n2', CONFAB_REGION: 'lis', CONFAB_ANON_ALERTS: '0' });
+  await strict.start();
+  try {
+    const p = await kit.newPage();
+    await p.setViewportSize(DESKTOP);
+    await p.goto(strict.url);
+    await signInHere(p, 'dora');
+    await p.getByTestId('alert-section').waitFor({ state: 'hidden', timeout: T.short });
+    await p.getByTestId('room-list').waitFor({ timeout: T.short });
+    assert.equal(await p.getByTestId('alert-send').isVisible(), false);
+    await p.context().close();
+  } finally {
+    await strict.dispose();
+  }
 });
