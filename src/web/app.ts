@@ -527,7 +527,7 @@ async function start(s: SavedSession): Promise<void> {
       return;
     }
     if (err.code === 'handle_taken') {
-      logout(`“${session?.handle ?? ''}” is held by another user right now; pick another handle.`);
+      logout(`“${session?.handle ?? ''}” is taken by another user right now; pick another handle.`);
       return;
     }
     // a message refused for good is reported where it was sent (see the composer); `later` refusals are resent by the SDK

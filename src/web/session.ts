@@ -48,7 +48,7 @@ export function handleProblem(handle: string): string | undefined {
 
 /** What to tell a user whose sign-in was refused. */
 export function refusalText(err: SessionError, handle: string): string {
-  if (err.code === 'handle_taken') return `“${handle}” is held by another user right now; pick another handle.`;
+  if (err.code === 'handle_taken') return `“${handle}” is taken: ${err.message}.`;
   return err.message;
 }
 

@@ -27,7 +27,14 @@ after(async () => {
   await gw?.dispose();
 });
 
-const savedExpiry = (p: Page) => p.evaluate(() => (JSON.parse(localStorage.getItem('confab.session') ?? '{}') as { expiresAt?: number }).expiresAt ?? 0);
+/** The session this tab uses, as the web client keeps it (docs/web.md: per-tab identity). */
+const saved = (p: Page) =>
+  p.evaluate(() => {
+    const id = sessionStorage.getItem('confab.tab-user') ?? '';
+    const all = JSON.parse(localStorage.getItem('confab.sessions') ?? '{}') as Record<string, { s?: { expiresAt?: number; token?: string } }>;
+    return all[id]?.s ?? {};
+  });
+const savedExpiry = async (p: Page) => (await saved(p)).expiresAt ?? 0;
 
 test('the web client renews its session silently across expiries: one socket, nothing dropped', async () => {
   let sockets = 0;
@@ -36,7 +43,14 @@ test('the web client renews its session silently across expiries: one socket, no
   const first = await savedExpiry(page);
   assert.ok(first > Date.now(), 'a session with an expiry');
   // two renewals: each one answers the server's `refresh` before the token expires
-  await page.waitForFunction((f) => ((JSON.parse(localStorage.getItem('confab.session') ?? '{}') as { expiresAt?: number }).expiresAt ?? 0) >= f + 2000, first, { timeout: TTL_S * 3000 });
+  await page.waitForFunction(
+    (f) => {
+      const all = JSON.parse(localStorage.getItem('confab.sessions') ?? '{}') as Record<string, { s?: { expiresAt?: number } }>;
+      return (all[sessionStorage.getItem('confab.tab-user') ?? '']?.s?.expiresAt ?? 0) >= f + 2000;
+    },
+    first,
+    { timeout: TTL_S * 3000 },
+  );
   await page.waitForFunction((f) => Date.now() > f + 500, first, { timeout: TTL_S * 2000 });
   await waitConnected(page);
   await say(page, 'still here after the first token expired');
@@ -63,7 +77,7 @@ test('a handle held by another user, or a look-alike of it, is refused with a pl
 test('signing out revokes the session on the server and frees the handle', async () => {
   const leaver = await kit.newPage();
   await signIn(leaver, gw.url, 'leaving.user');
-  const token = await leaver.evaluate(() => (JSON.parse(localStorage.getItem('confab.session') ?? '{}') as { token?: string }).token ?? '');
+  const token = (await saved(leaver)).token ?? '';
   await leaver.getByTestId('logout').click();
   await leaver.getByTestId('login').waitFor({ timeout: T.short });
   let status = 0;
