@@ -20,6 +20,7 @@ import { performance } from 'node:perf_hooks';
 import { sizes, fanout, groups, connRate, resume, slowConsumers } from './scenarios.js';
 import { confabAvailable, hasTaskset, snapshotConfab, ROOT, SERVER_CORE, LOADGEN_CORE } from './systems.js';
 import { busHop, busHopAvailable } from './bushop.js';
+import { abuseTable, underAbuse, type AbuseResult } from './abuse.js';
 import { aggregate, renderTable, renderMarkdown, type RunRecord, type BenchMeta } from './report.js';
 import { renderChart } from './chart.js';
 import type { SystemKind } from './protocols.js';
@@ -158,6 +159,12 @@ async function main(): Promise<void> {
         }
       } else if (run === 0) await runOne(run, 'bushop', 'confab-nats', () => busHop(s)); // once per bench: it needs its own three processes
     }
+  }
+  // confab only, once per bench (three gateway processes in turn): canary latency alone and beside an attacker at the limits
+  if (want('under-abuse') && systems.includes('confab')) {
+    await runOne(0, 'under-abuse', 'confab', () => underAbuse(s));
+    const r = records.find((x) => x.scenario === 'under-abuse' && x.result);
+    if (r) log(`under abuse:\n${abuseTable(r.result as AbuseResult)}`);
   }
   meta.totalSeconds = (performance.now() - t0) / 1000;
   const agg = aggregate(records, meta);
