@@ -121,28 +121,31 @@ export interface FloodResult {
   acked: number[];
   /** pub frames refused with an error frame (rate_limited, …). */
   refused: number;
-  /** Sockets used and the per-socket rate they were paced at. */
+  /** Users, sockets in all, and the rate each socket was paced at. */
+  users: number;
   sockets: number;
   perSocketRate: number;
   ms: number;
 }
 
 /**
- * One user with `sockets` connections floods `room` for `seconds`, each socket at the server's
- * per-connection limit (`welcome.limits.ratePerSec`, 95 % of it, so the flood stays within the
- * limits), then waits until every frame is answered. The sockets join the room (they must, to
- * publish) and ignore what they receive except acks and errors.
+ * `users` users with `socketsPerUser` connections each flood `room` for `seconds`, as fast as the
+ * server allows: each socket at 95 % of the per-connection rate (`welcome.limits.ratePerSec`) or of
+ * its share of the per-user rate (CONFAB_USER_MSG_PER_SEC, by default 1.5 × the per-connection
+ * rate), whichever is lower; then it waits until every frame is answered. The sockets join the
+ * room (they must, to publish) and ignore what they receive except acks and errors.
  */
-export async function flood(base: string, room: string, opts: { sockets: number; seconds: number; handle: string }): Promise<FloodResult> {
+export async function flood(base: string, room: string, opts: { users: number; socketsPerUser: number; seconds: number; handle: string; userRate?: number }): Promise<FloodResult> {
   const { default: WebSocket } = await import('ws');
-  const s = await httpSession(base, opts.handle);
-  const wsUrl = `${base.replace(/^http/, 'ws')}/ws?token=${encodeURIComponent(s.token)}&echo=0`;
   const acked: number[] = [];
   let refused = 0;
   let sent = 0;
   let rate = 0;
-  const socks = await Promise.all(
-    Array.from({ length: opts.sockets }, async () => {
+  const socks: InstanceType<typeof WebSocket>[] = [];
+  for (let u = 0; u < opts.users; u++) {
+    const s = await httpSession(base, `${opts.handle}${u}`);
+    const wsUrl = `${base.replace(/^http/, 'ws')}/ws?token=${encodeURIComponent(s.token)}&echo=0`;
+    for (let k = 0; k < opts.socketsPerUser; k++) {
       const ws = new WebSocket(wsUrl, ['confab.v1']);
       await new Promise<void>((resolve, reject) => {
         let welcomed = false;
@@ -159,10 +162,11 @@ export async function flood(base: string, room: string, opts: { sockets: number;
         ws.once('error', reject);
         ws.once('close', (code) => reject(new Error(`flood socket closed ${code}`)));
       });
-      return ws;
-    }),
-  );
-  const perSocketRate = rate * 0.95;
+      socks.push(ws);
+    }
+  }
+  const userRate = opts.userRate ?? rate * 1.5;
+  const perSocketRate = 0.95 * Math.min(rate, userRate / opts.socketsPerUser);
   const t0 = Date.now();
   await Promise.all(
     socks.map(
@@ -186,5 +190,5 @@ export async function flood(base: string, room: string, opts: { sockets: number;
   while (acked.length + refused < sent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   const ms = Date.now() - t0;
   for (const ws of socks) ws.close();
-  return { sent, acked, refused, sockets: opts.sockets, perSocketRate, ms };
+  return { sent, acked, refused, users: opts.users, sockets: socks.length, perSocketRate, ms };
 }
