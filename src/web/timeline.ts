@@ -298,7 +298,7 @@ export class Timeline {
     let anchor: HTMLElement | undefined;
     for (const c of l.children) {
       const e = c as HTMLElement;
-      if (e.offsetTop + e.offsetHeight > top + l.offsetTop) {
+      if (e.dataset.key && e.offsetTop + e.offsetHeight > top + l.offsetTop) {
         anchor = e;
         break;
       }
