@@ -70,7 +70,7 @@ test('a second user cannot take a handle that is online', async () => {
   await carol.goto(gw.url);
   await carol.getByTestId('handle-input').fill('alice');
   await carol.getByTestId('handle-submit').click();
-  await carol.getByTestId('login-error').filter({ hasText: /taken by another user/ }).waitFor({ timeout: T.short });
+  await carol.getByTestId('login-error').filter({ hasText: /is taken: .*another user/ }).waitFor({ timeout: T.short });
   await carol.context().close();
 });
 
