@@ -49,6 +49,12 @@ export class Timeline {
   #atBottom = true;
   /** Messages below the window or below the view that arrived since the reader scrolled up. */
   #below = 0;
+  /**
+   * The room's item count once every item so far was accounted for (shown, or counted in #below):
+   * what lies beyond it at the next flush arrived since. Not #hi: the window also ends above the
+   * newest items when older history pushed them out of it, and those are not new.
+   */
+  #known = 0;
 
   constructor(list: HTMLElement, jump: HTMLButtonElement, hooks: TimelineHooks) {
     this.list = list;
@@ -83,6 +89,7 @@ export class Timeline {
   show(room: RoomView | undefined, emptyText = 'Join a room to start chatting.'): void {
     this.#room = room;
     this.#below = 0;
+    this.#known = room?.items.length ?? 0;
     cancelAnimationFrame(this.#frame);
     this.#frame = 0;
     if (!room) {
@@ -111,6 +118,7 @@ export class Timeline {
 
   /** Items were inserted at index `at` (older history, missed messages): render again, keeping the reader's place. */
   inserted(at: number, n: number): void {
+    if (this.#room && at <= this.#known) this.#known += n;
     if (!this.#room || n === 0 || at > this.#hi) return;
     if (at < this.#lo || (at === this.#lo && this.#lo > 0)) {
       this.#lo += n;
@@ -125,6 +133,7 @@ export class Timeline {
   /** `n` items were dropped from the front of the room in view. */
   trimmed(n: number): void {
     if (!this.#room) return;
+    this.#known = Math.max(0, this.#known - n);
     this.#lo = Math.max(0, this.#lo - n);
     this.#hi = Math.max(this.#lo, this.#hi - n);
     this.#preserve(() => this.#renderAll());
@@ -156,10 +165,16 @@ export class Timeline {
 
   #flushNew(): void {
     const r = this.#room;
-    if (!r || this.#hi >= r.items.length) return;
+    if (!r) return;
+    if (this.#hi >= r.items.length) {
+      this.#known = r.items.length;
+      return;
+    }
     const wasBottom = this.#isAtBottom();
     this.list.querySelector('[data-testid="empty-room"]')?.remove();
     const fresh = r.items.length - this.#hi;
+    const arrived = Math.max(0, r.items.length - this.#known);
+    this.#known = r.items.length;
     if (wasBottom) {
       if (fresh > MAX_DOM) {
         this.toBottom();
@@ -183,7 +198,7 @@ export class Timeline {
         this.list.append(frag);
         this.#hi += n;
       }
-      this.#below += fresh;
+      this.#below += arrived;
     }
     this.#setJump();
   }
