@@ -181,8 +181,17 @@ describe('a partitioned gateway, and Redis losing its tail meanwhile', () => {
     await waitFor(async () => (await fetch(`${far!.url}/readyz`)).status === 200, { what: 'far ready again', timeoutMs: 10_000 });
     const r2 = await RawClient.connect(far!.wsUrl, readerSession.token);
     f.clients.push(r2);
-    r2.send({ t: 'join', room: 'ep', since: { epoch: seen.epoch, offset: seen.offset } });
-    const j2 = await r2.next('joined', (j) => j.room === 'ep');
+    // /readyz follows the bus; the history connection may still be reconnecting: a refused resume (retry
+    // class later) is sent again, as the SDK does
+    let j2: Extract<(typeof r2.frames)[number], { t: 'joined' }> | undefined;
+    await waitFor(async () => {
+      const from = r2.frames.length;
+      r2.send({ t: 'join', room: 'ep', since: { epoch: seen.epoch, offset: seen.offset } });
+      await waitFor(() => r2.frames.slice(from).some((f) => (f.t === 'joined' || f.t === 'error') && f.room === 'ep'), { what: 'an answer to the resume' });
+      j2 = r2.frames.slice(from).find((f): f is NonNullable<typeof j2> => f.t === 'joined' && f.room === 'ep');
+      return j2 !== undefined;
+    }, { what: 'the resume joined', timeoutMs: 15_000, intervalMs: 100 });
+    if (!j2) throw new Error('unreachable: waitFor resolved without a joined frame');
     assert.ok(!(j2.recovered && r2.msgs('ep').length === 0), `recovered with a hole: the reader never gets "new x0", "new x1" (joined ${JSON.stringify(j2)})`);
     assert.equal(j2.reset, true);
   });
