@@ -116,7 +116,7 @@ export class PostgresHistory implements History {
       throw new ConfabError('store_failed', `postgres: ${(e as Error).message}`, { cause: e });
     }
     h.setStatus('up');
-    h.sweepTimer = setInterval(() => void h.sweep().catch((err: unknown) => log.debug({ err }, 'postgres retention sweep failed')), cfg.sweepMs);
+    h.sweepTimer = setInterval(() => void h.sweep().catch((err: unknown) => log.warn({ err }, 'postgres retention sweep failed')), cfg.sweepMs);
     h.sweepTimer.unref();
     h.healthTimer = setInterval(() => h.suspect(), 2_000);
     h.healthTimer.unref();
