@@ -8,6 +8,7 @@
  *   R+10+i     NATS client port of node i     R+20+i  monitoring (/healthz)
  *   R+30+i     NATS cluster (routes)          R+40+i  NATS gateway (between regions)
  *   R+50+j     confab gateway j
+ *   R+70+i     WAN proxy in front of node i's gateway port (only with --wan-latency / --wan-loss)
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -30,6 +31,10 @@ export interface ClusterOptions {
   basePort: number;
   dir: string;
   regionNames: string[];
+  /** --wan-latency: round-trip ms added between regions by a proxy on every gateway link (undefined: no proxy). */
+  wanLatencyMs?: number;
+  /** --wan-loss: percent of chunks on the WAN delayed by a retransmission timeout. */
+  wanLossPct?: number;
 }
 
 /**
@@ -60,6 +65,8 @@ export interface NatsNodeState extends PartStatus {
   monitorPort: number;
   clusterPort: number;
   gatewayPort: number;
+  /** With a WAN: the proxy port other regions reach this node's gateway port through (advertised). */
+  wanPort?: number;
   url: string;
   monitorUrl: string;
   config: string;
@@ -108,6 +115,8 @@ export interface ClusterState {
   streamRegion: string;
   status: 'starting' | 'running' | 'rolling' | 'stopping' | 'stopped';
   regions: RegionState[];
+  /** Set when the gateway links between regions go through WAN proxies (docs/cluster.md). */
+  wan?: { latencyMs: number; lossPct: number };
 }
 
 function intFlag(name: string, raw: string | undefined, min: number, max: number): number {
@@ -144,6 +153,15 @@ export function parseClusterArgs(argv: string[], allowed: readonly string[]): Cl
         if (!val) throw new UsageError('--dir needs a path');
         o.dir = val;
         break;
+      case 'wan-latency':
+        o.wanLatencyMs = intFlag(key, val, 0, 10_000);
+        break;
+      case 'wan-loss': {
+        const n = Number(val);
+        if (val === undefined || val.trim() === '' || !Number.isFinite(n) || n < 0 || n > 50) throw new UsageError(`--wan-loss needs a percentage 0–50, got ${JSON.stringify(val ?? '')}`);
+        o.wanLossPct = n;
+        break;
+      }
       case 'region-names': {
         const names = (val ?? '').split(',').map((s) => s.trim()).filter(Boolean);
         for (const n of names) if (!/^[a-z][a-z0-9]{1,15}$/.test(n)) throw new UsageError(`bad region name ${JSON.stringify(n)} (lowercase letters and digits)`);
@@ -153,6 +171,7 @@ export function parseClusterArgs(argv: string[], allowed: readonly string[]): Cl
       }
     }
   }
+  if ((o.wanLatencyMs !== undefined || o.wanLossPct !== undefined) && o.regions < 2) throw new UsageError('--wan-latency/--wan-loss need at least 2 regions (the WAN is between regions)');
   if (o.regions > o.regionNames.length) throw new UsageError(`--regions ${o.regions} needs as many --region-names (have ${o.regionNames.length})`);
   o.dir = resolve(o.dir);
   return o;
@@ -166,6 +185,7 @@ export function streamReplicasFor(natsPerRegion: number): number {
 /** The complete plan (no PIDs yet). */
 export function planCluster(o: ClusterOptions, controlToken: string): ClusterState {
   const regions: RegionState[] = [];
+  const wan = o.wanLatencyMs !== undefined || o.wanLossPct !== undefined;
   for (let r = 0; r < o.regions; r++) {
     const name = o.regionNames[r]!;
     const R = o.basePort + 100 * (r + 1);
@@ -175,6 +195,7 @@ export function planCluster(o: ClusterOptions, controlToken: string): ClusterSta
       monitorPort: R + 20 + i,
       clusterPort: R + 30 + i,
       gatewayPort: R + 40 + i,
+      ...(wan ? { wanPort: R + 70 + i } : {}),
       url: `nats://127.0.0.1:${R + 10 + i}`,
       monitorUrl: `http://127.0.0.1:${R + 20 + i}`,
       config: join(o.dir, 'nats', `${name}-n${i + 1}.conf`),
@@ -206,12 +227,13 @@ export function planCluster(o: ClusterOptions, controlToken: string): ClusterSta
     streamRegion: regions[0]!.name,
     status: 'starting',
     regions,
+    ...(wan ? { wan: { latencyMs: o.wanLatencyMs ?? 0, lossPct: o.wanLossPct ?? 0 } } : {}),
   };
 }
 
 /** Every TCP port the plan uses. */
 export function plannedPorts(s: ClusterState): number[] {
-  return [s.controlPort, ...s.regions.flatMap((r) => [r.haproxy.port, ...r.nats.flatMap((n) => [n.port, n.monitorPort, n.clusterPort, n.gatewayPort]), ...r.gateways.map((g) => g.port)])];
+  return [s.controlPort, ...s.regions.flatMap((r) => [r.haproxy.port, ...r.nats.flatMap((n) => [n.port, n.monitorPort, n.clusterPort, n.gatewayPort, ...(n.wanPort ? [n.wanPort] : [])]), ...r.gateways.map((g) => g.port)])];
 }
 
 /**
@@ -242,7 +264,11 @@ export function natsEnvFor(s: ClusterState, region: RegionState, node: NatsNodeS
   };
   const superCluster = s.regions.length > 1;
   if (region.nats.length > 1 || superCluster) env.NATS_ROUTES = region.nats.map((n) => `127.0.0.1:${n.clusterPort}`).join(',');
-  if (superCluster) env.NATS_GATEWAYS = s.regions.map((r) => `${r.name}=${r.nats.map((n) => `nats://127.0.0.1:${n.gatewayPort}`).join('|')}`).join(';');
+  // with a WAN, every region reaches every other one through the proxies (and each node advertises its proxy,
+  // so the addresses gossiped between gateways lead through the WAN too); a region's own entry is its real ports
+  const gwPort = (r: RegionState, n: NatsNodeState) => (r !== region && n.wanPort ? n.wanPort : n.gatewayPort);
+  if (superCluster) env.NATS_GATEWAYS = s.regions.map((r) => `${r.name}=${r.nats.map((n) => `nats://127.0.0.1:${gwPort(r, n)}`).join('|')}`).join(';');
+  if (superCluster && node.wanPort) env.NATS_GATEWAY_ADVERTISE = `127.0.0.1:${node.wanPort}`;
   return env;
 }
 

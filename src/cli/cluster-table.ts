@@ -21,7 +21,10 @@ export function renderTable(s: ClusterState): string {
     }
   }
   const footer = `history: one JetStream stream (R${s.streamReplicas}) in region ${s.streamRegion}, one JetStream domain across all regions\n`;
-  return pad(rows) + footer;
+  const wan = s.wan
+    ? `wan: ${s.wan.latencyMs} ms round trip, ${s.wan.lossPct}% loss between regions (proxies on ${s.regions.flatMap((r) => r.nats.map((n) => n.wanPort)).join(', ')}; counters: GET /wan on the control port)\n`
+    : '';
+  return pad(rows) + footer + wan;
 }
 
 const time = (iso: string | undefined) => (iso ? iso.slice(11, 19) : '');

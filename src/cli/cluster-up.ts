@@ -21,6 +21,7 @@ import { NATS_SERVER_BIN } from '../procs/nats.js';
 import { alive, cmdline, MARKERS, signalIfOurs, tail, waitGone } from '../procs/pid.js';
 import { spawnLogged, type Proc } from '../procs/process.js';
 import { httpStatus, waitFor } from '../procs/wait.js';
+import { WanProxy } from '../procs/wan-proxy.js';
 import {
   natsConfigFor,
   partsOf,
@@ -111,6 +112,8 @@ class Supervisor {
   private startFailure?: string;
 
   private readonly natsAuth: { user: string; pass: string };
+  /** The WAN proxies in front of every gateway port (with --wan-latency / --wan-loss). */
+  readonly wan: WanProxy[] = [];
 
   constructor(readonly state: ClusterState, private readonly secret: string, private readonly log: (line: string) => void) {
     this.natsAuth = loadNatsAuth(state.dir);
@@ -296,6 +299,19 @@ class Supervisor {
     await waitFor(cond, { what, timeoutMs: HEALTH_TIMEOUT_MS, intervalMs: 100, abort: () => this.startFailure ?? (part.proc ? undefined : `exited; log:\n${tail(part.log)}`) });
   }
 
+  /** With a WAN: one delaying proxy per NATS node, in front of its gateway port, before any NATS starts. */
+  async startWan(): Promise<void> {
+    const w = this.state.wan;
+    if (!w) return;
+    for (const r of this.state.regions) {
+      for (const n of r.nats) {
+        if (!n.wanPort) continue;
+        this.wan.push(await WanProxy.listen({ port: n.wanPort, target: { port: n.gatewayPort }, latencyMs: w.latencyMs, lossPct: w.lossPct, name: `wan->${n.name}` }));
+      }
+    }
+    this.log(`wan: ${this.wan.length} proxies, ${w.latencyMs} ms round trip, ${w.lossPct}% loss between regions`);
+  }
+
   async startNats(): Promise<void> {
     const nats = this.partsOfKind('nats');
     for (const part of nats) {
@@ -446,6 +462,10 @@ class Supervisor {
         );
         return;
       }
+      if (req.method === 'GET' && req.url === '/wan') {
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ wan: this.state.wan ?? null, proxies: this.wan.map((p) => p.stats()) }));
+        return;
+      }
       if (req.method === 'GET' && req.url === '/status') {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.state));
         return;
@@ -492,6 +512,7 @@ class Supervisor {
       await stopAll('haproxy', 5_000);
       this.log('stopping: nats');
       await stopAll('nats', 10_000);
+      await Promise.all(this.wan.map((p) => p.close()));
       this.state.status = 'stopped';
       this.save();
       this.log('stopped');
@@ -551,6 +572,7 @@ export async function clusterUp(o: ClusterOptions): Promise<void> {
   try {
     log(`starting in ${o.dir}: ${o.regions} region(s) × ${o.natsPerRegion} NATS + ${o.gatewaysPerRegion} gateway(s) + HAProxy (${HAPROXY_BIN})`);
     await sup.serveControl();
+    await sup.startWan();
     await sup.startNats();
     await sup.startGateways();
     await sup.startHaproxies();

@@ -15,9 +15,11 @@ import { clusterUp } from './cluster-up.js';
 export const CLUSTER_USAGE = `usage: confab cluster <up|down|roll|status> [options]
 
   up      [--regions 2] [--nats-per-region 3] [--gateways-per-region 2] [--base-port 14000]
-          [--dir .confab-cluster] [--region-names ord,syd,…]
+          [--dir .confab-cluster] [--region-names ord,syd,…] [--wan-latency MS] [--wan-loss PCT]
           start everything on 127.0.0.1, print the table, stay in the foreground,
           restart any part that exits on its own (backoff 0.5 s → 10 s);
+          --wan-latency/--wan-loss put a delaying proxy on every gateway link between
+          regions (MS round trip; PCT of chunks delayed by a retransmission timeout)
           Ctrl-C / SIGTERM stops it (gateways drained first)
   down    [--dir .confab-cluster]   stop the cluster started from that dir (by the PIDs in cluster.json)
   roll    [--dir .confab-cluster]   rolling restart of every gateway, one at a time, no downtime
@@ -33,6 +35,8 @@ const UP_OPTIONS = {
   'base-port': { type: 'string' },
   ...DIR,
   'region-names': { type: 'string' },
+  'wan-latency': { type: 'string' },
+  'wan-loss': { type: 'string' },
   ...HELP,
 } as const;
 const DIR_OPTIONS = { ...DIR, ...HELP } as const;

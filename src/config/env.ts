@@ -596,6 +596,13 @@ export const ENV = {
     readIn: [CONFIG_GEN],
     docs: [{ section: 'nats-config', meaning: 'regions joined by gateways: `ord,syd` (needs `FLY_APP_NAME`) or `ord=nats://h1:7222\\|nats://h2:7222;syd=…`' }],
   }),
+  NATS_GATEWAY_ADVERTISE: text({
+    pattern: /^(\[[^\]\s"]+\]|[^:\s"]+):\d{1,5}$/,
+    message: (v) => `expected host:port, got ${JSON.stringify(v)}`,
+    values: '`host:port`',
+    readIn: [CONFIG_GEN],
+    docs: [{ section: 'nats-config', default: 'the gateway listen address', meaning: 'the address other regions are told to reach this node\'s gateway at (a proxy or NAT in front of it; `confab cluster up --wan-latency` uses it)' }],
+  }),
   NATS_STORE_DIR: text({
     default: '/nats-store',
     pattern: /^[^"\n]+$/,

@@ -4,7 +4,8 @@
  *   - server_name from NATS_SERVER_NAME, else `<FLY_REGION>-<FLY_ALLOC_ID>`, else the host name;
  *   - cluster routes from NATS_ROUTES (list) or DNS `<FLY_REGION>.<FLY_APP_NAME>.internal`;
  *     no routes at all means a standalone server (a one-node "cluster" never turns healthy);
- *   - gateways per region from NATS_GATEWAYS (`ord,syd` with FLY_APP_NAME, or `ord=nats://h:7222|nats://h2:7222;syd=…`);
+ *   - gateways per region from NATS_GATEWAYS (`ord,syd` with FLY_APP_NAME, or `ord=nats://h:7222|nats://h2:7222;syd=…`),
+ *     advertised to other regions as NATS_GATEWAY_ADVERTISE when set (a proxy in front of the gateway port);
  *   - JetStream on NATS_STORE_DIR with NATS_MAX_FILE_STORE / NATS_MAX_MEM_STORE;
  *   - monitoring on 8222 (`/healthz`); NATS_APPEND_CONFIG (base64) appended verbatim;
  *   - client authentication required: `authorization { user, password }` from NATS_USER / NATS_PASS
@@ -120,6 +121,8 @@ export function renderNatsConfig(env: Env = process.env): string {
       ? [`nats-route://${region ? `${region}.` : 'global.'}${app}.internal:${clusterPort}`]
       : [];
   const gws = gateways(env, app, gwPort);
+  const gwAdvertise = str(env, 'NATS_GATEWAY_ADVERTISE');
+  if (gwAdvertise !== undefined && !/^(\[[^\]\s"]+\]|[^:\s"]+):\d{1,5}$/.test(gwAdvertise)) throw new ConfigError('NATS_GATEWAY_ADVERTISE', `expected host:port, got ${JSON.stringify(gwAdvertise)}`);
   let append = '';
   const b64 = str(env, 'NATS_APPEND_CONFIG');
   if (b64) {
@@ -148,7 +151,10 @@ export function renderNatsConfig(env: Env = process.env): string {
     out.push('  ]', '}');
   }
   if (gws.length > 0) {
-    out.push('', 'gateway {', `  name: ${q(clusterName)}`, `  listen: ${q(hostPort(listenHost, gwPort))}`, '  gateways: [');
+    out.push('', 'gateway {', `  name: ${q(clusterName)}`, `  listen: ${q(hostPort(listenHost, gwPort))}`);
+    // the address other regions are told (gossip) to reach this node at, e.g. a proxy in front of it
+    if (gwAdvertise) out.push(`  advertise: ${q(gwAdvertise)}`);
+    out.push('  gateways: [');
     for (const g of gws) out.push(`    { name: ${q(g.name)}, urls: [${g.urls.map(q).join(', ')}] }`);
     out.push('  ]', '}');
   }
