@@ -23,7 +23,7 @@ describe('confab cluster flags', () => {
   });
 
   it('each usage mistake is a UsageError naming the flag and what it needs (unknown, missing value, out of range, bad names)', () => {
-    const allowed = '--regions --nats-per-region --gateways-per-region --base-port --dir --region-names';
+    const allowed = '--regions --nats-per-region --gateways-per-region --base-port --dir --region-names --wan-latency --wan-loss';
     usage(() => parseClusterCommandArgs(['--bogus'], 'up'), `unknown option --bogus (allowed: ${allowed})`);
     usage(() => parseClusterCommandArgs(['--bogus=1'], 'up'), `unknown option --bogus (allowed: ${allowed})`);
     usage(() => parseClusterCommandArgs(['--regions', '2'], 'down'), 'unknown option --regions (allowed: --dir)');
