@@ -44,34 +44,50 @@ export function newCursor(): Cursor {
 type Joined = ServerFrameOf<'joined'>;
 type Range = { from: number; to: number };
 
+/** Messages to write, owned by the one replay writing them (`paced` lets them go while it waits). */
+interface Page {
+  msgs: readonly (ChatMessage | { offset: number; frame: Buffer })[];
+  more: boolean;
+}
+
 /** Answer a join of `s` (cursor `cur`): `joined`, the replay, then live with no seam. */
 export async function replay(room: Room, s: Subscriber, cur: Cursor, since: Position | undefined): Promise<void> {
+  const deadline = Date.now() + REPLAY_DRAIN_WAIT_MS; // one budget of waiting for the subscriber per join
+  // the first page is built in a helper of its own, so nothing here keeps a reference to it while `paced` waits
+  const page = fromCache(room, s, cur, since) ?? (await fromHistory(room, s, cur, since));
+  if (!page || !(await pacedThrough(room, s, cur, page, deadline))) return;
+  await handOver(room, s, cur);
+}
+
+function writeJoined(room: Room, s: Subscriber, epoch: string, last: number, recovered: boolean, extra: { gap?: Range; missed?: Range; reset?: boolean }): void {
+  const f: Joined = { t: 'joined', room: room.name, epoch, last, recovered, ...room.ctx.joinedMembers(room.name) };
+  if (extra.gap) f.gap = extra.gap;
+  if (extra.missed) f.missed = extra.missed;
+  if (extra.reset) f.reset = true;
+  s.write(textFrame(JSON.stringify(f)));
+}
+
+/** From the messages this node delivered recently (no history read): `joined` written, the page to replay; undefined when the cache does not reach back. */
+function fromCache(room: Room, s: Subscriber, cur: Cursor, since: Position | undefined): Page | undefined {
   const ctx = room.ctx;
   const max = ctx.replayMax;
-  const deadline = Date.now() + REPLAY_DRAIN_WAIT_MS; // one budget of waiting for the subscriber per join
-  const joined = (epoch: string, last: number, recovered: boolean, extra: { gap?: Range; missed?: Range; reset?: boolean }): void => {
-    const f: Joined = { t: 'joined', room: room.name, epoch, last, recovered, ...ctx.joinedMembers(room.name) };
-    if (extra.gap) f.gap = extra.gap;
-    if (extra.missed) f.missed = extra.missed;
-    if (extra.reset) f.reset = true;
-    s.write(textFrame(JSON.stringify(f)));
-  };
-
-  // from the messages this node delivered recently: no history read
   const cached = since ? (since.epoch === room.epoch ? room.cachedAfter(since.offset) : undefined) : room.cachedRecent(ctx.recentOnJoin);
-  if (cached) {
-    let msgs = cached.msgs;
-    let missed: Range | undefined;
-    if (since && msgs.length > max) {
-      missed = { from: msgs[0]!.offset, to: msgs[msgs.length - max - 1]!.offset };
-      msgs = msgs.slice(-max);
-    }
-    joined(room.epoch, cached.last, since !== undefined && !missed, missed ? { missed } : {});
-    cur.last = missed?.to ?? since?.offset ?? 0;
-    if (!(await paced(room, s, cur, msgs, deadline))) return;
-    return handOver(room, s, cur);
+  if (!cached) return undefined;
+  let msgs = cached.msgs;
+  let missed: Range | undefined;
+  if (since && msgs.length > max) {
+    missed = { from: msgs[0]!.offset, to: msgs[msgs.length - max - 1]!.offset };
+    msgs = msgs.slice(-max);
   }
+  writeJoined(room, s, room.epoch, cached.last, since !== undefined && !missed, missed ? { missed } : {});
+  cur.last = missed?.to ?? since?.offset ?? 0;
+  return { msgs, more: false };
+}
 
+/** From history: `joined` written, the first page to replay; undefined when the join was superseded meanwhile. */
+async function fromHistory(room: Room, s: Subscriber, cur: Cursor, since: Position | undefined): Promise<Page | undefined> {
+  const ctx = room.ctx;
+  const max = ctx.replayMax;
   const h = ctx.history;
   let res: ReadResult;
   let recovered = false;
@@ -100,35 +116,61 @@ export async function replay(room: Room, s: Subscriber, cur: Cursor, since: Posi
     reset = since !== undefined;
     res = await h.recent(room.name, ctx.recentOnJoin);
   }
-  if (!room.holds(s, cur)) return;
-  joined(res.epoch, res.last, recovered, { ...(res.gap ? { gap: res.gap } : {}), ...(missed ? { missed } : {}), reset });
+  if (!room.holds(s, cur)) return undefined;
+  writeJoined(room, s, res.epoch, res.last, recovered, { ...(res.gap ? { gap: res.gap } : {}), ...(missed ? { missed } : {}), reset });
   cur.last = missed?.to ?? (since && !reset ? since.offset : 0);
-  for (;;) {
-    if (!(await paced(room, s, cur, res.messages, deadline))) return;
-    if (!res.more) break;
-    res = await h.read(room.name, cur.last, PAGE);
-    if (!room.holds(s, cur)) return;
-  }
-  await handOver(room, s, cur);
+  return { msgs: res.messages, more: res.more };
 }
+
+/**
+ * Write `page`, then, while `paced` let the rest of a page go to wait for the subscriber or
+ * history has more, read on from the last offset written. False when the join was superseded.
+ */
+async function pacedThrough(room: Room, s: Subscriber, cur: Cursor, page: Page, deadline: number): Promise<boolean> {
+  for (;;) {
+    const r = await paced(room, s, cur, page, deadline);
+    if (r === 'superseded') return false;
+    if (r === 'done' && !page.more) return true;
+    const res = await room.ctx.history.read(room.name, cur.last, PAGE);
+    if (!room.holds(s, cur)) return false;
+    page.msgs = res.messages;
+    page.more = res.more;
+  }
+}
+
+type Paced = 'done' | 'dropped' | 'superseded';
+
+/** A replay that must wait for its subscriber keeps at most this many messages of its page; more are let go and read again. */
+const KEEP_WHILE_WAITING = 8;
 
 /**
  * Write replayed messages at the pace the subscriber reads them: whenever it holds more than half
  * the send-buffer cap, wait for it to drain, so an honest client resuming a long absence is never
  * closed as a slow consumer (one that does not read at all still is: the wait gives up at
- * `deadline` and the cap applies). False when the join was superseded.
+ * `deadline` and the cap applies). A replay waiting for its subscriber holds no page: beyond a few
+ * messages the rest is let go (`dropped`) and read again from history once the subscriber read,
+ * so the memory of replays is bounded by the send buffers (docs/limits.md "Memory budget"), not by
+ * sockets × rooms × pages. `superseded`: the join was.
  */
-async function paced(room: Room, s: Subscriber, cur: Cursor, msgs: readonly (ChatMessage | { offset: number; frame: Buffer })[], deadline: number): Promise<boolean> {
+async function paced(room: Room, s: Subscriber, cur: Cursor, page: Page, deadline: number): Promise<Paced> {
   const high = room.ctx.sendBufferBytes / 2;
-  for (const m of msgs) {
+  for (let i = 0; i < page.msgs.length; i++) {
+    const m = page.msgs[i]!;
     if (m.offset <= cur.last) continue;
     cur.last = m.offset;
     s.write('frame' in m ? m.frame : msgFrame(JSON.stringify(m)));
     if (s.backlog() <= high) continue;
+    const drop = page.msgs.length - i - 1 > KEEP_WHILE_WAITING;
+    if (drop) {
+      page.msgs = [];
+      page.more = true;
+    }
     await s.drained(high, deadline);
-    if (!room.holds(s, cur)) return false;
+    if (!room.holds(s, cur)) return 'superseded';
+    if (drop) return 'dropped';
   }
-  return true;
+  page.msgs = [];
+  return 'done';
 }
 
 /** Hand over from replay to live: queued live messages follow with no hole and no duplicate. */

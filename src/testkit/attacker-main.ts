@@ -1,0 +1,20 @@
+/**
+ * Child-process entry of the abuse client (`spawnAttacker`): reads an AttackPlan as JSON on stdin,
+ * runs it, prints the AttackResult as one JSON line on stdout.
+ */
+import { runAttack, type AttackPlan } from './attacker.js';
+
+let input = '';
+process.stdin.on('data', (d: Buffer) => (input += d.toString()));
+process.stdin.on('end', () => {
+  runAttack(JSON.parse(input) as AttackPlan).then(
+    (r) => {
+      process.stdout.write(`${JSON.stringify(r)}\n`);
+      process.exit(0);
+    },
+    (e: unknown) => {
+      process.stderr.write(`${String((e as Error).stack ?? e)}\n`);
+      process.exit(1);
+    },
+  );
+});
