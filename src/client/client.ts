@@ -11,6 +11,8 @@ import { ReadinessProbe } from './probe.js';
 import { renewHandleSession, type RenewFetch } from './renew.js';
 import { MemoryStorage, type StorageLike } from './storage.js';
 import type { AckEvent, ClientEvents, ClientOptions, ConnectionState, HistoryOptions, HistoryPage, JoinedEvent, StateChange, WebSocketCtor, WebSocketLike } from './types.js';
+import { transition } from './state.js';
+import { TransportChooser, type TransportName } from './transport.js';
 
 const OPEN = 1;
 /** `session_expired`'s close code. */
@@ -90,7 +92,10 @@ export class ConfabClient extends Emitter<ClientEvents> {
   readonly #fetch: RenewFetch | undefined;
   /** A renewal in flight (one at a time). */
   #renewing = false;
-  readonly #WS: WebSocketCtor;
+  readonly #transports: TransportChooser;
+  /** The transport of the current (or last) attempt, and whether a frame came over it yet. */
+  #transport: TransportName | undefined;
+  #gotFrame = false;
   readonly #storage: StorageLike;
   readonly #backoff: Backoff;
   readonly #outbox: Outbox;
@@ -154,6 +159,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     ping?: ReturnType<typeof setInterval>;
     pong?: ReturnType<typeof setTimeout>;
     open?: ReturnType<typeof setTimeout>;
+    frame?: ReturnType<typeof setTimeout>;
     flush?: ReturnType<typeof setTimeout>;
     pace?: ReturnType<typeof setTimeout>;
   } = {};
@@ -166,12 +172,20 @@ export class ConfabClient extends Emitter<ClientEvents> {
     if (typeof opts.token !== 'string' && typeof opts.token !== 'function') throw new TypeError('ConfabClient: options.token is required');
     for (const u of urls) socketUrl(u, 'x'); // validate early
     const WS = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketCtor }).WebSocket;
-    if (!WS) throw new TypeError("ConfabClient: no global WebSocket; pass options.WebSocket (in Node: the 'ws' package)");
     this.#urls = [...urls];
     this.#token = opts.token;
-    this.#WS = WS;
     this.#storage = opts.storage ?? new MemoryStorage();
     this.#random = opts.random ?? Math.random;
+    this.#transports = new TransportChooser(
+      {
+        ...(opts.transport !== undefined ? { transport: opts.transport } : {}),
+        ...(opts.fallbackAfterMs !== undefined ? { fallbackAfterMs: opts.fallbackAfterMs } : {}),
+        ...(opts.upgradeRetryMs !== undefined ? { upgradeRetryMs: opts.upgradeRetryMs } : {}),
+      },
+      WS,
+      opts.fallbackFetch,
+      this.#random,
+    );
     this.#backoff = new Backoff(opts.backoff, this.#random);
     this.#probe = new ReadinessProbe(opts.probe, { ...(opts.fetch ? { fetch: opts.fetch } : {}), random: this.#random });
     this.#fetch = opts.renewFetch;
@@ -190,6 +204,10 @@ export class ConfabClient extends Emitter<ClientEvents> {
   /** Current connection state. */
   get state(): ConnectionState {
     return this.#state;
+  }
+  /** The transport in use ('websocket' or 'fallback') while connecting or connected; undefined before the first attempt. */
+  get transport(): TransportName | undefined {
+    return this.#transport;
   }
   /** The last `welcome` (node, region, user, limits), while connected. */
   get welcome(): ServerFrameOf<'welcome'> | undefined {
@@ -219,7 +237,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     if (!this.#unwatchNetwork && this.#state === 'closed') this.#watchNetwork();
     const nav = (globalThis as { navigator?: { onLine?: boolean } }).navigator;
     if (this.#unwatchNetwork && nav?.onLine === false) {
-      this.#setState({ state: 'offline' });
+      if (this.#state !== 'offline') this.#setState({ state: 'offline' });
       return;
     }
     void this.#open();
@@ -384,7 +402,10 @@ export class ConfabClient extends Emitter<ClientEvents> {
     const gen = ++this.#gen;
     this.#probe.stop();
     this.#openedByProbe = byProbe;
-    this.#setState(byProbe ? { state: 'connecting', reason: 'server_ready' } : { state: 'connecting' });
+    const transport = this.#transports.next();
+    this.#transport = transport;
+    this.#gotFrame = false;
+    this.#setState(byProbe ? { state: 'connecting', reason: 'server_ready', transport } : { state: 'connecting', transport });
     let token: string;
     try {
       token = typeof this.#token === 'function' ? await this.#token() : (this.#lastToken ?? this.#token);
@@ -398,7 +419,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     if (gen !== this.#gen || this.#state !== 'connecting') return;
     let ws: WebSocketLike;
     try {
-      ws = new this.#WS(socketUrl(this.#currentUrl, token), SUBPROTOCOL);
+      ws = this.#transports.open(transport, socketUrl(this.#currentUrl, token), SUBPROTOCOL);
     } catch (err) {
       this.emit('error', new ClientError('connect_failed', String((err as Error)?.message ?? err), { cause: err }));
       this.#dropped(1006, 'connect failed');
@@ -417,8 +438,24 @@ export class ConfabClient extends Emitter<ClientEvents> {
       this.#abandonSocket(4002, 'connect timeout');
       this.#dropped(1006, 'connect timeout');
     }, this.#connectTimeoutMs);
+    // auto: a WebSocket that brings no frame in time (a proxy that passes the upgrade, then nothing) moves to the fallback
+    const deadline = this.#transports.frameDeadline(transport);
+    if (deadline !== undefined) {
+      this.#timers.frame = setTimeout(() => {
+        if (gen !== this.#gen || this.#gotFrame) return;
+        const now = this.#transports.failed(transport, true);
+        this.#abandonSocket(4002, 'no frame');
+        this.#dropped(1006, 'no frame', now);
+      }, deadline);
+    }
     ws.onmessage = (ev) => {
-      if (gen === this.#gen) this.#onData(ev.data);
+      if (gen !== this.#gen) return;
+      if (!this.#gotFrame) {
+        this.#gotFrame = true;
+        clearTimeout(this.#timers.frame);
+        this.#transports.worked(transport);
+      }
+      this.#onData(ev.data);
     };
     ws.onerror = (ev) => {
       if (gen !== this.#gen) return;
@@ -428,7 +465,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
     ws.onclose = (ev) => {
       if (gen !== this.#gen) return;
       this.#ws = null;
-      this.#dropped(ev.code, ev.reason);
+      const now = !this.#gotFrame && this.#transports.failed(transport, false);
+      this.#dropped(ev.code, ev.reason, now);
     };
   }
 
@@ -451,8 +489,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
     }
   }
 
-  /** The connection is gone: decide between reconnecting and closing for good. */
-  #dropped(code: number, reason: string): void {
+  /** The connection is gone: decide between reconnecting and closing for good (`now`: at once, over the other transport). */
+  #dropped(code: number, reason: string, now = false): void {
     this.#gen++;
     // A gateway that worked is tried again first (behind a load balancer another node answers);
     // an attempt that never reached `welcome` moves on to the next URL of the list.
@@ -487,7 +525,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     }
     if (unauthorizedAtUpgrade) this.emit('error', new ClientError('unauthorized', 'session refused at upgrade (HTTP 401)', { closeCode: code }));
     const hint = code === 4000 ? retryHint(reason) : undefined;
-    const delay = hint ?? (elsewhere ? this.#backoff.first() : this.#backoff.next());
+    const delay = now ? 0 : (hint ?? (elsewhere ? this.#backoff.first() : this.#backoff.next()));
     const why = codeForClose(code) ?? (this.#lastSocketError ? 'connect_failed' : undefined);
     this.#setState({ state: 'reconnecting', retryInMs: delay, closeCode: code, ...(why ? { reason: why } : {}) });
     const retryGen = this.#gen;
@@ -496,7 +534,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     }, delay);
     // While waiting, ask the next gateway whether it is back: a server seen away and then ready
     // ends the wait at once (the server's own drain hint is honoured as is).
-    if (hint === undefined) {
+    if (hint === undefined && !now) {
       this.#probe.start(this.#currentUrl, () => {
         if (this.#state !== 'reconnecting' || this.#gen !== retryGen) return;
         clearTimeout(this.#timers.retry);
@@ -513,6 +551,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
 
   #clearTimers(): void {
     this.#probe.stop();
+    this.#transports.stopUpgrade();
+    clearTimeout(this.#timers.frame);
     for (const t of this.#rejoinTimers) clearTimeout(t);
     this.#rejoinTimers.clear();
     clearTimeout(this.#timers.retry);
@@ -526,7 +566,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
 
   #setState(change: Omit<StateChange, 'prev'>): void {
     const prev = this.#state;
-    this.#state = change.state;
+    this.#state = transition(prev, change.state);
     this.emit('state', { ...change, prev });
   }
 
@@ -551,6 +591,23 @@ export class ConfabClient extends Emitter<ClientEvents> {
       g.removeEventListener!('offline', onOffline);
       g.removeEventListener!('online', onOnline);
     };
+  }
+
+  /** Auto, on the fallback: when a WebSocket works again, move back to it (a reconnect that resumes every room). */
+  #watchUpgrade(): void {
+    const gen = this.#gen;
+    this.#transports.watchUpgrade(
+      () => (gen === this.#gen && this.#state === 'connected' && this.#lastToken !== undefined ? socketUrl(this.#currentUrl, this.#lastToken) : undefined),
+      SUBPROTOCOL,
+      () => {
+        if (gen !== this.#gen || this.#state !== 'connected') return;
+        this.#abandonSocket(1000, 'upgrade');
+        this.#connectedAt = 0;
+        this.#clearTimers();
+        this.#setState({ state: 'reconnecting', retryInMs: 0, reason: 'upgrade' });
+        void this.#open();
+      },
+    );
   }
 
   #startPing(): void {
@@ -703,9 +760,10 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#connectedAt = Date.now();
     this.#probe.noteUp();
     this.#failedUrls.clear();
-    this.#setState({ state: 'connected', node: f.node, region: f.region });
+    this.#setState({ state: 'connected', node: f.node, region: f.region, ...(this.#transport ? { transport: this.#transport } : {}) });
     this.emit('welcome', f);
     this.#startPing();
+    if (this.#transport === 'fallback') this.#watchUpgrade();
     this.#cursors.add(ALERTS_ROOM);
     // every remembered room comes back, paced; rooms beyond the server's maxRooms are refused here
     // (the server would refuse them for good) in the order they were joined

@@ -26,6 +26,8 @@ export interface StateChange {
   /** With `connected`: the node and region the server reported. */
   node?: string;
   region?: string;
+  /** With `connecting` and `connected`: the transport of the attempt (`websocket` or `fallback`). */
+  transport?: 'websocket' | 'fallback';
   /** With `reconnecting`/`closed`: the close code and string code that caused it, when known. With `connecting`: `server_ready` when a readiness probe ended the wait. */
   closeCode?: number;
   reason?: string;
@@ -63,8 +65,20 @@ export interface ClientOptions {
   token: string | (() => string | Promise<string>);
   /** fetch for renewing a handle session (default: the global fetch). */
   renewFetch?: import('./renew.js').RenewFetch;
-  /** WebSocket constructor: the global one in browsers, `ws`'s default export in Node. */
+  /** WebSocket constructor: the global one in browsers, `ws`'s default export in Node. Without one (and with fetch) only the HTTP fallback is used. */
   WebSocket?: WebSocketCtor;
+  /**
+   * Transport: 'auto' (default: WebSocket first, the HTTP fallback when the upgrade fails or brings
+   * no frame within `fallbackAfterMs`, back to WebSocket when it works again), or force 'websocket'
+   * or 'fallback' (Server-Sent Events + POSTs to /fallback; needs fetch). See docs/client.md.
+   */
+  transport?: 'auto' | 'websocket' | 'fallback';
+  /** Auto: a WebSocket attempt that brought no frame after this many ms moves to the fallback (default 4000). */
+  fallbackAfterMs?: number;
+  /** Auto, while on the fallback: try a WebSocket again this often, in ms (default 60000; 0: never). */
+  upgradeRetryMs?: number;
+  /** fetch for the HTTP fallback (default: the global fetch). */
+  fallbackFetch?: import('./fallback-socket.js').FallbackFetch;
   /** Where the outbox and room positions persist: localStorage in browsers; default in memory. */
   storage?: StorageLike;
   /** Storage key prefix, e.g. per user, so two users of one browser do not share an outbox. Default 'confab'. */

@@ -1,11 +1,11 @@
 /**
- * One authenticated WebSocket connection: decodes and checks client frames, applies the
- * per-connection limits, and writes frames with a send-buffer cap (a slow consumer is closed,
- * never allowed to grow memory). Rooms are the room engine's (hub.ts, room.ts): a join, its
+ * One authenticated connection, over a WebSocket or the HTTP fallback (transport.ts): decodes and
+ * checks client frames, applies the per-connection limits, and writes frames with a send-buffer cap
+ * (a slow consumer is closed, never allowed to grow memory). Rooms are the room engine's (hub.ts, room.ts): a join, its
  * replay and live delivery, and history pages are answered there; this class is the engine's
  * subscriber (write, backlog, drained).
  */
-import type { WebSocket, RawData } from 'ws';
+import type { RawData } from 'ws';
 import { ConfabError, ErrorCodes, type ErrorCode } from '../protocol/codes.js';
 import { decodeClientFrame } from '../protocol/decode.js';
 import { ALERTS_ROOM, HISTORY_PAGE_DEFAULT, PROTOCOL_VERSION, ROOM_RE, type ChatMessage, type ClientFrame, type Member, type ServerFrame } from '../protocol/frames.js';
@@ -13,7 +13,8 @@ import { VERSION, type Core } from './core.js';
 import type { RoomMember } from './hub.js';
 import { TokenBucket } from './limits.js';
 import { REPLAY_DRAIN_WAIT_MS } from './room-replay.js';
-import { SocketWriter, textFrame } from './wire.js';
+import { textFrame } from './wire.js';
+import type { FrameTransport } from './transport.js';
 import { ONLINE } from './presence.js';
 import type { SocketSession } from '../auth/socket.js';
 
@@ -47,7 +48,6 @@ export class Connection implements RoomMember {
   private readonly ownInFlight = new Set<string>();
   /** Arrival number of the last `pub`/`alert`: a fence holds back only what arrived after the failed message. */
   private pubSeq = 0;
-  private readonly writer: SocketWriter;
   private closed = false;
   private leaving = false;
   /** The socket's session (expiry, renewal, permissions; src/auth/socket.ts), set before start(). */
@@ -55,7 +55,7 @@ export class Connection implements RoomMember {
 
   constructor(
     private readonly core: Core,
-    readonly ws: WebSocket,
+    readonly transport: FrameTransport,
     readonly user: Member,
     readonly ip: string,
     private readonly onGone: (c: Connection) => void,
@@ -64,15 +64,16 @@ export class Connection implements RoomMember {
   ) {
     const c = core.config;
     this.bucket = new TokenBucket(c.ratePerSec, c.rateBurst);
-    this.writer = new SocketWriter(ws);
   }
 
   start(): void {
     const c = this.core.config;
-    this.ws.on('message', (data, isBinary) => this.onMessage(data, isBinary));
-    this.ws.on('pong', () => (this.alive = true));
-    this.ws.on('close', () => this.cleanup());
-    this.ws.on('error', (err) => this.core.log.debug({ err, user: this.user.id }, 'socket error'));
+    this.transport.bind({
+      message: (data, isBinary) => this.onMessage(data, isBinary),
+      alive: () => (this.alive = true),
+      closed: () => this.cleanup(),
+      error: (err) => this.core.log.debug({ err, user: this.user.id, transport: this.transport.kind }, 'socket error'),
+    });
     this.core.presence.add(ONLINE, this.user);
     this.send({
       t: 'welcome',
@@ -108,24 +109,12 @@ export class Connection implements RoomMember {
   }
 
   backlog(): number {
-    return this.ws.bufferedAmount + this.writer.queuedBytes;
+    return this.transport.bufferedAmount + this.transport.queuedBytes;
   }
 
   /** Resolves once the socket holds at most `bytes` (what is queued for this tick is written first), or at `deadline`. */
   async drained(bytes: number, deadline: number): Promise<void> {
-    this.writer.flush();
-    const sock = (this.ws as unknown as { _socket?: NodeJS.EventEmitter })._socket;
-    while (!this.closed && this.ws.bufferedAmount > bytes && Date.now() < deadline) {
-      await new Promise<void>((resolve) => {
-        const done = () => {
-          clearTimeout(timer);
-          sock?.off('drain', done);
-          resolve();
-        };
-        const timer = setTimeout(done, 50); // re-check: ws may buffer above the socket too
-        sock?.once('drain', done);
-      });
-    }
+    await this.transport.drained(bytes, deadline, () => this.closed);
   }
 
   /** With echo off, this connection's own message is answered by its `ack` alone (which carries prev and ts). */
@@ -159,12 +148,12 @@ export class Connection implements RoomMember {
    */
   sendFramed(frame: Buffer): void {
     if (this.closed) return;
-    if (this.ws.bufferedAmount > this.core.config.sendBufferBytes) {
+    if (this.transport.bufferedAmount > this.core.config.sendBufferBytes) {
       this.core.metrics.sendBufferDrops++;
       this.close('slow_consumer');
       return;
     }
-    this.writer.push(frame);
+    this.transport.push(frame);
   }
 
   sendError(code: ErrorCode, message?: string, extra: { id?: string; room?: string } = {}): void {
@@ -176,14 +165,11 @@ export class Connection implements RoomMember {
   close(code: ErrorCode, reason?: object): void {
     if (this.closed) return;
     const closeCode = ErrorCodes[code].close ?? 1011; // every closing code has its own; 1011 = internal error
-    if (code === 'slow_consumer') this.writer.drop();
-    else this.writer.flush(); // what was queued goes out before the close frame
+    if (code === 'slow_consumer') this.transport.drop();
+    else this.transport.flush(); // what was queued goes out before the close frame
     this.core.metrics.closes.inc({ code });
     const text = JSON.stringify({ code, ...reason });
-    this.ws.close(closeCode, text.length <= 120 ? text : code);
-    // the close frame queues behind what the socket already holds (at most the send-buffer cap, nothing
-    // more is written): a peer that is still reading gets it; one that does not answer in time is cut off
-    setTimeout(() => this.ws.terminate(), CLOSE_GRACE_MS[code] ?? 5000).unref();
+    this.transport.close(closeCode, text.length <= 120 ? text : code, CLOSE_GRACE_MS[code] ?? 5000);
     this.cleanup();
   }
 
@@ -195,14 +181,13 @@ export class Connection implements RoomMember {
   }
 
   terminate(): void {
-    this.writer.drop();
-    this.ws.terminate();
+    this.transport.terminate();
     this.cleanup();
   }
 
   // ---- input
 
-  private onMessage(data: RawData, isBinary: boolean): void {
+  private onMessage(data: RawData | string, isBinary: boolean): void {
     this.alive = true;
     if (this.closed) return;
     const allowed = this.bucket.take();
@@ -213,7 +198,7 @@ export class Connection implements RoomMember {
       if (++this.strikes >= this.core.config.floodCloseAfter) return this.close('flood');
     }
     if (isBinary) return this.sendError('bad_frame', 'binary frames are not part of confab.v1');
-    const text = Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data).toString('utf8');
+    const text = typeof data === 'string' ? data : Array.isArray(data) ? Buffer.concat(data).toString('utf8') : Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.from(data).toString('utf8');
     const d = decodeClientFrame(text);
     if (!d.ok) return this.sendError(d.code, d.message, d.id ? { id: d.id } : {});
     // over the rate: frames that change state or cost work are refused (and answered); ping, leave and rooms are
@@ -429,7 +414,7 @@ export class Connection implements RoomMember {
     if (this.closed) return;
     this.closed = true;
     this.auth?.stop();
-    this.writer.drop();
+    this.transport.drop();
     for (const room of this.rooms.keys()) {
       this.core.hub.leave(room, this);
       if (room !== ALERTS_ROOM) this.core.presence.remove(room, this.user, false);

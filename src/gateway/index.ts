@@ -13,14 +13,15 @@ import type { Bus } from '../bus/types.js';
 import type { Config } from '../config/config.js';
 import type { History } from '../history/types.js';
 import { SUBPROTOCOL } from '../protocol/frames.js';
-import { Connection } from './connection.js';
+import type { Connection } from './connection.js';
 import { Core } from './core.js';
-import { createRequestHandler, pageOrigins, serveMetrics } from './http.js';
-import { TrustedProxies } from './address.js';
+import { createRequestHandler, serveMetrics } from './http.js';
 import { EdgeBudget, edgeDefaults } from './edge.js';
 import { loadOrCreateSecret } from '../auth/secrets.js';
-import { SocketSession } from '../auth/socket.js';
 import { textFrame } from './wire.js';
+import { admit, echoOf, openConnection, precheck, proxiesOf, type AdmitContext } from './admit.js';
+import { WsTransport } from './transport.js';
+import { FallbackSessions } from './fallback.js';
 
 export { Core, VERSION } from './core.js';
 
@@ -53,69 +54,7 @@ function rejectUpgrade(socket: Duplex, status: number, code: string, message: st
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }
 
-const originsCache = new WeakMap<Config, Set<string>>();
-/** The page origins (http/https) of CONFAB_PUBLIC_URLS (ws/wss). */
-function publicOrigins(config: Config): Set<string> {
-  let o = originsCache.get(config);
-  if (!o) {
-    o = new Set(pageOrigins(config.publicUrls));
-    originsCache.set(config, o);
-  }
-  return o;
-}
-
-/** Page hosts a gateway without configured origins accepts: the machine's own (a local demo). */
-const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
-
-/**
- * The Origin check. Compared with the configured origins (CONFAB_ALLOWED_ORIGINS, the page
- * origins of CONFAB_PUBLIC_URLS), never with the request's own `Host` header: a DNS-rebinding
- * page (`Origin: http://evil.example`, `Host: evil.example`, resolved to this server) would pass
- * that. With nothing configured, only pages served from a loopback host are allowed.
- */
-export function originAllowed(config: Config, req: IncomingMessage): boolean {
-  const origin = req.headers.origin;
-  if (origin === undefined) return true; // non-browser clients send no Origin
-  if (config.allowedOrigins.includes('*') || config.allowedOrigins.includes(origin)) return true;
-  // the pages of this deployment's other entry points (CONFAB_PUBLIC_URLS) may move their users here
-  if (publicOrigins(config).has(origin)) return true;
-  if (config.allowedOrigins.length > 0 || config.publicUrls.length > 0) return false;
-  try {
-    const u = new URL(origin);
-    return (u.protocol === 'http:' || u.protocol === 'https:') && LOOPBACK_HOSTS.has(u.hostname);
-  } catch {
-    return false;
-  }
-}
-
-const proxiesCache = new WeakMap<Config, TrustedProxies>();
-function proxiesOf(config: Config): TrustedProxies {
-  let p = proxiesCache.get(config);
-  if (!p) {
-    p = new TrustedProxies(config.trustedProxies, config.clientIpHeader);
-    proxiesCache.set(config, p);
-  }
-  return p;
-}
-
-/**
- * The client's address: the peer, or, when the peer is a trusted proxy (CONFAB_TRUSTED_PROXIES,
- * CIDR ranges), the address its header (CONFAB_CLIENT_IP_HEADER) names; see address.ts.
- */
-export function clientIp(config: Config, req: IncomingMessage): string {
-  return proxiesOf(config).clientIp(req.socket.remoteAddress, req.headers);
-}
-
-/** `/ws?echo=0`: the connection is not sent its own live messages (its acks carry prev and ts instead). */
-function echoOf(req: IncomingMessage): boolean {
-  return new URL(req.url ?? '/', 'http://x').searchParams.get('echo') !== '0';
-}
-
-function tokenOf(req: IncomingMessage): string | undefined {
-  const auth = req.headers.authorization;
-  if (auth?.startsWith('Bearer ')) return auth.slice(7).trim();
-  return new URL(req.url ?? '/', 'http://x').searchParams.get('token') ?? undefined;
-}
+export { originAllowed, clientIp } from './admit.js';
 
 export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const { config, bus, history } = deps;
@@ -133,6 +72,8 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
     proxies,
     onRefused: (code, what) => core.metrics.refusals.inc({ code, what }),
   });
+  const ctx: AdmitContext = { core, edge, accepting: () => accepting, conns };
+  const fallback = new FallbackSessions(ctx);
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: config.maxFrameBytes,
@@ -148,7 +89,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
       connectionsCheckingInterval: Math.max(100, Math.min(5000, Math.floor(config.headersTimeoutMs / 2))),
     },
     ((handler) => (req: IncomingMessage, res: ServerResponse) => {
-      if (!edge.answerRefused(req, res)) handler(req, res);
+      if (!edge.answerRefused(req, res) && !fallback.handle(req, res)) handler(req, res);
     })(createRequestHandler(core)),
   );
   const fd = edgeDefaults();
@@ -160,44 +101,22 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
 
   server.on('upgrade', (req, socket, head) => {
     socket.on('error', () => socket.destroy());
-    const ip = clientIp(config, req);
     if (edge.refusalOf(req.socket)) return void socket.destroy(); // answered 503/429 at accept
     if (!accepting) return rejectUpgrade(socket, 503, 'draining', 'node is draining');
     if (new URL(req.url ?? '/', 'http://x').pathname !== '/ws') return rejectUpgrade(socket, 404, 'not_found', 'WebSocket endpoint is /ws');
-    if (!originAllowed(config, req)) return rejectUpgrade(socket, 403, 'forbidden_origin', 'origin not allowed');
+    const pre = precheck(ctx, req);
+    if (pre) return rejectUpgrade(socket, pre.status, pre.code, pre.message);
     const offered = (req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
     if (!offered.includes(SUBPROTOCOL)) return rejectUpgrade(socket, 400, 'protocol_violation', `offer the subprotocol ${SUBPROTOCOL}`);
     void (async () => {
-      const r = await core.auth.authenticate(tokenOf(req));
-      if (socket.destroyed) return;
-      if (!r.ok) return rejectUpgrade(socket, r.status, r.code, r.message);
-      if (!accepting) return rejectUpgrade(socket, 503, 'draining', 'node is draining');
-      const session = r.session;
-      const slot = edge.acquireSocket(ip);
-      if ('refused' in slot) {
-        return slot.refused === 'node_full'
-          ? rejectUpgrade(socket, 503, 'node_full', 'this node holds its maximum of WebSockets; try another or later')
-          : rejectUpgrade(socket, 429, 'too_many_connections', 'too many connections from this address');
+      const a = await admit(ctx, req);
+      if (socket.destroyed) {
+        if (a.ok) a.release();
+        return;
       }
-      if (!core.users.openSocket(session.id)) {
-        slot.release();
-        core.metrics.refusals.inc({ code: 'too_many_sockets', what: 'ws' });
-        return rejectUpgrade(socket, 429, 'too_many_sockets', `at most ${config.maxSocketsPerUser} sockets per user on this node`);
-      }
+      if (!a.ok) return rejectUpgrade(socket, a.status, a.code, a.message);
       edge.upgraded(req.socket);
-      wss.handleUpgrade(req, socket, head, (ws) => {
-        const conn = new Connection(core, ws, { id: session.id, handle: session.handle }, ip, (c) => {
-          if (conns.delete(c)) {
-            slot.release();
-            core.users.closeSocket(session.id);
-            core.metrics.connections--;
-          }
-        }, echoOf(req));
-        conn.auth = new SocketSession(session, core.auth, conn);
-        conns.add(conn);
-        core.metrics.connections++;
-        conn.start();
-      });
+      wss.handleUpgrade(req, socket, head, (ws) => openConnection(ctx, a, new WsTransport(ws), echoOf(req)));
     })().catch((err: unknown) => {
       log.error({ err }, 'upgrade failed');
       if (!socket.destroyed) rejectUpgrade(socket, 503, 'internal', 'internal error');
@@ -245,7 +164,7 @@ export async function startGateway(deps: GatewayDeps): Promise<Gateway> {
   const pinger = setInterval(() => {
     for (const c of conns) {
       c.alive = false;
-      c.ws.ping();
+      c.transport.ping();
     }
     sweepTimer = setTimeout(sweep, config.pingTimeoutMs);
     sweepTimer.unref();

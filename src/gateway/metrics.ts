@@ -8,6 +8,8 @@ import { processFaults } from './process-guard.js';
 export class GatewayMetrics {
   readonly registry = new Registry();
   connections = 0;
+  /** Of `connections`, those over the HTTP fallback (SSE + POST). */
+  fallbackConnections = 0;
   messagesIn = 0;
   messagesOut = 0;
   sendBufferDrops = 0;
@@ -21,7 +23,8 @@ export class GatewayMetrics {
     this.registry.setDefaultLabels(labels);
     if (defaults) collectDefaultMetrics({ register: this.registry });
     const self = this;
-    new Gauge({ name: 'confab_connections', help: 'Open WebSocket connections', registers, collect() { this.set(self.connections); } });
+    new Gauge({ name: 'confab_connections', help: 'Open client connections (WebSocket and HTTP fallback)', registers, collect() { this.set(self.connections); } });
+    new Gauge({ name: 'confab_fallback_connections', help: 'Open connections over the HTTP fallback (Server-Sent Events + POST), counted in confab_connections too', registers, collect() { this.set(self.fallbackConnections); } });
     new Gauge({ name: 'confab_rooms', help: 'Rooms with members on this node', registers, collect() { this.set(getRooms()); } });
     new Gauge({ name: 'confab_room_cache_bytes', help: "Bytes held by the rooms' encoded message caches on this node (bounded by CONFAB_CACHE_BYTES)", registers, collect() { this.set(getCacheBytes()); } });
     const counter = (name: string, help: string, read: () => number) => {

@@ -98,7 +98,9 @@ test('client: join rejects bad room names with a typed error', async () => {
   for (const bad of ['', 'UPPER', '_alerts', 'a'.repeat(40), '__proto__', '<img>']) {
     await assert.rejects(c.join(bad), (e: { code?: string }) => e.code === 'bad_room', bad);
   }
-  assert.throws(() => new ConfabClient({ url: 'http://x', token: 't' }), /WebSocket/);
+  // without a WebSocket (Node 20 has none), a forced WebSocket transport is refused; 'auto' then uses the HTTP fallback
+  assert.throws(() => new ConfabClient({ url: 'http://x', token: 't', transport: 'websocket' }), /WebSocket/);
+  assert.equal(new ConfabClient({ url: 'http://x', token: 't', watchNetwork: false }).state, 'idle');
   assert.throws(() => new ConfabClient({ url: 'mailto:x', token: 't', WebSocket: NeverOpens }), TypeError);
   c.close();
 });
