@@ -6,12 +6,13 @@
  * messages, typing in every room, alerts. The gateway runs with its default limits, once as shipped
  * ("limits") and once with the per-user and per-node caps lifted ("per-connection only": what
  * confab enforced before), so the two attacked rows are the before/after of the per-user bounds.
+ * The attacker runs in a child process (src/testkit/attacker.ts), so the canary's figures are the
+ * server's, not those of a bench process busy reading the attacker's deliveries.
  */
+import { spawnAttacker, type AttackPlan, type AttackResult } from '../testkit/attacker.js';
 import { Canary, type CanaryReport } from '../testkit/canary.js';
-import { createSession } from '../testkit/gateway.js';
-import { RawClient } from '../testkit/raw-client.js';
 import type { BenchSizes } from './scenarios.js';
-import { startSystem, type SystemProc } from './systems.js';
+import { hasTaskset, LOADGEN_CORE, startSystem, type SystemProc } from './systems.js';
 
 /** confab's shipped per-connection limits (the bench's confabEnv raises them to measure load). */
 const DEFAULT_LIMITS: Record<string, string> = {
@@ -58,55 +59,25 @@ const USERS = 4;
 const SOCKETS = 16;
 const ROOMS = 50;
 
+/** The attack: every socket one frame per 50 ms (its per-connection rate of 20/s), 50 joins into 100 shared rooms, then alert, typing, resume from offset 0, two messages. */
+function plan(gw: { url: string; wsUrl: string }, ms: number): AttackPlan {
+  return {
+    ...gw,
+    durationMs: ms,
+    groups: [{ users: USERS, sockets: SOCKETS, rooms: ROOMS * 2, roomsPerSocket: ROOMS, sharedRooms: true, prefix: 'abuse', rate: 20, mix: ['alert', 'typing', 'replay', 'pub', 'pub'] }],
+  };
+}
+
 async function phase(server: SystemProc, attack: boolean, ms: number): Promise<AbusePhase> {
   const gw = { url: server.url, wsUrl: server.url.replace(/^http/, 'ws') + '/ws' };
   const canary = await Canary.start(gw, { handle: `canary${Math.floor(Math.random() * 1e6)}`, intervalMs: 100 });
-  const attackers: RawClient[] = [];
-  let sent = 0;
-  let received = 0;
-  let timer: ReturnType<typeof setInterval> | undefined;
-  if (attack) {
-    for (let u = 0; u < USERS; u++) {
-      const s = await createSession(gw.url, `mallory${u}x${Math.floor(Math.random() * 1e6)}`);
-      for (let k = 0; k < SOCKETS; k++) {
-        try {
-          const c = await RawClient.connect(gw.wsUrl, s.token);
-          c.ws.on('message', () => received++);
-          attackers.push(c);
-        } catch {
-          // refused (too_many_sockets): counted below from the number connected
-        }
-      }
-    }
-    const text = 'x'.repeat(2000);
-    let tick = 0;
-    // every socket one frame per 50 ms: its per-connection rate of 20/s
-    timer = setInterval(() => {
-      tick++;
-      attackers.forEach((c, i) => {
-        const room = `abuse${(i + 1 + (tick % ROOMS)) % (ROOMS * 2)}`; // one of the rooms this socket joined
-        const step = tick % 5;
-        if (tick <= ROOMS) c.send({ t: 'join', room: `abuse${(i + tick) % (ROOMS * 2)}` });
-        else if (step === 0) c.send({ t: 'alert', id: `a${i}-${tick}`, text: 'alert' });
-        else if (step === 1) c.send({ t: 'typing', room });
-        else if (step === 2) c.send({ t: 'join', room, since: { epoch: '', offset: 0 } });
-        else c.send({ t: 'pub', id: `m${i}-${tick}`, room, text });
-        sent++;
-      });
-    }, 50);
-  }
-  await new Promise((r) => setTimeout(r, ms));
-  clearInterval(timer);
+  // the attacker is a process of its own (on the load generator's core): reading its deliveries does not delay the canary's
+  const r: AttackResult | undefined = attack ? await spawnAttacker(plan(gw, ms), hasTaskset() ? ['taskset', '-c', LOADGEN_CORE] : []) : await new Promise((res) => setTimeout(() => res(undefined), ms));
+  const rss = server.rss() / 2 ** 20;
   const report = await canary.stop();
-  const refused: Record<string, number> = {};
-  let acked = 0;
-  for (const c of attackers) {
-    acked += c.all('ack').length;
-    for (const e of c.all('error')) refused[e.code] = (refused[e.code] ?? 0) + 1;
-    c.close();
-  }
-  if (attack) refused.sockets_refused = USERS * SOCKETS - attackers.length;
-  return { canary: report, attackerSent: sent, attackerAcked: acked, attackerRefused: refused, attackerReceived: received, serverRssMiB: server.rss() / 2 ** 20 };
+  const refused: Record<string, number> = { ...r?.refused };
+  if (r) refused.sockets_refused = Object.values(r.socketsRefused).reduce((a, b) => a + b, 0);
+  return { canary: report, attackerSent: r?.sent ?? 0, attackerAcked: r?.acked ?? 0, attackerRefused: refused, attackerReceived: r?.received ?? 0, serverRssMiB: rss };
 }
 
 export async function underAbuse(s: BenchSizes): Promise<AbuseResult> {

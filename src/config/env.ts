@@ -391,8 +391,8 @@ export const ENV = {
     max: 10_000_000,
     docs: [{ section: 'gateway', default: 'from `ulimit -n`', meaning: 'open TCP connections per node (WebSockets included); more are answered 503 `node_full` and closed, and past it plus half the headroom dropped at accept. Default: the open-files limit (`/proc/self/limits`) less a headroom of max(64, 10%) for the bus, history and logs' }],
   }),
-  CONFAB_MAX_SOCKETS_PER_USER: int({ default: 16, min: 1, max: 100_000, docs: [{ section: 'gateway', meaning: 'WebSockets one user (session user id) may hold on a node; more are refused with 429 `too_many_sockets`' }] }),
-  CONFAB_MAX_ROOMS_PER_USER: int({ default: 100, min: 1, max: 1_000_000, docs: [{ section: 'gateway', meaning: 'distinct rooms one user may have joined across its sockets on a node (`too_many_rooms`)' }] }),
+  CONFAB_MAX_SOCKETS_PER_USER: int({ default: 16, min: 1, max: 100_000, docs: [{ section: 'gateway', meaning: 'WebSockets one user (session user id) may hold on all nodes together (through the usage reports, `CONFAB_USAGE_GOSSIP_MS`; docs/limits.md); more are refused with 429 `too_many_sockets`' }] }),
+  CONFAB_MAX_ROOMS_PER_USER: int({ default: 100, min: 1, max: 1_000_000, docs: [{ section: 'gateway', meaning: 'distinct rooms one user may have joined across its sockets and nodes (`too_many_rooms`)' }] }),
   CONFAB_MAX_ROOMS_PER_NODE: int({ default: 10_000, min: 1, max: 10_000_000, docs: [{ section: 'gateway', meaning: 'distinct rooms with members on a node; a join into one more is refused with `node_full` (retry later)' }] }),
   CONFAB_USER_MSG_PER_SEC: int({
     min: 1,
@@ -406,7 +406,7 @@ export const ENV = {
     default: 1000,
     min: 0,
     max: 60_000,
-    docs: [{ section: 'gateway', meaning: 'how often a node tells the others (bus subject `ctl.usage`) what its heavy users consumed, so per-user rates hold across nodes (0: per node only). See [docs/limits.md](docs/limits.md)' }],
+    docs: [{ section: 'gateway', meaning: 'how often a node tells the others (bus subject `ctl.usage`) what its heavy users consumed and hold, so per-user rates and socket and room caps hold across nodes (0: per node only). See [docs/limits.md](docs/limits.md)' }],
   }),
   CONFAB_TRUSTED_PROXIES: parsed(cidrList, 'comma list of addresses and CIDR ranges (IPv4, IPv6)', {
     default: [],

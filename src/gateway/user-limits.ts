@@ -9,6 +9,13 @@
  * Error bound (documented in docs/limits.md): over any window of T seconds, what a user on k nodes
  * gets accepted of one kind is at most rate·T + k·burst + (k−1)·rate·(interval + bus delay) plus,
  * per node and interval, the report threshold (usage below it is not reported).
+ *
+ * Sockets and distinct rooms per user are held across nodes the same way: a node reports, every
+ * interval, what each user holding at least an eighth of a cap holds there (its socket count and a
+ * 32-bit hash of each room), and a node refuses a socket or a new room when what the user holds here
+ * plus what the others reported reaches the cap. Reports are snapshots: one that is not renewed
+ * within three intervals (a node gone) is forgotten; a user who falls below the threshold is
+ * reported once more with nothing.
  */
 import { openEnvelope, sealEnvelope } from '../bus/envelope.js';
 import { Subjects, type Bus, type BusSubscription } from '../bus/types.js';
@@ -38,6 +45,27 @@ export interface UserLimitOptions {
 export const USAGE_SUBJECT = Subjects.usage;
 /** Reports hold at most this many users per bus message (~40 bytes each: well under NATS's 1 MiB max_payload). */
 export const USAGE_CHUNK = 2000;
+/** ... and at most this many bytes of rows (holdings carry room hashes, ~8 bytes a room). */
+export const USAGE_CHUNK_BYTES = 256 * 1024;
+/** A node's report of a user's holdings is forgotten after this many intervals without a new one. */
+const HOLDING_TTL_INTERVALS = 3;
+
+/** FNV-1a, 32 bits, base 36: how a room travels in a holding report. */
+export function roomHash(room: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < room.length; i++) {
+    h ^= room.charCodeAt(i);
+    h = Math.imul(h, 0x01000193);
+  }
+  return (h >>> 0).toString(36);
+}
+
+/** What another node reported a user holds there. */
+interface Holding {
+  sockets: number;
+  rooms: Set<string>;
+  at: number;
+}
 
 /**
  * A token bucket that other nodes' usage can drive below zero (down to -burst): the user then
@@ -90,6 +118,12 @@ export class UserLimits {
   private sub: BusSubscription | undefined;
   /** Report only usage at or above this per interval (keeps light users off the bus). */
   private readonly threshold: Record<UsageKind, number>;
+  /** Report holdings only of users with at least this many sockets or rooms here. */
+  private readonly holdThreshold: { sockets: number; rooms: number };
+  /** What other nodes reported users hold there: user → node → holding. */
+  private readonly remote = new Map<string, Map<string, Holding>>();
+  /** Users whose holdings this node reported in its last report (reported once more when they fall below the threshold). */
+  private reportedHold = new Set<string>();
   /** Bytes of usage reports this node sent (metrics, the cost measurement). */
   bytesSent = 0;
   reportsSent = 0;
@@ -97,6 +131,7 @@ export class UserLimits {
   constructor(private readonly o: UserLimitOptions) {
     const perInterval = (k: UsageKind) => (o.rates[k].perSec * o.gossipMs) / 1000;
     this.threshold = { msg: Math.max(1, Math.floor(perInterval('msg') / 4)), alert: 1, typing: Math.max(1, Math.floor(perInterval('typing') / 4)) };
+    this.holdThreshold = { sockets: Math.max(2, Math.ceil(o.maxSocketsPerUser / 8)), rooms: Math.max(2, Math.ceil(o.maxRoomsPerUser / 8)) };
   }
 
   start(): void {
@@ -129,10 +164,10 @@ export class UserLimits {
     return s;
   }
 
-  /** A new socket of `user`: false when the user holds its maximum here. */
+  /** A new socket of `user`: false when the user holds its maximum here and on the nodes that reported it. */
   openSocket(user: string): boolean {
     const s = this.state(user);
-    if (s.sockets >= this.o.maxSocketsPerUser) return false;
+    if (s.sockets + this.remoteSockets(user) >= this.o.maxSocketsPerUser) return false;
     s.sockets++;
     return true;
   }
@@ -145,6 +180,42 @@ export class UserLimits {
   /** Sockets of `user` on this node. */
   socketsOf(user: string): number {
     return this.users.get(user)?.sockets ?? 0;
+  }
+
+  /** Sockets other nodes reported `user` holds there (expired reports not counted). */
+  remoteSockets(user: string, now = Date.now()): number {
+    let n = 0;
+    for (const h of this.live(user, now)) n += h.sockets;
+    return n;
+  }
+
+  /** Distinct rooms other nodes reported `user` holds there and this node does not (as hashes). */
+  remoteRooms(user: string, now = Date.now()): Set<string> {
+    const out = new Set<string>();
+    const mine = this.users.get(user)?.rooms;
+    const local = mine && mine.size > 0 ? new Set([...mine.keys()].map(roomHash)) : undefined;
+    for (const h of this.live(user, now)) for (const r of h.rooms) if (!local?.has(r)) out.add(r);
+    return out;
+  }
+
+  /** Forget holdings that were not renewed in time (their node is gone or stopped reporting). */
+  private expire(now: number): void {
+    const ttl = HOLDING_TTL_INTERVALS * this.o.gossipMs;
+    for (const [user, by] of this.remote) {
+      for (const [node, h] of by) if (now - h.at > ttl) by.delete(node);
+      if (by.size === 0) this.remote.delete(user);
+    }
+  }
+
+  private *live(user: string, now: number): Iterable<Holding> {
+    const by = this.remote.get(user);
+    if (!by) return;
+    const ttl = HOLDING_TTL_INTERVALS * this.o.gossipMs;
+    for (const [node, h] of by) {
+      if (now - h.at > ttl) by.delete(node);
+      else yield h;
+    }
+    if (by.size === 0) this.remote.delete(user);
   }
 
   /** Distinct rooms with members on this node. */
@@ -162,6 +233,12 @@ export class UserLimits {
     const mine = s.rooms.get(room);
     if (mine === undefined && s.rooms.size >= this.o.maxRoomsPerUser) {
       return { code: 'too_many_rooms', message: `at most ${this.o.maxRoomsPerUser} rooms per user across its connections` };
+    }
+    if (mine === undefined && this.remote.has(user)) {
+      const elsewhere = this.remoteRooms(user);
+      if (!elsewhere.has(roomHash(room)) && s.rooms.size + elsewhere.size >= this.o.maxRoomsPerUser) {
+        return { code: 'too_many_rooms', message: `at most ${this.o.maxRoomsPerUser} rooms per user across its connections and nodes` };
+      }
     }
     const here = this.nodeRooms.get(room);
     if (here === undefined && this.nodeRooms.size >= this.o.maxRoomsPerNode) {
@@ -196,18 +273,37 @@ export class UserLimits {
     return this.users.size;
   }
 
-  /** Report this interval's heavy usage and forget users with nothing left to remember. */
+  /** Report this interval's heavy usage and holdings, and forget users with nothing left to remember. */
   tick(now = Date.now()): void {
     const entries: string[] = [];
+    const held = new Set<string>();
+    const seen = new Set<string>();
     for (const [user, s] of this.users) {
+      seen.add(user);
       const u = s.used;
-      if (u.msg >= this.threshold.msg || u.alert >= this.threshold.alert || u.typing >= this.threshold.typing) entries.push(JSON.stringify([user, u.msg, u.alert, u.typing]));
+      const holds = s.sockets >= this.holdThreshold.sockets || s.rooms.size >= this.holdThreshold.rooms;
+      const again = !holds && this.reportedHold.has(user); // fell below: one report with nothing
+      if (holds) held.add(user);
+      if (holds || again) {
+        const rooms = holds ? [...s.rooms.keys()].map(roomHash).join(',') : '';
+        entries.push(JSON.stringify([user, u.msg, u.alert, u.typing, holds ? s.sockets : 0, rooms]));
+      } else if (u.msg >= this.threshold.msg || u.alert >= this.threshold.alert || u.typing >= this.threshold.typing) {
+        entries.push(JSON.stringify([user, u.msg, u.alert, u.typing]));
+      }
       u.msg = u.alert = u.typing = 0;
       if (s.sockets === 0 && s.rooms.size === 0 && KINDS.every((k) => s.buckets[k].full(now))) this.users.delete(user);
     }
+    for (const user of this.reportedHold) if (!seen.has(user)) entries.push(JSON.stringify([user, 0, 0, 0, 0, '']));
+    this.reportedHold = held;
+    this.expire(now);
     if (!this.o.bus || this.o.bus.status !== 'up') return;
-    for (let i = 0; i < entries.length; i += USAGE_CHUNK) {
-      const data = sealEnvelope({ kind: 'usage', origin: this.o.node }, `[${entries.slice(i, i + USAGE_CHUNK).join(',')}]`);
+    let i = 0;
+    while (i < entries.length) {
+      let bytes = 0;
+      let j = i;
+      while (j < entries.length && j - i < USAGE_CHUNK && (j === i || bytes + entries[j]!.length <= USAGE_CHUNK_BYTES)) bytes += entries[j++]!.length + 1;
+      const data = sealEnvelope({ kind: 'usage', origin: this.o.node }, `[${entries.slice(i, j).join(',')}]`);
+      i = j;
       try {
         this.o.bus.publish(USAGE_SUBJECT, data);
         this.bytesSent += data.length;
@@ -218,6 +314,18 @@ export class UserLimits {
     }
   }
 
+  private onHolding(user: string, node: string, sockets: number, rooms: unknown, now: number): void {
+    const hashes = typeof rooms === 'string' && rooms.length > 0 ? rooms.split(',') : [];
+    let by = this.remote.get(user);
+    if (!(sockets > 0) && hashes.length === 0) {
+      by?.delete(node);
+      if (by?.size === 0) this.remote.delete(user);
+      return;
+    }
+    if (!by) this.remote.set(user, (by = new Map()));
+    by.set(node, { sockets: Number.isFinite(sockets) && sockets > 0 ? sockets : 0, rooms: new Set(hashes), at: now });
+  }
+
   private onReport(data: Uint8Array): void {
     try {
       const e = openEnvelope(data);
@@ -225,8 +333,10 @@ export class UserLimits {
       const rows = JSON.parse(e.body) as unknown;
       if (!Array.isArray(rows)) return;
       const now = Date.now();
+      const origin = e.header.origin;
       for (const row of rows) {
         if (!Array.isArray(row) || typeof row[0] !== 'string') continue;
+        if (row.length >= 6 && typeof origin === 'string') this.onHolding(row[0], origin, Number(row[4]), row[5], now);
         const st = this.users.get(row[0]);
         if (!st) continue; // not here: nothing to hold back
         KINDS.forEach((k, i) => {

@@ -37,6 +37,8 @@ export interface AttackGroup {
   prefix?: string;
   /** Use the rooms of this (earlier) group instead (all of its users' rooms, each socket from its own start). */
   roomsOf?: number;
+  /** Every user of the group shares the same `rooms` rooms (`${prefix}${group}-${r}`): deliveries fan out to all of them. */
+  sharedRooms?: boolean;
 }
 
 export interface AttackPlan {
@@ -89,6 +91,7 @@ function openSocket(wsUrl: string, token: string): Promise<WebSocket | { status:
 /** The rooms of group `gi`'s user `u` (every user's when `u` is undefined). */
 function roomsOf(groups: AttackGroup[], gi: number, u: number | undefined): string[] {
   const g = groups[gi]!;
+  if (g.sharedRooms) return Array.from({ length: g.rooms }, (_, k) => `${g.prefix ?? 'atk'}${gi}-${k}`);
   const users = u === undefined ? Array.from({ length: g.users }, (_, i) => i) : [u];
   return users.flatMap((x) => Array.from({ length: g.rooms }, (_, k) => `${g.prefix ?? 'atk'}${gi}-${x}-${k}`));
 }
@@ -191,14 +194,18 @@ export async function runAttack(plan: AttackPlan): Promise<AttackResult> {
   return r;
 }
 
-/** The attacker as a child process (`attacker-main`, compiled or through tsx like the running code); resolves with its result. */
-export function spawnAttacker(plan: AttackPlan): Promise<AttackResult> {
+/**
+ * The attacker as a child process (`attacker-main`, compiled or through tsx like the running code);
+ * resolves with its result. `prefix`: a command to run it under (the bench pins it: `taskset -c 1`).
+ */
+export function spawnAttacker(plan: AttackPlan, prefix: string[] = []): Promise<AttackResult> {
   const here = dirname(fileURLToPath(import.meta.url));
   const ts = import.meta.url.endsWith('.ts');
   const entry = join(here, ts ? 'attacker-main.ts' : 'attacker-main.js');
   const args = ts ? ['--import', 'tsx', entry] : [entry];
   return new Promise((res, rej) => {
-    const child = spawn(process.execPath, args, { cwd: resolve(here, '../..'), stdio: ['pipe', 'pipe', 'pipe'] });
+    const [cmd, ...rest] = [...prefix, process.execPath, ...args];
+    const child = spawn(cmd!, rest, { cwd: resolve(here, '../..'), stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
