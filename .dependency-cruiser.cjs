@@ -5,8 +5,8 @@
 // devDependency (socket.io, playwright-core, esbuild, ...), so `npm ci --omit=dev` runs it.
 const TOOLS = '^src/(testkit|bench|chaos)/';
 const PRODUCT = '^src/(?!(testkit|bench|chaos)/)';
-/** What runs in a browser: the SDK (browser and Node) and the web client. */
-const BROWSER = '^src/(client|web)/';
+/** What runs in a browser: the SDK (browser and Node), the web client, and src/shared (helpers both the SDK and the server use). */
+const BROWSER = '^src/(client|web|shared)/';
 /** Transport adapters and the interfaces they implement: below the gateway, never above it. */
 const ADAPTERS = '^src/(bus|history|nats|redis|pubsub|postgres)/';
 /** Node built-ins as depcruise names them (`fs` for `node:fs`), for the reachability rule (which matches paths only). */
@@ -39,14 +39,14 @@ module.exports = {
     {
       name: 'browser-imports-server',
       severity: 'error',
-      comment: 'The SDK and the web client run in a browser: they import only the SDK, the protocol and the web client, never gateway/server/adapter modules.',
+      comment: 'The SDK, the web client and src/shared run in a browser: they import only the SDK, the protocol, the web client and src/shared, never gateway/server/adapter modules.',
       from: { path: BROWSER },
-      to: { path: '^src/', pathNot: '^src/(client|protocol|web)/' },
+      to: { path: '^src/', pathNot: '^src/(client|protocol|web|shared)/' },
     },
     {
       name: 'browser-reaches-node',
       severity: 'error',
-      comment: 'Nothing the SDK or the web client imports, directly or not, is a Node built-in.',
+      comment: 'Nothing the SDK, the web client or src/shared imports, directly or not, is a Node built-in.',
       from: { path: BROWSER },
       to: { path: NODE_BUILTIN, reachable: true },
     },

@@ -22,6 +22,7 @@ import { alive, cmdline, MARKERS, signalIfOurs, tail, waitGone } from '../procs/
 import { spawnLogged, type Proc } from '../procs/process.js';
 import { httpStatus, waitFor } from '../procs/wait.js';
 import { WanProxy } from '../procs/wan-proxy.js';
+import { Backoff } from '../shared/backoff.js';
 import {
   natsConfigFor,
   partsOf,
@@ -39,11 +40,16 @@ import {
   type PartKind,
   type RegionState,
 } from './cluster-plan.js';
-import { RESTART_POLICY, restartDelayMs } from './cluster-procs.js';
 import { rollGateways, type RollEvent, type RollTarget } from './cluster-roll.js';
 import { renderTable } from './cluster-table.js';
 
 const HEALTH_TIMEOUT_MS = 90_000;
+/**
+ * Restart policy: the n-th consecutive restart of a part (0-based) waits a random time in
+ * [0.5 s, min(10 s, 0.5 s·2^(n+1))]; a part that stayed up RESTART_STABLE_MS starts again at n = 0.
+ */
+const RESTART_BACKOFF = new Backoff({ minMs: 500, maxMs: 10_000 });
+const RESTART_STABLE_MS = 30_000;
 
 function portFree(port: number): Promise<boolean> {
   return new Promise((res) => {
@@ -95,7 +101,7 @@ interface Part {
   proc?: Proc;
   /** Stopped on purpose by a roll: its exit is expected and nothing restarts it behind the roll's back. */
   held?: 'rolling';
-  /** Consecutive automatic restarts (the backoff exponent); 0 again after a run of RESTART_POLICY.stableMs. */
+  /** Consecutive automatic restarts (the backoff exponent); 0 again after a run of RESTART_STABLE_MS. */
   attempt: number;
   timer?: ReturnType<typeof setTimeout>;
   /** A start under way (never two processes for one part). */
@@ -245,8 +251,8 @@ class Supervisor {
   /** Restart `part` after a full-jitter exponential backoff. */
   private scheduleRestart(part: Part, why: string, detail = ''): void {
     if (this.stopping || part.held || part.proc || part.timer) return;
-    if (Date.now() - part.startedAt >= RESTART_POLICY.stableMs) part.attempt = 0;
-    const delay = restartDelayMs(part.attempt++);
+    if (Date.now() - part.startedAt >= RESTART_STABLE_MS) part.attempt = 0;
+    const delay = RESTART_BACKOFF.delay(part.attempt++);
     part.rec.state = 'restarting';
     part.rec.nextRestartAt = new Date(Date.now() + delay).toISOString();
     delete part.rec.pid;

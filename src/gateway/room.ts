@@ -13,6 +13,7 @@ import { openEnvelope } from '../bus/envelope.js';
 import type { History } from '../history/types.js';
 import { ConfabError } from '../protocol/codes.js';
 import type { ChatMessage, Member, Position } from '../protocol/frames.js';
+import { Backoff } from '../shared/backoff.js';
 import { RoomCache, type CacheBudget, type CachedMsg } from './room-cache.js';
 import { readOlder } from './room-history.js';
 import { newCursor, replay, type Cursor } from './room-replay.js';
@@ -65,6 +66,8 @@ interface Pending {
 const PUBLISHED_WAIT_MS = 5000;
 /** Messages per history read while filling a hole or catching up. */
 const FILL_PAGE = 500;
+/** A catch-up after an outage is retried while history reconnects: jittered 100–500 ms apart, for up to 10 s. */
+const CATCH_UP = { backoff: { minMs: 100, maxMs: 500 }, forMs: 10_000 };
 
 export class Room {
   readonly subs = new Map<Subscriber, Cursor>();
@@ -336,12 +339,15 @@ export class Room {
 
   /** Catch up after an outage, retrying while history is still reconnecting (bounded). */
   private async catchUpLoop(): Promise<void> {
-    for (let attempt = 0; attempt < 40 && !this.closed; attempt++) {
+    const backoff = new Backoff(CATCH_UP.backoff);
+    const until = Date.now() + CATCH_UP.forMs;
+    while (!this.closed) {
       if (await this.fill(true)) {
         if (this.ctx.bus.status === 'up') this.live = true;
         return;
       }
-      await new Promise((r) => setTimeout(r, 250));
+      if (Date.now() >= until) return;
+      await backoff.wait();
     }
   }
 

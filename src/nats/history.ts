@@ -24,6 +24,7 @@ import type pino from 'pino';
 import type { ChatMessage, Sender } from '../protocol/frames.js';
 import { ConfabError } from '../protocol/codes.js';
 import { conflictError, readResult } from '../history/common.js';
+import { Backoff, sleep } from '../shared/backoff.js';
 import type { AppendInput, AppendResult, History, ReadResult, RoomInfo } from '../history/types.js';
 import { isTransientNatsError } from './errors.js';
 import type { NatsLink } from './link.js';
@@ -35,6 +36,8 @@ export type ReplayMode = 'direct' | 'consumer';
 const WRONG_LAST_SEQUENCE = 10071;
 const STREAM_NOT_FOUND = 10059;
 const MAX_ATTEMPTS = 100;
+/** Append retries from the 4th attempt on: full jitter, caps 80, 160, 320, then 500 ms. */
+const APPEND_BACKOFF = new Backoff({ minMs: 10, maxMs: 500 });
 /** Lost expected-last-sequence races after which an append is stored without the check (see prevBefore). */
 const LOOSE_AFTER_LOST_RACES = 2;
 
@@ -242,7 +245,7 @@ export class JetStreamHistory implements History {
     let lost = 0; // expected-last-sequence races lost by this append
     for (let attempt = 0; attempt < MAX_ATTEMPTS && (attempt === 0 || Date.now() < deadline); attempt++) {
       // full jitter, growing to 500 ms: a leader election (seconds) is ridden out within the deadline
-      if (attempt > 2) await new Promise((r) => setTimeout(r, Math.random() * Math.min(500, 10 * 2 ** attempt)));
+      if (attempt > 2) await sleep(APPEND_BACKOFF.delay(attempt - 1));
       this.link.assertUp();
       try {
         if (lastError !== undefined) {

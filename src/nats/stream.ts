@@ -6,6 +6,7 @@
 import { DiscardPolicy, JetStreamApiCodes, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig, type StreamInfo } from '@nats-io/jetstream';
 import { randomBytes } from 'node:crypto';
 import type pino from 'pino';
+import { Backoff, sleep } from '../shared/backoff.js';
 import { isTransientNatsError } from './errors.js';
 import type { StreamSettings } from './options.js';
 
@@ -13,6 +14,8 @@ import type { StreamSettings } from './options.js';
 const STREAM_NAME_IN_USE = 10058;
 
 const NS = 1_000_000_000;
+/** Stream creation while JetStream elects its leaders: full jitter from 50 ms, capped at 1 s. */
+const ENSURE_BACKOFF = new Backoff({ minMs: 50, maxMs: 1000 });
 
 /** Room name -> subject token. Names that are not plain tokens are base64url-encoded behind '='. */
 export function roomToken(room: string): string {
@@ -87,7 +90,7 @@ export async function ensureStream(jsm: JetStreamManager, prefix: string, s: Str
     } catch (e) {
       if (!isTransientNatsError(e) || Date.now() > deadline) throw e;
       log.info({ stream: s.name, err: (e as Error).message }, 'JetStream not ready yet; retrying');
-      await new Promise((r) => setTimeout(r, Math.random() * Math.min(1000, 50 * 2 ** attempt)));
+      await sleep(ENSURE_BACKOFF.delay(attempt));
       continue;
     }
     if (Date.now() > deadline) throw new Error(`could not create or read stream ${s.name}`);

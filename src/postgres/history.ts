@@ -25,6 +25,7 @@ import { roomKeepMs } from '../history/retention.js';
 import type { AppendInput, AppendResult, History, ReadResult, RoomInfo } from '../history/types.js';
 import { ConfabError } from '../protocol/codes.js';
 import type { ChatMessage } from '../protocol/frames.js';
+import { Backoff } from '../shared/backoff.js';
 import type { PostgresSettings } from './options.js';
 import { ident, migrate, schemaVersion, SCHEMA_VERSION } from './schema.js';
 
@@ -66,6 +67,8 @@ export class PostgresHistory implements History {
   private _status: BusStatus = 'down';
   private readonly listeners = new Set<(s: BusStatus) => void>();
   private probeTimer: NodeJS.Timeout | undefined;
+  /** Probes while the server is down: jittered 100–500 ms apart, from the first step again once it answers. */
+  private readonly probeBackoff = new Backoff({ minMs: 100, maxMs: 500 });
   private sweepTimer: NodeJS.Timeout | undefined;
   private healthTimer: NodeJS.Timeout | undefined;
   private probing = false;
@@ -151,7 +154,7 @@ export class PostgresHistory implements History {
     }
   }
 
-  /** Check the server now (a cheap query); while it fails, keep checking every 250 ms. */
+  /** Check the server now (a cheap query); while it fails, keep checking (probeBackoff). */
   private suspect(): void {
     if (this.probing || this.closing) return;
     this.probing = true;
@@ -161,6 +164,7 @@ export class PostgresHistory implements History {
         () => {
           this.probing = false;
           clearTimeout(this.probeTimer);
+          this.probeBackoff.reset();
           this.setStatus('up');
         },
         (err: unknown) => {
@@ -168,7 +172,7 @@ export class PostgresHistory implements History {
           if (!connectionLevel(err)) return;
           this.setStatus('down');
           clearTimeout(this.probeTimer);
-          this.probeTimer = setTimeout(() => this.suspect(), 250);
+          this.probeTimer = setTimeout(() => this.suspect(), this.probeBackoff.next());
           this.probeTimer.unref();
         },
       );

@@ -11,6 +11,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { tail } from './pid.js';
+import { waitBeforeRebind } from './ports.js';
 import { bindFailed, ManagedProcess, spawnLogged, type Proc } from './process.js';
 import { httpStatus, waitFor } from './wait.js';
 
@@ -153,7 +154,7 @@ export async function runGateway(env: Record<string, string>, opts: RunGatewayOp
       return await runGatewayOnce(env, opts);
     } catch (e) {
       if (!(e instanceof GatewayExitedError && e.portTaken) || attempt >= attempts) throw e;
-      await new Promise((r) => setTimeout(r, 250 * attempt)); // back off before binding the same port again
+      await waitBeforeRebind(attempt);
     }
   }
 }

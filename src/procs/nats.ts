@@ -26,7 +26,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readNatsPorts } from './ports.js';
+import { readNatsPorts, waitBeforeRebind } from './ports.js';
 import { bindFailed, ManagedProcess } from './process.js';
 import { waitFor } from './wait.js';
 
@@ -159,7 +159,7 @@ class ServerProc implements NatsServer {
         // a restart on our own ports found one taken meanwhile (the server's log says so): bounded retries
         const retry = this.bound !== undefined && !this.proc.running && bindFailed(this.proc.log) && attempt < RESTART_ATTEMPTS;
         if (!retry) throw this.proc.withLog(e);
-        await new Promise((r) => setTimeout(r, 250 * attempt)); // back off before binding the same ports again
+        await waitBeforeRebind(attempt);
       }
     }
     if (opts.wait !== false) await this.waitHealthy(this.spec.readyTimeoutMs);

@@ -12,6 +12,16 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { Backoff, sleep } from '../shared/backoff.js';
+
+/**
+ * Before binding the same port again after a restart found it still taken: the n-th retry
+ * (1-based) waits a jittered [250 ms, min(2 s, 250 ms·2^n)].
+ */
+const REBIND_BACKOFF = new Backoff({ minMs: 250, maxMs: 2000 });
+export function waitBeforeRebind(attempt: number): Promise<void> {
+  return sleep(REBIND_BACKOFF.delay(attempt - 1));
+}
 
 /**
  * A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it). Only for a

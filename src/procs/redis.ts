@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PortTakenError, withPortRetry } from './ports.js';
+import { PortTakenError, waitBeforeRebind, withPortRetry } from './ports.js';
 import { bindFailed, ManagedProcess } from './process.js';
 
 export const REDIS_SERVER_BIN = process.env.REDIS_SERVER_BIN ?? '/usr/bin/redis-server';
@@ -138,7 +138,7 @@ class RedisProc implements RedisServer {
       } catch (e) {
         const taken = !this.proc.running && bindFailed(this.proc.log);
         if (taken && attempt < attempts) {
-          await new Promise((r) => setTimeout(r, 250 * attempt)); // back off before binding the same port again
+          await waitBeforeRebind(attempt);
           continue;
         }
         const err = this.proc.withLog(e);

@@ -8,12 +8,14 @@
 import { Redis } from 'ioredis';
 import type pino from 'pino';
 import { ConfabError } from '../protocol/codes.js';
+import { Backoff } from '../shared/backoff.js';
 import type { RedisSettings } from './options.js';
 
 export type ConnSettings = Pick<RedisSettings, 'url' | 'commandTimeoutMs' | 'connectTimeoutMs' | 'reconnectMaxMs' | 'pingMs'>;
 
 /** Open one connection; it reconnects by itself until `quitConnection`. */
 export function openConnection(s: ConnSettings, name: string, opts: { commandTimeout?: boolean; pipeline?: boolean } = {}): Redis {
+  const backoff = new Backoff({ minMs: Math.min(50, s.reconnectMaxMs), maxMs: s.reconnectMaxMs });
   return new Redis(s.url, {
     connectionName: name,
     lazyConnect: true,
@@ -24,7 +26,7 @@ export function openConnection(s: ConnSettings, name: string, opts: { commandTim
     autoResendUnfulfilledCommands: false,
     commandTimeout: opts.commandTimeout === false ? undefined : s.commandTimeoutMs,
     connectTimeout: s.connectTimeoutMs,
-    retryStrategy: (times) => Math.round(Math.min(s.reconnectMaxMs, 50 * 2 ** Math.min(times, 10)) * (0.5 + Math.random() / 2)),
+    retryStrategy: (times) => backoff.delay(times - 1), // ioredis counts from 1
   });
 }
 

@@ -63,6 +63,8 @@ const FIXTURE: Record<string, string> = {
   'src/client/imports-gateway.ts': "import { g } from '../gateway/g.js';\nexport const x = g;\n",
   'src/web/imports-node.ts': "import { readFileSync } from 'node:fs';\nexport const x = readFileSync;\n",
   'src/client/reaches-node.ts': "import { p } from '../protocol/p.js';\nexport const x = p;\n",
+  'src/shared/imports-node.ts': "import { setTimeout } from 'node:timers/promises';\nexport const x = setTimeout;\n",
+  'src/shared/imports-gateway.ts': "import { g } from '../gateway/g.js';\nexport const x = g;\n",
   'src/nats/imports-gateway.ts': "import { g } from '../gateway/g.js';\nexport const x = g;\n",
   'src/redis/imports-missing.ts': "import { m } from './no-such-file.js';\nexport const x = m;\n",
   // allowed
@@ -93,7 +95,9 @@ describe('dependency rules (.dependency-cruiser.cjs)', () => {
     assert.deepEqual(got, [
       'adapter-imports-gateway: src/nats/imports-gateway.ts → src/gateway/g.ts',
       'browser-imports-server: src/client/imports-gateway.ts → src/gateway/g.ts',
+      'browser-imports-server: src/shared/imports-gateway.ts → src/gateway/g.ts',
       'browser-reaches-node: src/client/reaches-node.ts → crypto',
+      'browser-reaches-node: src/shared/imports-node.ts → timers/promises',
       'browser-reaches-node: src/web/imports-node.ts → fs',
       'imports-test: src/cli/imports-test.ts → test/helper.ts',
       'not-to-unresolvable: src/redis/imports-missing.ts → ./no-such-file.js',
