@@ -422,7 +422,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
       ws = this.#transports.open(transport, socketUrl(this.#currentUrl, token), SUBPROTOCOL);
     } catch (err) {
       this.emit('error', new ClientError('connect_failed', String((err as Error)?.message ?? err), { cause: err }));
-      this.#dropped(1006, 'connect failed');
+      this.#dropped(1006, 'connect failed', this.#transports.failed(transport, false));
       return;
     }
     this.#ws = ws;

@@ -67,7 +67,10 @@ async function start(s: SavedSession): Promise<void> {
   store.onTrim = (room, n) => {
     if (room === app.current) timeline.trimmed(n);
   };
-  const c = new ConfabClient({ url: urls, token: currentToken, storage, namespace: `confab:${s.userId}` });
+  // `?transport=websocket|fallback` on the page's address forces one transport (default: auto)
+  const forced = new URLSearchParams(location.search).get('transport');
+  const transport = forced === 'websocket' || forced === 'fallback' ? forced : 'auto';
+  const c = new ConfabClient({ url: urls, token: currentToken, storage, namespace: `confab:${s.userId}`, transport });
   app.client = c;
   ui.me.textContent = s.handle;
   show(ui.me, true);

@@ -26,7 +26,7 @@ export function wireClient(c: ConfabClient, logout: (reason: string) => void): v
     renderStatus(st);
   });
   c.on('bus', (b) => {
-    if (live()) renderBus(b.bus, { state: c.state, prev: c.state, node: lastWelcome?.node, region: lastWelcome?.region } as StateChange);
+    if (live()) renderBus(b.bus, { state: c.state, prev: c.state, node: lastWelcome?.node, region: lastWelcome?.region, transport: c.transport } as StateChange);
   });
   c.on('welcome', (w) => {
     if (!live()) return;

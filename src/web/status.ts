@@ -23,7 +23,8 @@ export function renderStatus(s: StateChange): void {
   ui.countdown.textContent = '';
   switch (s.state) {
     case 'connected':
-      ui.status.textContent = `connected to node ${s.node ?? '?'} in region ${s.region ?? '?'}`;
+      ui.status.textContent = `connected to node ${s.node ?? '?'} in region ${s.region ?? '?'} over ${s.transport === 'fallback' ? 'HTTP fallback' : 'WebSocket'}`;
+      ui.status.dataset.transport = s.transport ?? 'websocket';
       break;
     case 'reconnecting': {
       ui.status.textContent = 'reconnecting…';
