@@ -108,7 +108,7 @@ export class FallbackSessions {
     ctx.edge.upgraded(req.socket);
     req.socket.setTimeout(0);
     req.socket.setNoDelay(true);
-    const sid = `${this.tag}~${randomBytes(16).toString('base64url')}`;
+    const sid = `${this.tag}.${randomBytes(16).toString('base64url')}`;
     const key = randomBytes(24).toString('base64url');
     res.writeHead(200, {
       ...SECURITY_HEADERS,
@@ -141,7 +141,7 @@ export class FallbackSessions {
     const sid = url.searchParams.get('sid');
     const s = this.lookup(req, sid);
     if (!s) {
-      const owner = sid?.split('~')[0];
+      const owner = sid?.split('.')[0];
       // on Fly, the proxy replays the POST on the machine that holds the stream
       const replay: Record<string, string> = owner && owner !== this.tag && /^[A-Za-z0-9_-]{1,64}$/.test(owner) ? { 'fly-replay': `instance=${owner}` } : {};
       req.resume();

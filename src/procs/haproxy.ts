@@ -40,7 +40,22 @@ export interface HaproxyConfigOptions {
   maxconn?: number;
   /** Idle timeout of an upgraded WebSocket (default 1h; the gateway pings every 25 s anyway). */
   tunnelTimeout?: string;
+  /** Refuse every WebSocket upgrade with 403, as a proxy that does not allow WebSocket (tests of the HTTP fallback). */
+  refuseUpgrades?: boolean;
 }
+
+/**
+ * The HTTP fallback's session affinity (issue 14): a POST /fallback?sid=… goes to the gateway that
+ * holds that session's stream. The gateway names the session in the stream's response header
+ * `X-Confab-Sid`; HAProxy stores it with the server that answered and routes every request whose
+ * `sid` parameter matches to that server. Entries expire 10 minutes after their last use (a live
+ * session POSTs at least every ping interval).
+ */
+export const FALLBACK_STICKINESS = [
+  '  stick-table type string len 96 size 200k expire 10m',
+  '  stick store-response res.hdr(x-confab-sid)',
+  '  stick match url_param(sid)',
+];
 
 /** States the runtime API can set (`set server B/S state …`). */
 export type AdminState = 'ready' | 'drain' | 'maint';
@@ -98,6 +113,7 @@ export function renderHaproxyConfig(o: HaproxyConfigOptions): string {
     `  bind ${o.bindHost ?? '127.0.0.1'}:${o.port}`,
     `  maxconn ${maxconn}`,
     '  option forwardfor',
+    ...(o.refuseUpgrades ? ['  http-request deny deny_status 403 if { hdr(upgrade) -i websocket }'] : []),
     `  default_backend ${backend}`,
     '',
     `backend ${backend}`,
@@ -106,6 +122,7 @@ export function renderHaproxyConfig(o: HaproxyConfigOptions): string {
     '  http-check expect status 200',
     // an upgrade refused by a gateway that just started draining (503) or that died is retried on another
     '  retry-on conn-failure empty-response response-timeout 503',
+    ...FALLBACK_STICKINESS,
     `  default-server inter ${inter}ms fastinter ${Math.max(100, Math.floor(inter / 2))}ms downinter ${inter}ms rise ${o.rise ?? 2} fall ${o.fall ?? 2}`,
     ...o.backends.map((b) => `  server ${b.name} ${b.host ?? '127.0.0.1'}:${b.port} check`),
   ];
