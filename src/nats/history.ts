@@ -15,7 +15,10 @@
  * - Idempotency: `Nats-Msg-Id = <room>:<user>:<id>`; within the stream's
  *   duplicate window (CONFAB_DEDUPE_WINDOW_S, at most the max age) a resend is
  *   acknowledged with the original sequence, also when the message was trimmed
- *   meanwhile; other content under a stored id is duplicate_id_conflict.
+ *   meanwhile; other content under a stored id is duplicate_id_conflict (for a
+ *   trimmed message by its content hash, kept in the id bucket: room-bounds.ts).
+ * - Bytes per room: every message carries the room's running byte count (`cum`);
+ *   room-bounds.ts purges the oldest past CONFAB_HISTORY_MAX_BYTES.
  * - Epoch: the stream's creation time; it changes only when the stream is recreated.
  * - Reads: see `replay` (direct gets or an ordered consumer, chosen by measurement, docs/nats.md).
  */
@@ -23,11 +26,12 @@ import { JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, t
 import type pino from 'pino';
 import type { ChatMessage, Sender } from '../protocol/frames.js';
 import { ConfabError } from '../protocol/codes.js';
-import { conflictError, readResult } from '../history/common.js';
+import { conflictError, contentHash, readResult, storedBytes } from '../history/common.js';
 import { Backoff, sleep } from '../shared/backoff.js';
 import type { AppendInput, AppendResult, History, ReadResult, RoomInfo } from '../history/types.js';
 import { isTransientNatsError } from './errors.js';
 import type { NatsLink } from './link.js';
+import { RoomBounds } from './room-bounds.js';
 import { ensureStream, epochOf, histSubject, roomToken, tokenRoom } from './stream.js';
 
 /** How replays fetch messages: per-message direct gets, or one ephemeral ordered consumer per read. */
@@ -50,6 +54,8 @@ interface Stored {
   text: string;
   from: Sender;
   ts: number;
+  /** The room's bytes up to and including this message (room-bounds.ts). */
+  cum?: number;
 }
 
 export interface JetStreamHistoryOptions {
@@ -58,6 +64,8 @@ export interface JetStreamHistoryOptions {
   replay?: ReplayMode | 'auto';
   /** In 'auto' mode, reads of fewer than this many messages use direct gets. */
   directBelow?: number;
+  /** CONFAB_HISTORY_MAX_BYTES: bytes per room (0 or absent: none). */
+  roomMaxBytes?: number;
 }
 
 export class JetStreamHistory implements History {
@@ -74,6 +82,8 @@ export class JetStreamHistory implements History {
   conflicts = 0;
   private reads = 0;
   private readonly instance = Math.random().toString(36).slice(2, 8);
+  /** The per-room byte bound and the id bucket (set by `open`). */
+  bounds!: RoomBounds;
 
   private constructor(
     private readonly link: NatsLink,
@@ -95,6 +105,8 @@ export class JetStreamHistory implements History {
     const h = new JetStreamHistory(link, js, jsm, opts, log);
     const info = await ensureStream(jsm, link.settings.prefix, link.settings.stream, log);
     h._epoch = epochOf(info);
+    const st = link.settings.stream;
+    h.bounds = await RoomBounds.open(js, jsm, { stream: h.stream, roomMaxBytes: opts.roomMaxBytes ?? 0, windowSec: st.duplicateWindowSec, replicas: st.replicas, storage: st.storage === 'memory' ? 'memory' : 'file' }, log);
     link.acquire();
     h.timer = setInterval(() => void h.refreshEpoch().catch(() => {}), 30_000);
     h.timer.unref();
@@ -264,7 +276,8 @@ export class JetStreamHistory implements History {
         // a writer that keeps losing the race (a slow link to the server while another node writes the room)
         // stops asking for it: its `prev` is then found after the fact, so every append makes progress
         const loose = lost >= LOOSE_AFTER_LOST_RACES;
-        const body: Stored = { prev, id: input.id, kind: input.kind, text: input.text, from: input.from, ts: input.ts, ...(loose ? { loose: true as const } : {}) };
+        const cum = await this.bounds.cumAfter(input.room, lastSubj, storedBytes(input));
+        const body: Stored = { prev, id: input.id, kind: input.kind, text: input.text, from: input.from, ts: input.ts, cum, ...(loose ? { loose: true as const } : {}) };
         const ack = await this.js.publish(subject, JSON.stringify(body), { msgID, ...(loose ? {} : { expect: { lastSubjectSequence: lastSubj } }), timeout: this.timeout });
         if (ack.duplicate) {
           const orig = await this.jsm.streams.getMessage(this.stream, { seq: ack.seq }).catch(() => null);
@@ -272,9 +285,10 @@ export class JetStreamHistory implements History {
           const message = raw?.msg;
           if (!message) {
             // the original was trimmed by retention, but JetStream still remembers its id for the duplicate
-            // window: answer its offset (JetStream keeps no content for it, so other content under a trimmed
-            // id cannot be told apart here; docs/retention.md). prev is not known any more: offset - 1 is a bound.
-            return { message: { ...input, offset: ack.seq, prev: Math.max(0, ack.seq - 1), epoch: this._epoch }, duplicate: true };
+            // window: its content hash, prev and time are in the id bucket (without them: offset - 1 bounds prev)
+            const known = await this.bounds.recall(msgID);
+            if (known && known.hash !== contentHash(input)) throw conflictError(input);
+            return { message: { ...input, offset: ack.seq, prev: known?.prev ?? Math.max(0, ack.seq - 1), ts: known?.ts ?? input.ts, epoch: this._epoch }, duplicate: true };
           }
           if (message.text !== input.text || message.kind !== input.kind) throw conflictError(input);
           message.prev = await this.exactPrev(subject, message.offset, message.prev, raw.loose);
@@ -285,6 +299,8 @@ export class JetStreamHistory implements History {
         this.lastSeq.set(input.room, ack.seq);
         const exact = loose ? await this.prevBefore(input.room, subject, ack.seq, prev) : await this.exactPrev(subject, ack.seq, prev);
         if (exact !== prev) this.conflicts++;
+        this.bounds.remember(msgID, input, exact);
+        await this.bounds.stored(input.room, subject, ack.seq, cum);
         return { message: { ...input, offset: ack.seq, prev: exact, epoch: this._epoch }, duplicate: false };
       } catch (e) {
         if (e instanceof JetStreamApiError && e.code === WRONG_LAST_SEQUENCE) {

@@ -59,7 +59,7 @@ export async function createJetStreamHistory(
   logger: pino.Logger,
   extras: NatsAdapterExtras = {},
 ): Promise<{ history: JetStreamHistory & History; link: NatsLink }> {
-  return withLink(config, logger, extras, async (link, log) => ({ history: await JetStreamHistory.open(link, { node: config.node, replay: extras.replay ?? 'auto' }, log), link }));
+  return withLink(config, logger, extras, async (link, log) => ({ history: await JetStreamHistory.open(link, { node: config.node, replay: extras.replay ?? 'auto', roomMaxBytes: config.historyMaxBytes }, log), link }));
 }
 
 /** Connect to NATS, ensure the history stream, and return the bus and history (one shared connection). */
@@ -72,7 +72,7 @@ export async function createNatsAdapters(
     const bus = new NatsBus(link, link.settings.prefix, log);
     let history: JetStreamHistory;
     try {
-      history = await JetStreamHistory.open(link, { node: config.node, replay: extras.replay ?? 'auto' }, log);
+      history = await JetStreamHistory.open(link, { node: config.node, replay: extras.replay ?? 'auto', roomMaxBytes: config.historyMaxBytes }, log);
     } catch (e) {
       await bus.close();
       throw e;

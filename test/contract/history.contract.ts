@@ -23,16 +23,6 @@ export interface HistoryFixture {
   reopen?(): Promise<InspectableHistory>;
   /** Run retention now (adapters that sweep); JetStream expires by itself and has none. */
   sweep?(): Promise<unknown>;
-  /**
-   * JetStream has no per-subject byte limit: its bound per room is CONFAB_HISTORY_LIMIT × the
-   * largest message (docs/retention.md), so the per-room byte test does not apply to it.
-   */
-  noRoomBytes?: boolean;
-  /**
-   * JetStream keeps only the id of a trimmed message (its duplicate window), not its content: a
-   * reused id with other content after trimming is answered as a resend (docs/retention.md).
-   */
-  trimmedConflictUnknown?: boolean;
   close(): Promise<void>;
 }
 
@@ -161,7 +151,7 @@ export function historyContract(name: string, make: (opts: Retention) => Promise
       assert.equal((await h.info(r)).first, all[15]!.offset);
     }));
 
-    it('remembers an id for the dedupe window after its message was trimmed: a resend is dup with the original offset, other content a conflict', withFixture(10, async ({ history: h, trimmedConflictUnknown }) => {
+    it('remembers an id for the dedupe window after its message was trimmed: a resend is dup with the original offset, other content a conflict', withFixture(10, async ({ history: h }) => {
       const r = room();
       const all: ChatMessage[] = [];
       for (let i = 0; i < 40; i++) all.push((await h.append(input(r, `w${i}`))).message);
@@ -170,14 +160,13 @@ export function historyContract(name: string, make: (opts: Retention) => Promise
       assert.equal(again.duplicate, true, 'a trimmed message resent within the window is not stored again');
       assert.equal(again.message.offset, all[0]!.offset);
       assert.equal(again.message.id, 'w0');
-      if (!trimmedConflictUnknown) await assert.rejects(h.append(input(r, 'w1', 'not what w1 said')), (e: unknown) => e instanceof ConfabError && e.code === 'duplicate_id_conflict');
+      await assert.rejects(h.append(input(r, 'w1', 'not what w1 said')), (e: unknown) => e instanceof ConfabError && e.code === 'duplicate_id_conflict');
       const after = await h.read(r, 0, 100);
       assert.equal(after.last, all[39]!.offset, 'nothing stored');
       assert.deepEqual(after.messages, all.slice(30));
     }));
 
-    it('keeps a room within its byte budget, oldest first, and reports what it dropped', withFixture({ maxBytes: ONE * 5 + 10 }, async ({ history: h, noRoomBytes }) => {
-      if (noRoomBytes) return; // JetStream: bounded by count × max message size instead (docs/retention.md)
+    it('keeps a room within its byte budget, oldest first, and reports what it dropped', withFixture({ maxBytes: ONE * 5 + 10 }, async ({ history: h }) => {
       const r = room();
       const all: ChatMessage[] = [];
       for (let i = 0; i < 20; i++) all.push((await h.append(input(r, `b${String(i).padStart(2, '0')}`, 'y'.repeat(200)))).message);

@@ -96,8 +96,6 @@ function pairHistoryContract(pair: Pair): void {
         return history;
       },
       sweep: () => (history as unknown as { sweep?: () => Promise<unknown> }).sweep?.() ?? Promise.resolve(),
-      noRoomBytes: pair.history === 'jetstream',
-      trimmedConflictUnknown: pair.history === 'jetstream',
       close: () => history.close(),
     };
   });

@@ -69,8 +69,6 @@ describe('NATS single node', () => {
         await cur.bus.close();
         return cur.history;
       },
-      noRoomBytes: true,
-      trimmedConflictUnknown: true,
       close: () => cur.history.close(),
     };
   });
@@ -121,8 +119,6 @@ describe('NATS three-node JetStream cluster, replicas 3', () => {
         await cur.bus.close();
         return cur.history;
       },
-      noRoomBytes: true,
-      trimmedConflictUnknown: true,
       close: () => cur.history.close(),
     };
   });
