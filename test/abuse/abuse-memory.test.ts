@@ -45,17 +45,18 @@ function procStatus(pid: number): { rss: number; anon: number } {
   return { rss: kb('VmRSS'), anon: kb('RssAnon') };
 }
 
-async function heapUsed(url: string): Promise<number> {
+/** V8 heap used and the room caches' accounted bytes, from the gateway's /metrics. */
+async function metrics(url: string): Promise<{ heap: number; cache: number }> {
   const text = await (await fetch(`${url}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('nodejs_heap_size_used_bytes'));
-  return Number(line?.split(' ').at(-1));
+  const value = (name: string) => Number(text.split('\n').find((l) => l.startsWith(name))?.split(' ').at(-1));
+  return { heap: value('nodejs_heap_size_used_bytes'), cache: value('confab_room_cache_bytes') };
 }
 
 describe('abuse: memory and disk within the configured budgets', () => {
   let gw: GatewayProcess;
   let dir: string;
   let idle = { rss: 0, anon: 0 };
-  const peak = { rss: 0, anon: 0, heap: 0 };
+  const peak = { rss: 0, anon: 0, heap: 0, cache: 0 };
   let attack: AttackResult;
   let canaryReport: CanaryReport;
 
@@ -84,14 +85,18 @@ describe('abuse: memory and disk within the configured budgets', () => {
         const p = procStatus(gw.pid);
         peak.rss = Math.max(peak.rss, p.rss);
         peak.anon = Math.max(peak.anon, p.anon);
-        if (k++ % 5 === 0) peak.heap = Math.max(peak.heap, await heapUsed(gw.url).catch(() => 0));
+        if (k++ % 5 === 0) {
+          const m = await metrics(gw.url).catch(() => ({ heap: 0, cache: 0 }));
+          peak.heap = Math.max(peak.heap, m.heap);
+          peak.cache = Math.max(peak.cache, m.cache);
+        }
         await new Promise((r) => setTimeout(r, 100));
       }
     })();
     attack = await spawnAttacker({
       url: gw.url,
       wsUrl,
-      durationMs: 12_000,
+      durationMs: 10_000,
       groups: [
         // room fill: 2 sockets per user at 15 frames/s each (the user's 30/s), 2,000-character messages into 6 rooms each
         { users: 24, sockets: 2, rooms: 6, rate: 15, mix: ['pub'] },
@@ -136,7 +141,8 @@ describe('abuse: memory and disk within the configured budgets', () => {
 
   it('anonymous RSS and heap stay under the memory budget derived from the settings', (t) => {
     const budget = memoryBudget(idle.anon);
-    t.diagnostic(`idle anon ${(idle.anon / MiB).toFixed(1)} MiB rss ${(idle.rss / MiB).toFixed(1)}; peak anon ${(peak.anon / MiB).toFixed(1)} MiB, rss ${(peak.rss / MiB).toFixed(1)}, heap used ${(peak.heap / MiB).toFixed(1)}; budget ${(budget / MiB).toFixed(1)} MiB`);
+    t.diagnostic(`idle anon ${(idle.anon / MiB).toFixed(1)} MiB rss ${(idle.rss / MiB).toFixed(1)}; peak anon ${(peak.anon / MiB).toFixed(1)} MiB, rss ${(peak.rss / MiB).toFixed(1)}, heap used ${(peak.heap / MiB).toFixed(1)}, room caches ${(peak.cache / MiB).toFixed(2)}; budget ${(budget / MiB).toFixed(1)} MiB`);
+    assert.ok(peak.cache > S.CACHE_BYTES / 2 && peak.cache <= S.CACHE_BYTES, `the room caches filled up to their node-wide budget and no further (${peak.cache} of ${S.CACHE_BYTES})`);
     assert.ok(peak.anon <= budget, `peak anonymous RSS ${peak.anon} <= ${budget}`);
     assert.ok(peak.heap > 0 && peak.heap <= budget, `peak heap ${peak.heap} <= ${budget}`);
   });

@@ -4,7 +4,7 @@ import { MemoryBroker, MemoryBus } from '../../src/bus/memory.js';
 import { ConfigError, loadConfig } from '../../src/config/config.js';
 import { addressKey, normalizeIp, parseCidr, TrustedProxies } from '../../src/gateway/address.js';
 import { edgeDefaults, fdHeadroom, KeyedCounter, openFilesLimit } from '../../src/gateway/edge.js';
-import { DebitBucket, USAGE_CHUNK, UserLimits, type UsageKind } from '../../src/gateway/user-limits.js';
+import { DebitBucket, USAGE_CHUNK, USAGE_CHUNK_BYTES, UserLimits, type UsageKind } from '../../src/gateway/user-limits.js';
 
 describe('client addresses', () => {
   it('groups IPv6 per /64 and keeps IPv4 as is', () => {
@@ -170,5 +170,46 @@ describe('per-user limits', () => {
     assert.ok(perUser < 40, `~${perUser.toFixed(1)} bytes per reported user`);
     u.tick(Date.now() + 3_600_000);
     assert.equal(u.userCount, 0, 'users without sockets and with full buckets are forgotten');
+  });
+  it('holdings across nodes: reported above an eighth of a cap, forgotten when not renewed, cleared once below, chunked by bytes', async () => {
+    const flush = () => new Promise((r) => setImmediate(r)); // the memory bus delivers in a microtask batch
+    const broker = new MemoryBroker();
+    const o = { ...opts, maxSocketsPerUser: 16, maxRoomsPerUser: 100, maxRoomsPerNode: 100_000, gossipMs: 100 };
+    const a = new UserLimits({ node: 'a', ...o, bus: new MemoryBus(broker) });
+    const b = new UserLimits({ node: 'b', ...o, bus: new MemoryBus(broker) });
+    a.start();
+    b.start();
+    try {
+      a.openSocket('u');
+      a.tick();
+      await flush();
+      assert.equal(b.remoteSockets('u'), 0, 'one socket is below the threshold (2): not reported');
+      a.openSocket('u');
+      for (let r = 0; r < 13; r++) a.joinRoom('u', `r${r}`);
+      a.tick();
+      await flush();
+      assert.equal(b.remoteSockets('u'), 2);
+      assert.equal(b.remoteRooms('u').size, 13);
+      for (let i = 0; i < 14; i++) assert.ok(b.openSocket('u') === i < 14, `socket ${i} on b`);
+      assert.equal(b.openSocket('u'), false, '2 on a + 14 on b = the cap of 16');
+      assert.equal(b.remoteSockets('u', Date.now() + 301), 0, 'a report not renewed within 3 intervals is forgotten');
+      // below the threshold on a: one report with nothing
+      a.closeSocket('u');
+      for (let r = 0; r < 13; r++) a.leaveRoom('u', `r${r}`);
+      a.tick();
+      await flush();
+      assert.equal(b.remoteSockets('u'), 0);
+      assert.equal(b.remoteRooms('u').size, 0);
+    } finally {
+      a.stop();
+      b.stop();
+    }
+    // 3,000 users holding 100 rooms each: reports cut by bytes, every chunk under the bus's 1 MiB
+    const sent: Uint8Array[] = [];
+    const bus = { status: 'up', publish: (_s: string, d: Uint8Array) => sent.push(d), subscribe: () => ({ unsubscribe() {} }) } as unknown as MemoryBus;
+    const big = new UserLimits({ node: 'n', ...o, maxRoomsPerNode: 1_000_000, bus });
+    for (let i = 0; i < 3000; i++) for (let r = 0; r < 100; r++) big.joinRoom(`user${i}`, `room-${i}-${r}`);
+    big.tick();
+    assert.ok(sent.length >= 3 && sent.every((d) => d.length <= USAGE_CHUNK_BYTES + 4096), `${sent.length} chunks of at most ${Math.max(...sent.map((d) => d.length))} bytes`);
   });
 });
