@@ -15,6 +15,8 @@ export const CONFORMANCE_USAGE = `usage: confab conformance <url> [options]
   --alerts           also check alerts (sends one alert to every connected user)
   --only ID,…        run only checks whose id starts with one of these (and what they need)
   --timeout MS       longest wait for one answer (default 5000)
+  --transport T      websocket (default) or fallback: the checks' sockets use the HTTP fallback
+                     (GET /fallback as Server-Sent Events, POSTs); the upgrade.* checks still test /ws
   --json FILE        write the full report as JSON
   --list             list the checks and exit
 exit status: 0 every check passed or was skipped, 1 a check failed, 2 bad usage
@@ -52,6 +54,7 @@ export function parseConformanceArgs(argv: string[]): ConformanceCliArgs {
         alerts: { type: 'boolean' },
         only: { type: 'string', multiple: true },
         timeout: { type: 'string' },
+        transport: { type: 'string' },
         json: { type: 'string' },
         list: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -71,6 +74,7 @@ export function parseConformanceArgs(argv: string[]): ConformanceCliArgs {
     timeoutMs = Number(v.timeout);
     if (!Number.isInteger(timeoutMs) || timeoutMs < 100 || timeoutMs > 120_000) throw new ConformanceUsageError(`--timeout: expected milliseconds 100-120000, got ${JSON.stringify(v.timeout)}`);
   }
+  if (v.transport !== undefined && v.transport !== 'websocket' && v.transport !== 'fallback') throw new ConformanceUsageError(`--transport: websocket or fallback, got ${JSON.stringify(v.transport)}`);
   const only = v.only?.flatMap((o) => o.split(',')).map((o) => o.trim()).filter(Boolean);
   if (only) {
     const unknown = only.filter((o) => !CHECKS.some((c) => c.id.startsWith(o)));
@@ -83,6 +87,7 @@ export function parseConformanceArgs(argv: string[]): ConformanceCliArgs {
       alerts: v.alerts ?? false,
       ...(only && only.length > 0 ? { only } : {}),
       ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+      ...(v.transport !== undefined ? { transport: v.transport } : {}),
     },
     ...(v.json !== undefined ? { json: v.json } : {}),
     list,

@@ -1,15 +1,12 @@
 /**
- * What a conformance check gets: the endpoints, fresh names (handles, rooms, ids unique to this
+ * What a conformance check gets: the transport of the run's sockets (WebSocket or the HTTP fallback), the endpoints, fresh names (handles, rooms, ids unique to this
  * run, so a run never meets another run's data or a real user's), sessions and sockets that are
  * closed when the check ends, and the limits the server announced in its first `welcome`.
  */
 import { randomBytes } from 'node:crypto';
-import { CheckFailure, createSession, expect, Probe, show, type Endpoint, type Frame, type FrameOf, type Limits, type ProbeOptions, type Session } from './probe.js';
+import { CheckFailure, createSession, expect, Probe, show, Skip, type Endpoint, type Frame, type FrameOf, type Limits, type ProbeOptions, type ProbeTransport, type Session } from './probe.js';
 
-/** A check that cannot run here: reported as skipped with the reason. */
-export class Skip extends Error {
-  override name = 'Skip';
-}
+export { Skip };
 
 export interface RunTotals {
   frames: number;
@@ -29,7 +26,7 @@ export class CheckContext {
     readonly ep: Endpoint,
     readonly peer: Endpoint | undefined,
     readonly runId: string,
-    readonly opts: { alerts: boolean; timeoutMs: number },
+    readonly opts: { alerts: boolean; timeoutMs: number; transport?: ProbeTransport },
     readonly totals: RunTotals,
   ) {}
 
@@ -63,7 +60,7 @@ export class CheckContext {
   /** Open a socket for `session` on `ep` and wait for its welcome (the first frame). */
   async connect(session: Session, opts: ProbeOptions & { ep?: Endpoint } = {}): Promise<{ p: Probe; welcome: FrameOf<'welcome'> }> {
     const ep = opts.ep ?? this.ep;
-    const p = await Probe.open(ep.ws(), session.token, { timeoutMs: this.opts.timeoutMs, ...opts }, (ok) => {
+    const p = await Probe.open(ep.ws(), session.token, { timeoutMs: this.opts.timeoutMs, transport: this.opts.transport ?? 'websocket', ...opts }, (ok) => {
       this.totals.frames++;
       if (!ok) this.totals.invalid++;
     });

@@ -1,6 +1,6 @@
 /**
  * The conformance kit's own minimal client: only what docs/protocol.md documents
- * (HTTP with fetch, the `/ws` upgrade with `ws`, JSON frames). Every frame a probe
+ * (HTTP with fetch, the `/ws` upgrade with `ws` or the HTTP fallback at `/fallback`, JSON frames). Every frame a probe
  * receives is validated against the protocol schema (src/protocol/schema.ts, the
  * source of docs/protocol.schema.json); a frame that does not match is recorded as
  * a violation and fails the check that received it.
@@ -11,13 +11,81 @@
  * (`welcome.limits`), so no check floods by accident; `sendUnpaced` is for the one
  * check that exceeds the limit on purpose, within `floodCloseAfter`.
  */
+import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
+import { FallbackSocket } from '../client/fallback-socket.js';
 import { checkServerFrame, type ServerFrameParsed } from '../protocol/schema.js';
 import { SUBPROTOCOL } from '../protocol/constants.js';
 
 export type Frame = ServerFrameParsed;
 export type FrameOf<T extends Frame['t']> = Extract<Frame, { t: T }>;
 export type Limits = FrameOf<'welcome'>['limits'];
+
+/** A check that cannot run here: reported as skipped with the reason. */
+export class Skip extends Error {
+  override name = 'Skip';
+}
+
+/** The transport a run's sockets use: the WebSocket, or the HTTP fallback (SSE + POSTs, docs/protocol.md). */
+export type ProbeTransport = 'websocket' | 'fallback';
+
+/** The part of a `ws` WebSocket a Probe uses; the fallback's adapter has the same shape. */
+interface ProbeSocket {
+  readonly readyState: number;
+  readonly protocol: string;
+  on(ev: 'message', fn: (data: WebSocket.RawData, isBinary: boolean) => void): unknown;
+  on(ev: 'close', fn: (code: number, reason: Buffer) => void): unknown;
+  on(ev: 'error', fn: (err: Error) => void): unknown;
+  once(ev: 'open', fn: () => void): unknown;
+  once(ev: 'close', fn: () => void): unknown;
+  once(ev: 'error', fn: (err: Error) => void): unknown;
+  once(ev: 'unexpected-response', fn: (req: { destroy(): void }, res: { statusCode?: number }) => void): unknown;
+  send(data: string | Buffer, opts: { binary?: boolean }, cb: (err?: Error) => void): void;
+  close(code?: number): void;
+  terminate(): void;
+}
+
+/**
+ * The HTTP fallback (the SDK's FallbackSocket: GET /fallback as Server-Sent Events, POSTs) with the
+ * events and methods of a `ws` WebSocket, so every check runs over it unchanged. A binary frame does
+ * not exist there: a check that sends one is skipped.
+ */
+class FallbackProbeSocket extends EventEmitter implements ProbeSocket {
+  readonly protocol = SUBPROTOCOL;
+  private readonly fs: FallbackSocket;
+
+  constructor(wsUrl: string, headers: Record<string, string> | undefined) {
+    super();
+    const fetchWithHeaders = ((url: string, init: RequestInit) => fetch(url, { ...init, headers: { ...headers, ...(init.headers as Record<string, string>) } })) as unknown as ConstructorParameters<typeof FallbackSocket>[2];
+    this.fs = new FallbackSocket(wsUrl, SUBPROTOCOL, fetchWithHeaders);
+    this.fs.onopen = () => this.emit('open');
+    this.fs.onmessage = (ev) => this.emit('message', Buffer.from(String(ev.data)), false);
+    this.fs.onerror = (ev) => this.emit('error', new Error(ev.message));
+    this.fs.onclose = (ev) => this.emit('close', ev.code, Buffer.from(ev.reason));
+  }
+
+  get readyState(): number {
+    return this.fs.readyState;
+  }
+
+  send(data: string | Buffer, opts: { binary?: boolean }, cb: (err?: Error) => void): void {
+    if (opts.binary) return cb(new Skip('binary frames do not exist on the HTTP fallback'));
+    try {
+      this.fs.send(typeof data === 'string' ? data : data.toString('utf8'));
+      cb();
+    } catch (err) {
+      cb(err as Error);
+    }
+  }
+
+  close(code = 1000): void {
+    this.fs.close(code);
+  }
+
+  terminate(): void {
+    this.fs.close(1006);
+  }
+}
 
 /** A failed expectation: the check fails with this message. */
 export class CheckFailure extends Error {
@@ -181,9 +249,11 @@ export interface ProbeOptions {
   /** A name for messages ("A", "B on peer"). */
   name?: string;
   timeoutMs?: number;
+  /** The socket's transport (default websocket). */
+  transport?: ProbeTransport;
 }
 
-/** One WebSocket connection that records and validates every frame it receives. */
+/** One connection (a WebSocket or a fallback session) that records and validates every frame it receives. */
 export class Probe {
   /** Every frame received, in order (also the ones that failed validation, as parsed JSON). */
   readonly frames: Frame[] = [];
@@ -197,7 +267,7 @@ export class Probe {
   private readonly timeoutMs: number;
   private sendChain: Promise<void> = Promise.resolve();
 
-  private constructor(readonly ws: WebSocket, opts: ProbeOptions, private readonly onFrame: (ok: boolean) => void) {
+  private constructor(readonly ws: ProbeSocket, opts: ProbeOptions, private readonly onFrame: (ok: boolean) => void) {
     this.name = opts.name ?? 'client';
     this.timeoutMs = opts.timeoutMs ?? 5_000;
     this.pacer = new Pacer(5, 5);
@@ -239,7 +309,10 @@ export class Probe {
   static open(wsUrl: string, token: string, opts: ProbeOptions, onFrame: (ok: boolean) => void): Promise<Probe> {
     const url = opts.bearer ? wsUrl : `${wsUrl}?token=${encodeURIComponent(token)}`;
     const headers = opts.bearer ? { authorization: `Bearer ${token}` } : undefined;
-    const ws = new WebSocket(url, opts.protocols ?? [SUBPROTOCOL], { headers, handshakeTimeout: opts.timeoutMs ?? 5_000, maxPayload: 64 * 1024 * 1024 });
+    const ws: ProbeSocket =
+      opts.transport === 'fallback'
+        ? new FallbackProbeSocket(url, headers)
+        : new WebSocket(url, opts.protocols ?? [SUBPROTOCOL], { headers, handshakeTimeout: opts.timeoutMs ?? 5_000, maxPayload: 64 * 1024 * 1024 });
     const p = new Probe(ws, opts, onFrame);
     return new Promise((resolve, reject) => {
       ws.once('open', () => resolve(p));
@@ -365,7 +438,7 @@ export class Probe {
   private write(data: string | Buffer, binary = false): Promise<void> {
     return new Promise((resolve, reject) => {
       if (this.ws.readyState !== WebSocket.OPEN) return reject(new CheckFailure(`${this.name}: socket is not open (closed with ${this.closeCode ?? '?'} ${show(this.closeReason ?? '')})`));
-      this.ws.send(data, { binary }, (err) => (err ? reject(new CheckFailure(`${this.name}: send failed: ${err.message}`)) : resolve()));
+      this.ws.send(data, { binary }, (err) => (err ? reject(err instanceof Skip ? err : new CheckFailure(`${this.name}: send failed: ${err.message}`)) : resolve()));
     });
   }
 

@@ -18,6 +18,8 @@ export interface ConformanceOptions {
   only?: string[];
   /** Longest wait for any one answer (ms, default 5000). */
   timeoutMs?: number;
+  /** The sockets' transport: 'websocket' (default) or 'fallback' (the HTTP fallback; the upgrade.* checks still test the upgrade). */
+  transport?: 'websocket' | 'fallback';
   /** Told about each result as it is known. */
   onResult?: (r: CheckResult) => void;
 }
@@ -36,6 +38,8 @@ export interface CheckResult {
 
 export interface ConformanceReport {
   url: string;
+  /** The transport of the checks' sockets. */
+  transport: 'websocket' | 'fallback';
   peer?: string;
   runId: string;
   startedAt: string;
@@ -105,7 +109,7 @@ export async function runConformance(opts: ConformanceOptions): Promise<Conforma
   const peer = opts.peer ? new Endpoint(opts.peer) : undefined;
   const runId = CheckContext.newRunId();
   const totals: RunTotals = { frames: 0, invalid: 0 };
-  const ctx = new CheckContext(ep, peer, runId, { alerts: opts.alerts ?? false, timeoutMs: opts.timeoutMs ?? 5_000 }, totals);
+  const ctx = new CheckContext(ep, peer, runId, { alerts: opts.alerts ?? false, timeoutMs: opts.timeoutMs ?? 5_000, transport: opts.transport ?? 'websocket' }, totals);
   const started = Date.now();
   const results: CheckResult[] = [];
   const passed = new Set<string>();
@@ -129,6 +133,7 @@ export async function runConformance(opts: ConformanceOptions): Promise<Conforma
   const failed = count('fail');
   return {
     url: ep.base,
+    transport: opts.transport ?? 'websocket',
     ...(peer ? { peer: peer.base } : {}),
     runId,
     startedAt: new Date(started).toISOString(),
@@ -149,7 +154,7 @@ export function formatConformanceReport(r: ConformanceReport): string {
   const width = head.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   width[4] = 0; // the last column is not padded
   const line = (cells: string[]) => cells.map((c, i) => (i === 2 ? c.padStart(width[i]!) : c.padEnd(width[i]!))).join('  ').trimEnd();
-  const out = [`confab conformance ${r.url}${r.peer ? ` (peer ${r.peer})` : ''}  run ${r.runId}`, '', line(head), ...rows.map(line)];
+  const out = [`confab conformance ${r.url}${r.peer ? ` (peer ${r.peer})` : ''}${r.transport === 'fallback' ? ' over the HTTP fallback' : ''}  run ${r.runId}`, '', line(head), ...rows.map(line)];
   const notes = r.results.filter((x) => x.status !== 'pass' && x.reason);
   if (notes.length > 0) {
     out.push('');

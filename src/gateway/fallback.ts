@@ -19,6 +19,7 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ErrorCodes } from '../protocol/codes.js';
 import type { Connection } from './connection.js';
 import { admit, echoOf, openConnection, originAllowed, precheck, type AdmitContext } from './admit.js';
 import { SseTransport } from './fallback-transport.js';
@@ -150,9 +151,12 @@ export class FallbackSessions {
     s.transport.touch();
     const cap = config.maxFrameBytes * FRAMES_PER_POST;
     const tooLarge = () => {
-      // as a WebSocket frame over the limit closes its socket (1009), so does a POST over it its session
+      // as a WebSocket frame over the limit closes its socket (1009, empty reason: the WebSocket layer's close),
+      // so does a POST over it its session
       this.answer(req, res, 413, { code: 'too_large', message: `a POST holds at most ${cap} bytes, each frame at most ${config.maxFrameBytes}` }, { connection: 'close' });
-      s.conn.close('too_large');
+      this.ctx.core.metrics.closes.inc({ code: 'too_large' });
+      s.transport.drop();
+      s.transport.close(ErrorCodes.too_large.close ?? 1009, '', 2000); // the stream's end closes the connection
     };
     if (Number(req.headers['content-length'] ?? 0) > cap) return tooLarge();
     const body = await readCapped(req, cap);

@@ -3,7 +3,7 @@
  * default limits: (a) the embedded default gateway, through the command line as a third party
  * would run it; (b) two `confab start` processes on one nats-server (JetStream), each checked
  * with the other as --peer (sessions, delivery, resume and resends across gateways). Every check
- * must pass. And the kit itself: a server that does not speak the protocol fails it, with a
+ * must pass, over the WebSocket and over the HTTP fallback. And the kit itself: a server that does not speak the protocol fails it, with a
  * non-zero exit.
  */
 import assert from 'node:assert/strict';
@@ -68,6 +68,15 @@ describe('confab conformance against the embedded gateway', () => {
     assert.ok(report.durationMs < 20_000, `the run took ${report.durationMs} ms`);
     assert.ok(Date.now() - t0 < 40_000);
     for (const x of report.results) assert.ok(x.section.length > 0 && x.name.length > 0, `${x.id} names its doc section`);
+  });
+
+  it('over the HTTP fallback (--transport fallback) every check passes but the binary-frame one (no binary frames there)', async () => {
+    const r = await confabConformance([gw.url, '--alerts', '--transport', 'fallback']);
+    assert.equal(r.code, 0, `exit ${r.code}\n${r.out}\n${r.err}`);
+    assert.match(r.out, /over the HTTP fallback/);
+    assert.match(r.out, /SKIP error\.bad_frame: binary frames do not exist on the HTTP fallback/);
+    assert.match(r.out, /frame\.too_large\s+PASS/);
+    assert.match(r.out, /\d+ passed, 0 failed, 5 skipped/);
   });
 
   it('without --alerts the alert check is skipped, not run', async () => {
@@ -141,5 +150,11 @@ describe('confab conformance against two gateway processes on NATS', () => {
   it('and on the second gateway, with the first as peer', async () => {
     const report = await runConformance({ url: gws[1]!.url, peer: gws[0]!.url, alerts: true });
     assertAllPass(report);
+  });
+
+  it('over the HTTP fallback too, with the peer (cross-gateway checks over the fallback)', async () => {
+    const report = await runConformance({ url: gws[0]!.url, peer: gws[1]!.url, alerts: true, transport: 'fallback' });
+    assert.equal(report.transport, 'fallback');
+    assertAllPass(report, ['error.bad_frame']);
   });
 });
