@@ -166,6 +166,24 @@ function roomList(s: string): string[] {
   return rooms;
 }
 
+function regionList(s: string): string[] {
+  const names = splitList(s);
+  for (const r of names) if (!/^[A-Za-z0-9_-]{1,32}$/.test(r)) throw new Invalid(`bad region name ${JSON.stringify(r)} (1-32 of [A-Za-z0-9_-], the NATS cluster name)`);
+  if (new Set(names).size !== names.length) throw new Invalid('a region is listed twice');
+  return names;
+}
+
+/** CONFAB_ROOM_HOMES: `prefix=region` pairs (src/nats/shards.ts). */
+function roomHomes(s: string): { prefix: string; region: string }[] {
+  return splitList(s).map((pair) => {
+    const eq = pair.lastIndexOf('=');
+    const prefix = pair.slice(0, eq);
+    const region = pair.slice(eq + 1);
+    if (eq <= 0 || !/^[A-Za-z0-9_-]{1,32}$/.test(region)) throw new Invalid(`expected prefix=region, got ${JSON.stringify(pair)}`);
+    return { prefix, region };
+  });
+}
+
 /** One NATS_URL entry: nats://, tls:// or bare host:port (given nats://). */
 function natsServer(u: string): string {
   const withScheme = /^[a-z]+:\/\//.test(u) ? u : `nats://${u}`;
@@ -559,6 +577,20 @@ export const ENV = {
     values: '-1, or 1 and up',
     docs: [{ section: 'nats', default: '`-1` (unlimited)', meaning: 'cap the whole stream (oldest dropped first)' }],
   }),
+  CONFAB_HOME_REGIONS: parsed(regionList, 'comma list of NATS cluster names', {
+    default: [] as string[],
+    docs: [{ section: 'nats', default: 'none (one stream)', meaning: 'regions (NATS cluster names) that store history: each room is stored by a stream placed in its home region (see "Home regions and shards")' }],
+  }),
+  CONFAB_ROOM_HOMES: parsed(roomHomes, 'comma list of `prefix=region`', {
+    docs: [{ section: 'nats', default: '`<region>-=<region>` for each home region', meaning: 'a room\'s home is the region of the longest prefix its name starts with' }],
+  }),
+  CONFAB_HOME_DEFAULT: text({
+    pattern: /^[A-Za-z0-9_-]{1,32}$/,
+    message: 'must be a region name (1-32 of [A-Za-z0-9_-])',
+    values: 'one of `CONFAB_HOME_REGIONS`',
+    docs: [{ section: 'nats', default: 'the first home region', meaning: 'home of the rooms no prefix matches' }],
+  }),
+  CONFAB_STREAM_SHARDS: int({ default: 1, min: 1, max: 64, docs: [{ section: 'nats', meaning: 'history streams per home region (rooms spread by a hash of their name); the same on every gateway' }] }),
   CONFAB_STREAM_DUPLICATE_WINDOW_S: int({ min: 1, max: 7 * DAY, docs: [{ section: 'nats', default: '`CONFAB_DEDUPE_WINDOW_S` (≤ max age)', meaning: 'the stream\'s `duplicate_window`: how long a resent id is recognised' }] }),
 
   // ---- `confab nats-config`, the nats-server config generator (docs/nats.md; src/nats/config-gen.ts)

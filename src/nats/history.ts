@@ -1,5 +1,6 @@
 /**
- * JetStream History: one stream, one subject per room (`<prefix>.hist.<room>`).
+ * JetStream History: one stream, one subject per room (`<prefix>.hist.<room>`; a shard's
+ * stream has its own subject base, src/nats/shards.ts routes each room to one).
  *
  * - Offsets are stream sequence numbers: strictly increasing per room, not
  *   contiguous, so every stored message carries `prev`, the room's previous
@@ -32,7 +33,7 @@ import type { AppendInput, AppendResult, History, ReadResult, RoomInfo } from '.
 import { isTransientNatsError } from './errors.js';
 import type { NatsLink } from './link.js';
 import { RoomBounds } from './room-bounds.js';
-import { ensureStream, epochOf, histSubject, roomToken, tokenRoom } from './stream.js';
+import { ensureStream, epochOf, legacyTarget, roomToken, tokenRoom, type StreamTarget } from './stream.js';
 
 /** How replays fetch messages: per-message direct gets, or one ephemeral ordered consumer per read. */
 export type ReplayMode = 'direct' | 'consumer';
@@ -66,6 +67,8 @@ export interface JetStreamHistoryOptions {
   directBelow?: number;
   /** CONFAB_HISTORY_MAX_BYTES: bytes per room (0 or absent: none). */
   roomMaxBytes?: number;
+  /** The stream this history serves (default: the deployment's one stream, CONFAB_STREAM_NAME; src/nats/shards.ts makes others). */
+  target?: StreamTarget;
 }
 
 export class JetStreamHistory implements History {
@@ -76,7 +79,7 @@ export class JetStreamHistory implements History {
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly stream: string;
-  private readonly prefix: string;
+  private readonly target: StreamTarget;
   private readonly timeout: number;
   /** Appends retried because another writer got there first (metrics, tests). */
   conflicts = 0;
@@ -92,8 +95,8 @@ export class JetStreamHistory implements History {
     private readonly opts: JetStreamHistoryOptions,
     private readonly log: pino.Logger,
   ) {
-    this.stream = link.settings.stream.name;
-    this.prefix = link.settings.prefix;
+    this.target = opts.target ?? legacyTarget(link.settings.prefix, link.settings.stream);
+    this.stream = this.target.settings.name;
     this.timeout = link.settings.requestTimeoutMs;
   }
 
@@ -103,10 +106,10 @@ export class JetStreamHistory implements History {
     const jsm = await jetstreamManager(link.nc, { timeout });
     const js = jetstream(link.nc, { timeout });
     const h = new JetStreamHistory(link, js, jsm, opts, log);
-    const info = await ensureStream(jsm, link.settings.prefix, link.settings.stream, log);
+    const info = await ensureStream(jsm, h.target, log);
     h._epoch = epochOf(info);
     const st = link.settings.stream;
-    h.bounds = await RoomBounds.open(js, jsm, { stream: h.stream, roomMaxBytes: opts.roomMaxBytes ?? 0, windowSec: st.duplicateWindowSec, replicas: st.replicas, storage: st.storage === 'memory' ? 'memory' : 'file' }, log);
+    h.bounds = await RoomBounds.open(js, jsm, { stream: h.stream, roomMaxBytes: opts.roomMaxBytes ?? 0, windowSec: st.duplicateWindowSec, replicas: st.replicas, storage: st.storage === 'memory' ? 'memory' : 'file', cluster: h.target.cluster }, log);
     link.acquire();
     h.timer = setInterval(() => void h.refreshEpoch().catch(() => {}), 30_000);
     h.timer.unref();
@@ -121,10 +124,10 @@ export class JetStreamHistory implements History {
 
   /** Re-read the stream's creation time; a new epoch drops every cached sequence. */
   async refreshEpoch(recreate = false): Promise<void> {
-    const info = recreate ? await ensureStream(this.jsm, this.prefix, this.link.settings.stream, this.log) : await this.jsm.streams.info(this.stream);
+    const info = recreate ? await ensureStream(this.jsm, this.target, this.log) : await this.jsm.streams.info(this.stream);
     const epoch = epochOf(info);
     if (epoch !== this._epoch) {
-      this.log.warn({ from: this._epoch, to: epoch }, 'history stream was recreated: new epoch');
+      this.log.warn({ stream: this.stream, from: this._epoch, to: epoch }, 'history stream was recreated: new epoch');
       this._epoch = epoch;
       this.lastSeq.clear();
     }
@@ -132,7 +135,7 @@ export class JetStreamHistory implements History {
 
   private subject(room: string): string {
     if (typeof room !== 'string' || room.length === 0 || room.length > 256) throw new ConfabError('bad_room');
-    return histSubject(this.prefix, room);
+    return `${this.target.subjectBase}.${roomToken(room)}`;
   }
 
   private decode(room: string, m: StoredMsg): ChatMessage | undefined {
@@ -449,8 +452,8 @@ export class JetStreamHistory implements History {
   async rooms(): Promise<string[]> {
     this.link.assertUp();
     try {
-      const info = await this.jsm.streams.info(this.stream, { subjects_filter: `${this.prefix}.hist.>` });
-      const pre = `${this.prefix}.hist.`;
+      const info = await this.jsm.streams.info(this.stream, { subjects_filter: `${this.target.subjectBase}.>` });
+      const pre = `${this.target.subjectBase}.`;
       return Object.keys(info.state.subjects ?? {}).filter((s) => s.startsWith(pre)).map((s) => tokenRoom(s.slice(pre.length)));
     } catch (e) {
       this.fail(e, 'rooms');

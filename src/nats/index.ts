@@ -14,12 +14,24 @@ import { NatsBus } from './bus.js';
 import { JetStreamHistory, type ReplayMode } from './history.js';
 import { NatsLink } from './link.js';
 import { readNatsSettings } from './options.js';
+import { isSharded, ShardedHistory } from './shards.js';
+import type { HistoryInspect } from '../history/types.js';
 import type { LookupAll } from './discovery.js';
 
 export { NatsBus } from './bus.js';
 export { JetStreamHistory } from './history.js';
 export { NatsLink } from './link.js';
-export { readNatsSettings, type NatsSettings, type StreamSettings } from './options.js';
+export { readNatsSettings, readShardSettings, type NatsSettings, type StreamSettings } from './options.js';
+export { ShardedHistory, homeRegion, streamOf, type ShardSettings } from './shards.js';
+
+/** The JetStream history: the one stream, or one stream per home region and shard (src/nats/shards.ts). */
+export type NatsHistory = (JetStreamHistory | ShardedHistory) & History & HistoryInspect;
+
+async function openHistory(link: NatsLink, config: Config, extras: NatsAdapterExtras, log: pino.Logger): Promise<NatsHistory> {
+  const opts = { node: config.node, replay: extras.replay ?? 'auto', roomMaxBytes: config.historyMaxBytes };
+  const shards = link.settings.shards;
+  return isSharded(shards) ? ShardedHistory.open(link, shards, opts, log) : JetStreamHistory.open(link, opts, log);
+}
 export { resolveAppHost } from './discovery.js';
 export { renderNatsConfig, writeNatsConfigAtomic } from './config-gen.js';
 
@@ -58,8 +70,8 @@ export async function createJetStreamHistory(
   config: Config,
   logger: pino.Logger,
   extras: NatsAdapterExtras = {},
-): Promise<{ history: JetStreamHistory & History; link: NatsLink }> {
-  return withLink(config, logger, extras, async (link, log) => ({ history: await JetStreamHistory.open(link, { node: config.node, replay: extras.replay ?? 'auto', roomMaxBytes: config.historyMaxBytes }, log), link }));
+): Promise<{ history: NatsHistory; link: NatsLink }> {
+  return withLink(config, logger, extras, async (link, log) => ({ history: await openHistory(link, config, extras, log), link }));
 }
 
 /** Connect to NATS, ensure the history stream, and return the bus and history (one shared connection). */
@@ -67,12 +79,12 @@ export async function createNatsAdapters(
   config: Config,
   logger: pino.Logger,
   extras: NatsAdapterExtras = {},
-): Promise<{ bus: NatsBus & Bus; history: JetStreamHistory & History }> {
+): Promise<{ bus: NatsBus & Bus; history: NatsHistory }> {
   return withLink(config, logger, extras, async (link, log) => {
     const bus = new NatsBus(link, link.settings.prefix, log);
-    let history: JetStreamHistory;
+    let history: NatsHistory;
     try {
-      history = await JetStreamHistory.open(link, { node: config.node, replay: extras.replay ?? 'auto', roomMaxBytes: config.historyMaxBytes }, log);
+      history = await openHistory(link, config, extras, log);
     } catch (e) {
       await bus.close();
       throw e;

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Config } from '../config/config.js';
 import { ConfigError, type Env, parseEnvValue, readEnv } from '../config/env.js';
 import { retentionOf, type RetentionConfig } from '../history/retention.js';
+import type { ShardSettings } from './shards.js';
 
 
 /** Credentials: at most one kind may be set. */
@@ -57,6 +58,25 @@ export interface NatsSettings {
   /** NATS_REQUEST_TIMEOUT_MS: JetStream publish-ack and API timeout (default 5000). */
   requestTimeoutMs: number;
   stream: StreamSettings;
+  /** Home regions and shards (src/nats/shards.ts); none and 1: the one stream. */
+  shards: ShardSettings;
+}
+
+/** CONFAB_HOME_REGIONS, CONFAB_ROOM_HOMES, CONFAB_HOME_DEFAULT, CONFAB_STREAM_SHARDS, checked against each other. */
+export function readShardSettings(env: Env): ShardSettings {
+  const regions = readEnv(env, 'CONFAB_HOME_REGIONS');
+  const explicit = readEnv(env, 'CONFAB_ROOM_HOMES');
+  const def = readEnv(env, 'CONFAB_HOME_DEFAULT');
+  const shards = readEnv(env, 'CONFAB_STREAM_SHARDS');
+  if (regions.length === 0) {
+    if (explicit !== undefined) throw new ConfigError('CONFAB_ROOM_HOMES', 'needs CONFAB_HOME_REGIONS');
+    if (def !== undefined) throw new ConfigError('CONFAB_HOME_DEFAULT', 'needs CONFAB_HOME_REGIONS');
+    return { regions, homes: [], shards };
+  }
+  const homes = explicit ?? regions.map((r) => ({ prefix: `${r}-`, region: r }));
+  for (const h of homes) if (!regions.includes(h.region)) throw new ConfigError('CONFAB_ROOM_HOMES', `region ${JSON.stringify(h.region)} is not in CONFAB_HOME_REGIONS (${regions.join(',')})`);
+  if (def !== undefined && !regions.includes(def)) throw new ConfigError('CONFAB_HOME_DEFAULT', `${JSON.stringify(def)} is not in CONFAB_HOME_REGIONS (${regions.join(',')})`);
+  return { regions, homes, defaultRegion: def ?? regions[0], shards };
 }
 
 
@@ -131,5 +151,6 @@ export function readNatsSettings(config: Pick<Config, 'natsUrl' | 'natsAppHost'>
       perRoom: config.historyLimit,
       duplicateWindowSec,
     },
+    shards: readShardSettings(env),
   };
 }

@@ -32,6 +32,8 @@ export interface RoomBoundsOptions {
   windowSec: number;
   replicas: number;
   storage: 'file' | 'memory';
+  /** Placement of the id bucket: the stream's home region (NATS cluster), when it has one. */
+  cluster?: string;
 }
 
 /** What the id store keeps for a message id. */
@@ -70,7 +72,7 @@ export class RoomBounds {
   static async open(js: JetStreamClient, jsm: JetStreamManager, o: RoomBoundsOptions, log: pino.Logger): Promise<RoomBounds> {
     const kvm = new Kvm(js);
     const name = `${o.stream}_ids`;
-    const opts = { ttl: o.windowSec * 1000, history: 1, replicas: o.replicas, storage: o.storage === 'memory' ? 'memory' : 'file' } as const;
+    const opts = { ttl: o.windowSec * 1000, history: 1, replicas: o.replicas, storage: o.storage === 'memory' ? 'memory' : 'file', ...(o.cluster ? { placement: { cluster: o.cluster, tags: [] } } : {}) } as const;
     let kv: KV | undefined;
     try {
       kv = await kvm.create(name, opts as never);

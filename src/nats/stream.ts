@@ -1,7 +1,9 @@
 /**
- * The history stream: one JetStream stream (subjects `<prefix>.hist.>`), one
- * subject per room, limits retention. Created or updated idempotently by every
- * node at start; a concurrent create by another node is not an error.
+ * A history stream: one JetStream stream, one subject per room, limits retention.
+ * Without home regions or shards that is the one stream `CONFAB` (subjects
+ * `<prefix>.hist.>`); with them, one stream per (home region, shard)
+ * (src/nats/shards.ts) with its own subject space and placement. Created or updated
+ * idempotently by every node at start; a concurrent create by another node is not an error.
  */
 import { DiscardPolicy, JetStreamApiCodes, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig, type StreamInfo } from '@nats-io/jetstream';
 import { randomBytes } from 'node:crypto';
@@ -30,11 +32,27 @@ export function histSubject(prefix: string, room: string): string {
   return `${prefix}.hist.${roomToken(room)}`;
 }
 
-/** The stream config confab wants for these settings. */
-export function desiredConfig(prefix: string, s: StreamSettings): Partial<StreamConfig> & { name: string } {
+/** One history stream: its settings (name included), subject space and placement. */
+export interface StreamTarget {
+  settings: StreamSettings;
+  /** Every room subject of this stream is `<subjectBase>.<room token>`. */
+  subjectBase: string;
+  /** JetStream placement: the NATS cluster (region) whose servers hold every replica, so also the leader. */
+  cluster?: string;
+}
+
+/** The one stream of an unsharded deployment: `<prefix>.hist.<room>` in CONFAB_STREAM_NAME, placed by JetStream. */
+export function legacyTarget(prefix: string, s: StreamSettings): StreamTarget {
+  return { settings: s, subjectBase: `${prefix}.hist` };
+}
+
+/** The stream config confab wants for this target. */
+export function desiredConfig(t: StreamTarget): Partial<StreamConfig> & { name: string } {
+  const s = t.settings;
   return {
     name: s.name,
-    subjects: [`${prefix}.hist.>`],
+    subjects: [`${t.subjectBase}.>`],
+    ...(t.cluster ? { placement: { cluster: t.cluster, tags: [] } } : {}),
     retention: RetentionPolicy.Limits,
     storage: s.storage === 'memory' ? StorageType.Memory : StorageType.File,
     num_replicas: s.replicas,
@@ -81,11 +99,12 @@ export function epochOf(info: StreamInfo): string {
  * Transient failures (a fresh cluster still electing its JetStream meta leader, a stream
  * without a leader) are retried with jittered backoff for up to `deadlineMs`.
  */
-export async function ensureStream(jsm: JetStreamManager, prefix: string, s: StreamSettings, log: pino.Logger, deadlineMs = 30_000): Promise<StreamInfo> {
+export async function ensureStream(jsm: JetStreamManager, t: StreamTarget, log: pino.Logger, deadlineMs = 30_000): Promise<StreamInfo> {
   const deadline = Date.now() + deadlineMs;
+  const s = t.settings;
   for (let attempt = 0; ; attempt++) {
     try {
-      const info = await ensureOnce(jsm, prefix, s, log);
+      const info = await ensureOnce(jsm, t, log);
       if (info) return info;
     } catch (e) {
       if (!isTransientNatsError(e) || Date.now() > deadline) throw e;
@@ -97,9 +116,25 @@ export async function ensureStream(jsm: JetStreamManager, prefix: string, s: Str
   }
 }
 
+/**
+ * The info of a stream just created: a stream placed in another region (cluster) can be answered
+ * "not found" for a moment, until its new group has a leader there; asked again, bounded.
+ */
+async function readBack(jsm: JetStreamManager, name: string): Promise<StreamInfo> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await jsm.streams.info(name);
+    } catch (e) {
+      if (!(e instanceof JetStreamApiError) || e.code !== JetStreamApiCodes.StreamNotFound || attempt >= 20) throw e;
+      await new Promise((r) => setTimeout(r, 50 + 25 * attempt));
+    }
+  }
+}
+
 /** One try: the stream's info once it exists with confab's settings, or undefined to try again (lost a create race). */
-async function ensureOnce(jsm: JetStreamManager, prefix: string, s: StreamSettings, log: pino.Logger): Promise<StreamInfo | undefined> {
-  const want = desiredConfig(prefix, s);
+async function ensureOnce(jsm: JetStreamManager, t: StreamTarget, log: pino.Logger): Promise<StreamInfo | undefined> {
+  const s = t.settings;
+  const want = desiredConfig(t);
   let info: StreamInfo | undefined;
   try {
     info = await jsm.streams.info(s.name);
@@ -110,10 +145,10 @@ async function ensureOnce(jsm: JetStreamManager, prefix: string, s: StreamSettin
     try {
       // a racing node adds a different description: one add wins, the other gets 10058 and reads the winner's
       await jsm.streams.add({ ...want, description: epochDescription(newEpoch()) });
-      log.info({ stream: s.name, replicas: s.replicas, storage: s.storage }, 'created history stream');
+      log.info({ stream: s.name, replicas: s.replicas, storage: s.storage, cluster: t.cluster }, 'created history stream');
       // read back what the cluster keeps: two creates racing on a fresh cluster can both be answered
       // with success on nats-server 2.9, and then the later one's description is the one stored
-      return await jsm.streams.info(s.name);
+      return await readBack(jsm, s.name);
     } catch (e) {
       if (e instanceof JetStreamApiError && e.code === STREAM_NAME_IN_USE) return undefined; // another node created it meanwhile
       throw e;
@@ -122,10 +157,12 @@ async function ensureOnce(jsm: JetStreamManager, prefix: string, s: StreamSettin
   const have = info.config as unknown as Record<string, unknown>;
   const differs = COMPARED.filter((k) => JSON.stringify(have[k]) !== JSON.stringify((want as Record<string, unknown>)[k]));
   if (have.storage !== want.storage) log.warn({ stream: s.name, have: have.storage, want: want.storage }, 'stream storage type cannot change; keeping the existing one');
+  const placed = (info.config.placement as { cluster?: string } | undefined)?.cluster;
+  if (t.cluster && placed !== t.cluster) log.warn({ stream: s.name, have: placed, want: t.cluster }, 'stream placement cannot change here; keeping the existing one (move it with `nats stream edit` or recreate it)');
   const described = EPOCH_RE.test(info.config.description ?? '');
   if (differs.length === 0 && described) return info;
   log.info({ stream: s.name, fields: described ? differs : [...differs, 'description'] }, 'updating history stream settings');
-  const { storage: _ignored, ...rest } = want;
+  const { storage: _ignored, placement: _kept, ...rest } = want;
   // a stream from before the epoch description keeps the epoch it had (its creation time), now written down
   const description = described ? info.config.description : epochDescription(epochOf(info));
   await jsm.streams.update(s.name, { ...info.config, ...rest, description } as StreamConfig);

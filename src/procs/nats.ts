@@ -63,10 +63,16 @@ export interface NatsCluster {
 
 export interface StartNatsOptions {
   jetstream?: boolean;
-  /** Extra config text appended to the generated config. */
-  extraConfig?: string;
+  /** Extra config text appended to the generated config (a function: per cluster member, by index). */
+  extraConfig?: string | ((index: number) => string);
   /** Milliseconds to wait for /healthz (and, for a cluster, for the routes). */
   readyTimeoutMs?: number;
+  /** Cluster name (default: random, so nothing else can route in); a region of a super-cluster passes its region. */
+  clusterName?: string;
+  /** Server names are `<namePrefix>n1`, `<namePrefix>n2`, …: unique across a super-cluster. */
+  namePrefix?: string;
+  /** false: resolve once the routes are up, before /healthz (a super-cluster's regions turn healthy only together). */
+  waitHealthy?: boolean;
 }
 
 /** A free TCP port on 127.0.0.1 (re-exported from ports.ts for existing importers; not for servers a launcher here starts). */
@@ -262,7 +268,7 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
     name: 'n1',
     jetstream: opts.jetstream ?? true,
     storeDir: join(dir, 'store'),
-    extraConfig: opts.extraConfig,
+    extraConfig: typeof opts.extraConfig === 'function' ? opts.extraConfig(0) : opts.extraConfig,
     readyTimeoutMs: opts.readyTimeoutMs ?? 15_000,
   }, dir);
   const close = async () => {
@@ -282,14 +288,14 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsServer
 export async function startNatsCluster(n = 3, opts: StartNatsOptions = {}): Promise<NatsCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'confab-natsc-'));
   const timeoutMs = opts.readyTimeoutMs ?? 30_000;
-  const clusterName = `confab-test-${randomBytes(4).toString('hex')}`;
+  const clusterName = opts.clusterName ?? `confab-test-${randomBytes(4).toString('hex')}`;
   const servers = Array.from({ length: n }, (_, i) =>
     new ServerProc({
-      name: `n${i + 1}`,
+      name: `${opts.namePrefix ?? ''}n${i + 1}`,
       clusterName,
       jetstream: opts.jetstream ?? true,
       storeDir: join(dir, `store-${i + 1}`),
-      extraConfig: opts.extraConfig,
+      extraConfig: typeof opts.extraConfig === 'function' ? opts.extraConfig(i) : opts.extraConfig,
       readyTimeoutMs: timeoutMs,
     }, dir),
   );
@@ -304,9 +310,12 @@ export async function startNatsCluster(n = 3, opts: StartNatsOptions = {}): Prom
     await Promise.all(rest.map((s) => s.start({ wait: false })));
     // every cluster port is known now: explicit full-mesh routes for every restart, and in n1's running config (no placeholder left)
     for (const s of servers) s.routes = servers.filter((o) => o !== s).map((o) => o.clusterPort!);
-    if (rest.length > 0) await first.reloadRoutes(timeoutMs);
+    // a one-node region of a super-cluster: a route to itself (ignored by the server) instead of the placeholder,
+    // which would keep JetStream "waiting for routing" forever
+    if (rest.length === 0 && opts.clusterName !== undefined) first.routes = [first.clusterPort!];
+    if (first.routes.length > 0) await first.reloadRoutes(timeoutMs);
     await Promise.all(servers.map((s) => s.waitRoutes(servers, timeoutMs)));
-    await Promise.all(servers.map((s) => s.waitHealthy(timeoutMs)));
+    if (opts.waitHealthy !== false) await Promise.all(servers.map((s) => s.waitHealthy(timeoutMs)));
   } catch (e) {
     const state = servers.map((s) => `${s.name}: ${s.running ? `running (pid ${s.pid})` : 'not running'}`).join('; ');
     await stop();
