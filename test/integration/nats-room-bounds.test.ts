@@ -39,7 +39,7 @@ describe('JetStream: per-room byte bound and trimmed ids, two writers', () => {
   });
 
   it('keeps the newest messages that fit the byte bound, whichever node wrote them; a purged id is a resend or a conflict by content', async () => {
-    const [a, b] = hs as [JetStreamHistory, JetStreamHistory];
+    const [a, b] = hs as [NatsHistory, NatsHistory];
     const first = (await a.append(input('x', 'hello'))).message;
     const all: ChatMessage[] = [];
     for (let i = 0; i < 20; i++) all.push((await hs[i % 2]!.append(input(`b${String(i).padStart(2, '0')}`, 'y'.repeat(200)))).message);
