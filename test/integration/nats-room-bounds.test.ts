@@ -30,7 +30,7 @@ describe('JetStream: per-room byte bound and trimmed ids, two writers', () => {
     server = await startNats({ jetstream: true });
     for (const node of ['rb0', 'rb1']) {
       const env = { NATS_URL: server.url, CONFAB_SECRET: 'x'.repeat(20), CONFAB_NODE_ID: node, CONFAB_STREAM_NAME: 'RB', CONFAB_NATS_PREFIX: 'rb', CONFAB_HISTORY_LIMIT: '10', CONFAB_HISTORY_MAX_BYTES: String(ONE * 5 + 10) };
-      hs.push((await createJetStreamHistory(loadConfig(env), log, { env })).history);
+      hs.push((await createJetStreamHistory(loadConfig(env), log, { env })).history as JetStreamHistory); // unsharded: the one stream
     }
   });
   after(async () => {
@@ -39,7 +39,7 @@ describe('JetStream: per-room byte bound and trimmed ids, two writers', () => {
   });
 
   it('keeps the newest messages that fit the byte bound, whichever node wrote them; a purged id is a resend or a conflict by content', async () => {
-    const [a, b] = hs as [NatsHistory, NatsHistory];
+    const [a, b] = hs as [JetStreamHistory, JetStreamHistory];
     const first = (await a.append(input('x', 'hello'))).message;
     const all: ChatMessage[] = [];
     for (let i = 0; i < 20; i++) all.push((await hs[i % 2]!.append(input(`b${String(i).padStart(2, '0')}`, 'y'.repeat(200)))).message);
