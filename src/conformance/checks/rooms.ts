@@ -1,6 +1,6 @@
 /** Conformance checks: rooms and messages (join, ack, dedupe, order, presence, typing, leave), resume and history pages. */
 import { chainProblem, ids } from '../context.js';
-import { expect, request, show, type FrameOf } from '../probe.js';
+import { expect, show, type FrameOf } from '../probe.js';
 import { type Check, P, sendExpectError, replayBefore } from './common.js';
 
 export const ROOM_CHECKS: Check[] = [
