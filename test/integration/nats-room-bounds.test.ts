@@ -13,7 +13,7 @@ import pino from 'pino';
 import { loadConfig } from '../../src/config/config.js';
 import { storedBytes } from '../../src/history/common.js';
 import type { AppendInput } from '../../src/history/types.js';
-import { createJetStreamHistory, type NatsHistory } from '../../src/nats/index.js';
+import { createJetStreamHistory, type JetStreamHistory } from '../../src/nats/index.js';
 import { ConfabError } from '../../src/protocol/codes.js';
 import type { ChatMessage } from '../../src/protocol/frames.js';
 import { startNats } from '../../src/testkit/nats.js';
@@ -25,7 +25,7 @@ const ONE = storedBytes(input('b00', 'y'.repeat(200)));
 
 describe('JetStream: per-room byte bound and trimmed ids, two writers', () => {
   let server: Awaited<ReturnType<typeof startNats>>;
-  const hs: NatsHistory[] = [];
+  const hs: JetStreamHistory[] = [];
   before(async () => {
     server = await startNats({ jetstream: true });
     for (const node of ['rb0', 'rb1']) {
