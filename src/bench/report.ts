@@ -320,6 +320,20 @@ export function aggregate(records: RunRecord[], meta: BenchMeta): Aggregate {
     if (rows.length) tables.push({ title: 'Bus hop at 50k deliveries/s: one gateway on the in-process bus vs two gateways over each bus (half the room on each; Pub/Sub is the local emulator)', header: ['run', 'setup', 'p50 ms', 'p99 ms', 'pass'], rows });
   }
 
+  {
+    const rows: string[][] = [];
+    for (const r of records.filter((x) => x.scenario === 'fallback')) {
+      if (r.error) {
+        rows.push(['error', r.error, '', '', '', '', '']);
+        continue;
+      }
+      for (const x of (r.result as { rows: { transport: string; receivers: number; delivered: number; expected: number; cpuUsPerDelivery: number; bytesPerDelivery: number; p50Ms: number; p99Ms: number }[] }).rows) {
+        rows.push([x.transport, String(x.receivers), `${x.delivered}/${x.expected}`, x.cpuUsPerDelivery.toFixed(2), x.bytesPerDelivery.toFixed(0), x.p50Ms.toFixed(1), x.p99Ms.toFixed(1)]);
+      }
+    }
+    if (rows.length) tables.push({ title: 'HTTP fallback (Server-Sent Events) vs WebSocket: one gateway, one room of N receivers each, the same publisher and rate; cost per delivery', header: ['transport', 'receivers', 'delivered', 'gateway CPU µs/delivery', 'bytes/delivery', 'p50 ms', 'p99 ms'], rows });
+  }
+
   const others: number[] = [];
   for (const r of records) {
     const res = r.result as { steps?: Step[]; clean?: Step; withSlow?: Step } | null;

@@ -21,6 +21,7 @@ import { sizes, fanout, groups, connRate, resume, slowConsumers } from './scenar
 import { confabAvailable, hasTaskset, snapshotConfab, ROOT, SERVER_CORE, LOADGEN_CORE } from './systems.js';
 import { busHop, busHopAvailable } from './bushop.js';
 import { abuseTable, underAbuse, type AbuseResult } from './abuse.js';
+import { fallbackCost, fallbackTable, type FallbackCostResult } from './fallback.js';
 import { aggregate, renderTable, renderMarkdown, type RunRecord, type BenchMeta } from './report.js';
 import { renderChart } from './chart.js';
 import type { SystemKind } from './protocols.js';
@@ -165,6 +166,12 @@ async function main(): Promise<void> {
     await runOne(0, 'under-abuse', 'confab', () => underAbuse(s));
     const r = records.find((x) => x.scenario === 'under-abuse' && x.result);
     if (r) log(`under abuse:\n${abuseTable(r.result as AbuseResult)}`);
+  }
+  // confab only, once per bench: the HTTP fallback's delivery cost beside WebSocket's (one gateway, one room each)
+  if (want('fallback') && systems.includes('confab')) {
+    await runOne(0, 'fallback', 'confab', () => fallbackCost(s));
+    const r = records.find((x) => x.scenario === 'fallback' && x.result);
+    if (r) log(`HTTP fallback vs WebSocket:\n${fallbackTable(r.result as FallbackCostResult)}`);
   }
   meta.totalSeconds = (performance.now() - t0) / 1000;
   const agg = aggregate(records, meta);

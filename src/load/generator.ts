@@ -211,6 +211,7 @@ export class LoadGenerator {
     const client = new ConfabClient({
       backoff: { minMs: 500, maxMs: 5000 },
       ...this.opts.client,
+      ...(this.opts.fallbackEvery && s.index % this.opts.fallbackEvery === 0 ? { transport: 'fallback' as const } : {}),
       url: [s.home, ...others],
       token,
       WebSocket: socketFor(s),

@@ -39,6 +39,8 @@ export interface LoadOptions {
   roomPrefix?: string;
   /** Handle prefix; handles are `<prefix><run>-<i>`. Default 'ld'. */
   handlePrefix?: string;
+  /** Every n-th client (index mod n = 0) is forced to the HTTP fallback (`transport: 'fallback'`); 0 or unset: none. */
+  fallbackEvery?: number;
   /** Extra SDK options for every client (backoff, ping…); url, token, WebSocket and storage are set by the generator. */
   client?: Partial<Omit<ClientOptions, 'url' | 'token' | 'WebSocket' | 'storage'>>;
   /** Called about once a second while sending and in the tail. */

@@ -32,6 +32,8 @@ export interface RawFallback {
   post(body: string, o?: { sid?: string; key?: string; origin?: string }): Promise<{ status: number; body: string; headers: IncomingMessage['headers'] }>;
   /** POST frames (each JSON-encoded, one per line). */
   send(...frames: unknown[]): Promise<{ status: number; body: string }>;
+  /** Told about every frame as it arrives, with the bytes of its event (`data: …\n\n`). */
+  onFrame?: (f: { t: string; [k: string]: unknown }, bytes: number) => void;
   /** Stop reading the stream (its socket's buffers fill up: a client that never reads). */
   pause(): void;
   destroy(): void;
@@ -131,7 +133,11 @@ export function openFallback(base: string, o: OpenOptions = {}): Promise<RawFall
             r.sid = o2.sid;
             r.key = o2.key;
             resolve(r);
-          } else if (event === 'message') r.frames.push(JSON.parse(ev.data) as { t: string });
+          } else if (event === 'message') {
+            const f = JSON.parse(ev.data) as { t: string };
+            r.frames.push(f);
+            r.onFrame?.(f, Buffer.byteLength(raw) + 2);
+          }
           else if (event === 'close') r.closeEvent = JSON.parse(ev.data) as { code: number; reason: string };
         }
       });

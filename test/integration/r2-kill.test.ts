@@ -6,8 +6,9 @@
  * must be back (connected to another gateway and re-joined) within 10 s at p99,
  * with 0 gaps and 0 duplicates per room, and every acknowledged message must
  * reach every member of its room exactly once, with the same offset, in
- * increasing offset order (so in the same order for everyone). Prints the
- * measured figures.
+ * increasing offset order (so in the same order for everyone). A quarter of
+ * the clients use the HTTP fallback (Server-Sent Events + POSTs, issue 14)
+ * instead of WebSocket, and must do just as well. Prints the measured figures.
  */
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
@@ -24,6 +25,8 @@ const RATE = 60; // messages/s in total: 3,000 deliveries/s with 50 members per 
 const DURATION_MS = 15_000;
 const KILL_AFTER_MS = 5_000;
 const NODES = ['gw1', 'gw2', 'gw3'];
+/** Every FALLBACK_EVERY-th client is on the HTTP fallback. */
+const FALLBACK_EVERY = 4;
 
 describe('R2: kill -9 one of three gateways while 1,000 clients chat', { timeout: 150_000 }, () => {
   let nats: (NatsServer & { close(): Promise<void> }) | undefined;
@@ -61,6 +64,7 @@ describe('R2: kill -9 one of three gateways while 1,000 clients chat', { timeout
       rate: RATE,
       durationMs: DURATION_MS,
       tailMs: 20_000,
+      fallbackEvery: FALLBACK_EVERY,
       // the SDK's own reconnect policy, as users get it
       client: { backoff: { ...DEFAULT_BACKOFF } },
     });
@@ -71,6 +75,10 @@ describe('R2: kill -9 one of three gateways while 1,000 clients chat', { timeout
     const start = load.report();
     assert.deepEqual(Object.keys(start.nodesAtStart).sort(), NODES, 'clients are spread over the three gateways');
     assert.ok(onVictim.length >= CLIENTS / 3 - 1, `about a third of the clients are on ${victimNode} (${onVictim.length})`);
+    const onFallback = () => load!.slots.filter((s) => s.client?.transport === 'fallback').map((s) => s.index);
+    assert.equal(onFallback().length, CLIENTS / FALLBACK_EVERY, 'a quarter of the clients are on the HTTP fallback');
+    const fallbackVictims = onVictim.filter((i) => i % FALLBACK_EVERY === 0);
+    assert.ok(fallbackVictims.length > 0, 'some of the killed gateway\'s clients are on the fallback');
 
     const sending = load.send();
     await waitFor(() => load!.tracker.scheduled >= (RATE * KILL_AFTER_MS) / 1000, { timeoutMs: 30_000, what: 'the first third of the run' });
@@ -108,6 +116,9 @@ describe('R2: kill -9 one of three gateways while 1,000 clients chat', { timeout
     assert.ok(q(0.99) <= 10_000, `p99 reconnect ${q(0.99).toFixed(0)} ms is within 10 s`);
     assert.equal(r.notBack, 0, 'no client is away at the end');
     assert.deepEqual(r.states, { connected: CLIENTS });
+    assert.deepEqual(onFallback(), load.slots.filter((s) => s.index % FALLBACK_EVERY === 0).map((s) => s.index), 'the fallback clients came back over the fallback');
+    const fbBack = back.filter((s) => s.client % FALLBACK_EVERY === 0).map((s) => s.ms).sort((a, b) => a - b);
+    console.log(`# R2: of the killed gateway's clients ${fbBack.length} were on the HTTP fallback: back p50 ${fbBack[Math.floor(fbBack.length / 2)]!.toFixed(0)} ms, max ${fbBack.at(-1)!.toFixed(0)} ms`);
     assert.equal(r.nodesAtEnd[victimNode], undefined);
 
     // nothing acknowledged lost or duplicated, same order for everyone
