@@ -70,11 +70,24 @@ function plan(gw: { url: string; wsUrl: string }, ms: number): AttackPlan {
 
 async function phase(server: SystemProc, attack: boolean, ms: number): Promise<AbusePhase> {
   const gw = { url: server.url, wsUrl: server.url.replace(/^http/, 'ws') + '/ws' };
-  const canary = await Canary.start(gw, { handle: `canary${Math.floor(Math.random() * 1e6)}`, intervalMs: 100 });
-  // the attacker is a process of its own (on the load generator's core): reading its deliveries does not delay the canary's
-  const r: AttackResult | undefined = attack ? await spawnAttacker(plan(gw, ms), hasTaskset() ? ['taskset', '-c', LOADGEN_CORE] : []) : await new Promise((res) => setTimeout(() => res(undefined), ms));
+  const startCanary = () => Canary.start(gw, { handle: `canary${Math.floor(Math.random() * 1e6)}`, intervalMs: 100 });
+  let canary: Promise<Canary> | undefined;
+  let r: AttackResult | undefined;
+  if (attack) {
+    // the attacker is a process of its own (on the load generator's core): reading its deliveries does not
+    // delay the canary's; the canary measures while the attacker sends (from its `ready`, not its setup)
+    const onStart = () => {
+      canary = startCanary();
+      canary.catch(() => undefined); // awaited (and its failure reported) after the attack
+    };
+    r = await spawnAttacker(plan(gw, ms), { prefix: hasTaskset() ? ['taskset', '-c', LOADGEN_CORE] : [], onStart });
+  } else {
+    canary = startCanary();
+    await new Promise((res) => setTimeout(res, ms));
+  }
   const rss = server.rss() / 2 ** 20;
-  const report = await canary.stop();
+  if (!canary) throw new Error('the attacker never started');
+  const report = await (await canary).stop();
   const refused: Record<string, number> = { ...r?.refused };
   if (r) refused.sockets_refused = Object.values(r.socketsRefused).reduce((a, b) => a + b, 0);
   return { canary: report, attackerSent: r?.sent ?? 0, attackerAcked: r?.acked ?? 0, attackerRefused: refused, attackerReceived: r?.received ?? 0, serverRssMiB: rss };

@@ -55,35 +55,55 @@ interface RoomEnds {
 
 /** Rooms whose end points are cached (a room that falls out is read again: two gets). */
 const MAX_ROOMS = 50_000;
+/** Without the id bucket (it could not be created or opened), try again at most this often. */
+const KV_RETRY_MS = 30_000;
 
 export class RoomBounds {
   private readonly ends = new Map<string, RoomEnds>();
   /** Messages purged for the byte bound (metrics, tests). */
   purged = 0;
 
+  private kv: KV | undefined;
+  private kvRetryAt = 0;
+
   private constructor(
+    private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
-    private readonly kv: KV | undefined,
     private readonly o: RoomBoundsOptions,
     private readonly log: pino.Logger,
   ) {}
 
-  /** Open (create when missing) the id bucket `<stream>_ids`; without it (an old server) ids fall back to JetStream's window alone. */
+  /**
+   * Open (create when missing) the id bucket `<stream>_ids`. Without it (a server without KV, or
+   * JetStream not answering now) ids fall back to JetStream's window alone, and the bucket is tried
+   * again at most every 30 s while appends go on.
+   */
   static async open(js: JetStreamClient, jsm: JetStreamManager, o: RoomBoundsOptions, log: pino.Logger): Promise<RoomBounds> {
-    const kvm = new Kvm(js);
-    const name = `${o.stream}_ids`;
-    const opts = { ttl: o.windowSec * 1000, history: 1, replicas: o.replicas, storage: o.storage === 'memory' ? 'memory' : 'file', ...(o.cluster ? { placement: { cluster: o.cluster, tags: [] } } : {}) } as const;
-    let kv: KV | undefined;
+    const b = new RoomBounds(js, jsm, o, log);
+    await b.openBucket();
+    return b;
+  }
+
+  private async openBucket(): Promise<void> {
+    this.kvRetryAt = Date.now() + KV_RETRY_MS;
+    const kvm = new Kvm(this.js);
+    const name = `${this.o.stream}_ids`;
+    const opts = { ttl: this.o.windowSec * 1000, history: 1, replicas: this.o.replicas, storage: this.o.storage === 'memory' ? 'memory' : 'file', ...(this.o.cluster ? { placement: { cluster: this.o.cluster, tags: [] } } : {}) } as const;
     try {
-      kv = await kvm.create(name, opts as never);
+      this.kv = await kvm.create(name, opts as never);
     } catch (e) {
       try {
-        kv = await kvm.open(name);
+        this.kv = await kvm.open(name);
       } catch {
-        log.warn({ err: e, bucket: name }, 'no id bucket: an id reused with other content after its message was trimmed is answered as a resend');
+        this.log.warn({ err: e, bucket: name }, 'no id bucket (tried again in 30 s): an id reused with other content after its message was trimmed is answered as a resend');
       }
     }
-    return new RoomBounds(jsm, kv, o, log);
+  }
+
+  /** The id bucket, or undefined (and a new attempt started when the last one is old enough). */
+  private bucket(): KV | undefined {
+    if (!this.kv && Date.now() >= this.kvRetryAt) void this.openBucket();
+    return this.kv;
   }
 
   private static key(msgID: string): string {
@@ -92,15 +112,17 @@ export class RoomBounds {
 
   /** Remember an id's content hash, prev and time (not awaited by the append: the next request on the connection follows it). */
   remember(msgID: string, input: AppendInput, prev: number): void {
-    if (!this.kv) return;
+    const kv = this.bucket();
+    if (!kv) return;
     const v: RememberedId = { hash: contentHash(input), prev, ts: input.ts };
-    this.kv.put(RoomBounds.key(msgID), JSON.stringify(v)).catch((err: unknown) => this.log.warn({ err }, 'could not remember a message id'));
+    kv.put(RoomBounds.key(msgID), JSON.stringify(v)).catch((err: unknown) => this.log.warn({ err }, 'could not remember a message id'));
   }
 
   /** What was remembered for an id whose message is gone, if anything. */
   async recall(msgID: string): Promise<RememberedId | undefined> {
-    if (!this.kv) return undefined;
-    const e = await this.kv.get(RoomBounds.key(msgID)).catch(() => null);
+    const kv = this.bucket();
+    if (!kv) return undefined;
+    const e = await kv.get(RoomBounds.key(msgID)).catch(() => null);
     if (!e || e.operation !== 'PUT') return undefined;
     try {
       return e.json<RememberedId>();

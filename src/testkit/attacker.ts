@@ -96,8 +96,11 @@ function roomsOf(groups: AttackGroup[], gi: number, u: number | undefined): stri
   return users.flatMap((x) => Array.from({ length: g.rooms }, (_, k) => `${g.prefix ?? 'atk'}${gi}-${x}-${k}`));
 }
 
-/** Run the plan in this process; resolves when `durationMs` has passed and every socket is closed. */
-export async function runAttack(plan: AttackPlan): Promise<AttackResult> {
+/**
+ * Run the plan in this process; resolves when `durationMs` has passed and every socket is closed.
+ * `onStart` is called once every socket is open, when the `durationMs` of frames begins.
+ */
+export async function runAttack(plan: AttackPlan, onStart?: () => void): Promise<AttackResult> {
   const r: AttackResult = { sockets: 0, socketsRefused: {}, sent: 0, acked: 0, received: 0, receivedBytes: 0, refused: {}, closes: {}, roomsJoined: 0 };
   const joined = new Set<string>();
   const socks: Sock[] = [];
@@ -141,6 +144,7 @@ export async function runAttack(plan: AttackPlan): Promise<AttackResult> {
   const texts = new Map<number, string>();
   let n = 0;
   const TICK = 50;
+  onStart?.();
   const timer = setInterval(() => {
     for (const s of socks) {
       if (!s.open) continue;
@@ -196,9 +200,11 @@ export async function runAttack(plan: AttackPlan): Promise<AttackResult> {
 
 /**
  * The attacker as a child process (`attacker-main`, compiled or through tsx like the running code);
- * resolves with its result. `prefix`: a command to run it under (the bench pins it: `taskset -c 1`).
+ * resolves with its result. `prefix`: a command to run it under (the bench pins it: `taskset -c 1`);
+ * `onStart`: called when its sockets are open and the frames begin (its `ready` line).
  */
-export function spawnAttacker(plan: AttackPlan, prefix: string[] = []): Promise<AttackResult> {
+export function spawnAttacker(plan: AttackPlan, opts: { prefix?: string[]; onStart?: () => void } = {}): Promise<AttackResult> {
+  const prefix = opts.prefix ?? [];
   const here = dirname(fileURLToPath(import.meta.url));
   const ts = import.meta.url.endsWith('.ts');
   const entry = join(here, ts ? 'attacker-main.ts' : 'attacker-main.js');
@@ -208,7 +214,11 @@ export function spawnAttacker(plan: AttackPlan, prefix: string[] = []): Promise<
     const child = spawn(cmd!, rest, { cwd: resolve(here, '../..'), stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      const before = out;
+      out += d.toString();
+      if (!/^ready$/m.test(before) && /^ready$/m.test(out)) opts.onStart?.();
+    });
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', rej);
     child.on('exit', (code) => {
