@@ -34,9 +34,12 @@ function memoryBudget(idleAnon: number): number {
   return idleAnon + 2 * S.CACHE_BYTES + S.MAX_SOCKETS * (S.SEND_BUFFER + 64 * KiB) + S.MAX_ROOMS_PER_NODE * 16 * KiB + 48 * MiB;
 }
 
-/** docs/retention.md "Disk under sustained abuse", for rooms ≤ the node's maximum. */
+/**
+ * docs/retention.md "Disk under sustained abuse", for rooms ≤ the node's maximum: 3 × the live bound
+ * under a replay flood (pages freed by trims are reused only once no reader still sees them).
+ */
 function diskBound(appends: number): number {
-  return 2 * (S.MAX_ROOMS_PER_NODE * S.HISTORY_MAX_BYTES + appends * 200) + 2 * MiB;
+  return 3 * (S.MAX_ROOMS_PER_NODE * S.HISTORY_MAX_BYTES + appends * 200) + 2 * MiB;
 }
 
 function procStatus(pid: number): { rss: number; anon: number } {
