@@ -132,7 +132,7 @@ export async function admit(ctx: AdmitContext, req: IncomingMessage): Promise<Ad
   if (!core.users.openSocket(session.id)) {
     slot.release();
     core.metrics.refusals.inc({ code: 'too_many_sockets', what: 'ws' });
-    return no(429, 'too_many_sockets', `at most ${config.maxSocketsPerUser} sockets per user on this node`);
+    return no(429, 'too_many_sockets', `at most ${config.maxSocketsPerUser} sockets per user across the nodes`);
   }
   let released = false;
   return {

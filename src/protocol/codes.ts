@@ -50,7 +50,7 @@ export const ErrorCodes = {
   handle_taken: { close: null, retry: 'never', message: 'this handle (or one that looks the same) belongs to another user' },
   protocol_violation: { close: null, retry: 'never', message: 'protocol violation' },
   too_many_connections: { close: null, retry: 'later', message: 'too many connections from this address' },
-  too_many_sockets: { close: null, retry: 'later', message: 'too many sockets for this user on this node' },
+  too_many_sockets: { close: null, retry: 'later', message: 'too many sockets for this user' },
 } as const satisfies Record<string, { close: number | null; retry: RetryClass; message: string }>;
 
 export type ErrorCode = keyof typeof ErrorCodes;
