@@ -6,6 +6,7 @@
  * subscriber (write, backlog, drained).
  */
 import type { RawData } from 'ws';
+import { serial } from '../history/common.js';
 import { ConfabError, ErrorCodes, type ErrorCode } from '../protocol/codes.js';
 import { decodeClientFrame } from '../protocol/decode.js';
 import { ALERTS_ROOM, HISTORY_PAGE_DEFAULT, PROTOCOL_VERSION, ROOM_RE, type ChatMessage, type ClientFrame, type Member, type ServerFrame } from '../protocol/frames.js';
@@ -37,7 +38,7 @@ export class Connection implements RoomMember {
   private strikes = 0;
   private lastRefusedAt = 0;
   /** Per room, the end of this connection's chain of appends (one at a time per room, in arrival order). */
-  private readonly pubTails = new Map<string, Promise<void>>();
+  private readonly pubTails = new Map<string, Promise<unknown>>();
   /**
    * Per room, the id of a message whose append failed without storing it: every later pub of this
    * connection to that room is refused (`fenced`) until that message is sent again, so nothing the
@@ -358,12 +359,7 @@ export class Connection implements RoomMember {
     // later one of the same sender; different rooms proceed side by side. Drain waits for every chain.
     const seq = ++this.pubSeq;
     const member = this.rooms.get(p.room); // undefined for alerts
-    const prev = this.pubTails.get(p.room) ?? Promise.resolve();
-    const tail = prev.then(() => this.appendOne(p, seq, member)).catch((err: unknown) => this.core.log.error({ err, user: this.user.id }, 'answering a publish failed'));
-    this.pubTails.set(p.room, tail);
-    void tail.then(() => {
-      if (this.pubTails.get(p.room) === tail) this.pubTails.delete(p.room);
-    });
+    serial(this.pubTails, p.room, () => this.appendOne(p, seq, member)).catch((err: unknown) => this.core.log.error({ err, user: this.user.id }, 'answering a publish failed'));
   }
 
   /** Store one message and answer it with `ack` or a typed error; never rejects. */

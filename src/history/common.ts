@@ -55,3 +55,20 @@ export function readResult(epoch: string, after: number, messages: ChatMessage[]
   r.more = messages.length >= limit && tail !== undefined && tail.offset < last;
   return r;
 }
+
+/**
+ * Run `fn` after everything queued before it under `room` in `tails` (one append chain per room:
+ * appends of one room run one after another, in call order, whether earlier ones failed or not).
+ * A room's entry is removed once its chain is idle; `Promise.allSettled(tails.values())` waits
+ * for every chain (close).
+ */
+export function serial<T>(tails: Map<string, Promise<unknown>>, room: string, fn: () => Promise<T>): Promise<T> {
+  const before = tails.get(room) ?? Promise.resolve();
+  const p = before.then(fn, fn);
+  const tail = p.catch(() => {});
+  tails.set(room, tail);
+  void tail.then(() => {
+    if (tails.get(room) === tail) tails.delete(room);
+  });
+  return p;
+}

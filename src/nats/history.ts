@@ -27,7 +27,7 @@ import { JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, t
 import type pino from 'pino';
 import type { ChatMessage, Sender } from '../protocol/frames.js';
 import { ConfabError } from '../protocol/codes.js';
-import { conflictError, contentHash, readResult, storedBytes } from '../history/common.js';
+import { conflictError, contentHash, readResult, serial, storedBytes } from '../history/common.js';
 import { Backoff, sleep } from '../shared/backoff.js';
 import type { AppendInput, AppendResult, History, ReadResult, RoomInfo } from '../history/types.js';
 import { isTransientNatsError } from './errors.js';
@@ -232,23 +232,11 @@ export class JetStreamHistory implements History {
     return msgs;
   }
 
-  /** Run appends of one room one after another (one writer per room per node; other nodes are handled by expectations). */
-  private serial<T>(room: string, fn: () => Promise<T>): Promise<T> {
-    const before = this.tails.get(room) ?? Promise.resolve();
-    const p = before.then(fn, fn);
-    const tail = p.catch(() => {});
-    this.tails.set(room, tail);
-    void tail.then(() => {
-      if (this.tails.get(room) === tail) this.tails.delete(room);
-    });
-    return p;
-  }
-
   async append(input: AppendInput): Promise<AppendResult> {
     if (this.closed) throw new ConfabError('bus_unavailable', 'history is closed');
     const subject = this.subject(input.room);
     this.link.assertUp();
-    return this.serial(input.room, () => this.appendNow(input, subject));
+    return serial(this.tails, input.room, () => this.appendNow(input, subject));
   }
 
   private async appendNow(input: AppendInput, subject: string): Promise<AppendResult> {

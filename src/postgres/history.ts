@@ -20,7 +20,7 @@
 import pg from 'pg';
 import type pino from 'pino';
 import type { BusStatus } from '../bus/types.js';
-import { conflictError, contentHash, fromRecord, newEpoch, readResult, storedBytes } from '../history/common.js';
+import { conflictError, contentHash, fromRecord, newEpoch, readResult, serial, storedBytes } from '../history/common.js';
 import { roomKeepMs } from '../history/retention.js';
 import type { AppendInput, AppendResult, History, ReadResult, RoomInfo } from '../history/types.js';
 import { ConfabError } from '../protocol/codes.js';
@@ -192,21 +192,9 @@ export class PostgresHistory implements History {
     if (this.closing) throw new ConfabError('bus_unavailable', 'history is closed');
   }
 
-  /** Appends to one room are sent one after another (in issue order); the row lock orders other gateways'. */
-  private serial<T>(room: string, fn: () => Promise<T>): Promise<T> {
-    const before = this.tails.get(room) ?? Promise.resolve();
-    const p = before.then(fn, fn);
-    const tail = p.catch(() => {});
-    this.tails.set(room, tail);
-    void tail.then(() => {
-      if (this.tails.get(room) === tail) this.tails.delete(room);
-    });
-    return p;
-  }
-
   append(input: AppendInput): Promise<AppendResult> {
     this.assertOpen();
-    return this.serial(input.room, () => this.appendNow(input));
+    return serial(this.tails, input.room, () => this.appendNow(input));
   }
 
   private async appendNow(input: AppendInput): Promise<AppendResult> {
