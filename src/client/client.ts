@@ -12,13 +12,17 @@ import { renewHandleSession, type RenewFetch } from './renew.js';
 import { MemoryStorage, type StorageLike } from './storage.js';
 import type { AckEvent, ClientEvents, ClientOptions, ConnectionState, HistoryOptions, HistoryPage, JoinedEvent, StateChange, WebSocketCtor, WebSocketLike } from './types.js';
 import { transition } from './state.js';
+import { RoomStates, type Waiter } from './room-state.js';
+import { HistoryRequests } from './history-requests.js';
+import { frameText, retryHint, socketUrl, utf8Bytes } from './wire.js';
+
+export { retryHint, socketUrl } from './wire.js';
 import { TransportChooser, type TransportName } from './transport.js';
 
 const OPEN = 1;
 /** `session_expired`'s close code. */
 const CLOSE_SESSION_EXPIRED = 4500;
 const TYPING_THROTTLE_MS = 2000;
-const MAX_RETRY_HINT_MS = 120_000;
 /** A connection that lasted this long resets the backoff; one dropped sooner keeps climbing it. */
 const STABLE_MS = 5_000;
 /** The server refused a send because an earlier one on this connection failed: resend that one first. */
@@ -29,51 +33,11 @@ const MIN_FLUSH_MS = 100;
 /** Rounds in a row answered only with `fenced` (no ack, no other refusal) after which a new connection clears the fence. */
 const FENCED_ROUNDS_RECONNECT = 2;
 
-type Waiter<T> = { resolve: (v: T) => void; reject: (e: ClientError) => void };
 /** A frame that is not a message, waiting for a token; built when it goes out (a join's `since` is read then). */
 /** A `history()` call: `queued` until its room is joined on a connection and a token is free, then `sent`. */
-type HistoryRequest = { room: string; before?: number; limit?: number; state: 'queued' | 'sent'; attempts: number } & Waiter<HistoryPage>;
-/** `later` refusals of one history request retried before it rejects. */
-const HISTORY_RETRIES = 8;
 
 type ControlItem = { t: 'join'; room: string } | { t: 'leave'; room: string } | { t: 'rooms' } | { t: 'ping' } | { t: 'auth'; token: string };
 type Limits = Partial<ServerFrameOf<'welcome'>['limits']>;
-
-/** UTF-8 length of a string, without allocating for the common short case. */
-function utf8Bytes(s: string, atMost: number): number {
-  if (s.length * 3 <= atMost) return s.length; // cannot exceed the bound: the exact value is not needed
-  return new TextEncoder().encode(s).length;
-}
-
-/** Build the WebSocket URL from an http(s) or ws(s) base URL. */
-export function socketUrl(base: string, token: string): string {
-  const u = new URL(base);
-  if (u.protocol === 'http:') u.protocol = 'ws:';
-  else if (u.protocol === 'https:') u.protocol = 'wss:';
-  else if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new TypeError(`unsupported URL scheme ${u.protocol}`);
-  if (u.pathname === '/' || u.pathname === '') u.pathname = '/ws';
-  u.searchParams.set('token', token);
-  return u.toString();
-}
-
-/** Parse the retry hint of a `draining` close reason: {"code":"draining","retryMs":N}. */
-export function retryHint(reason: string): number | undefined {
-  try {
-    const v: unknown = JSON.parse(reason);
-    const ms = (v as { retryMs?: unknown } | null)?.retryMs;
-    if (typeof ms === 'number' && Number.isFinite(ms) && ms >= 0) return Math.min(ms, MAX_RETRY_HINT_MS);
-  } catch {
-    /* not JSON: no hint */
-  }
-  return undefined;
-}
-
-function frameText(data: unknown): string | undefined {
-  if (typeof data === 'string') return data;
-  if (data instanceof ArrayBuffer) return new TextDecoder().decode(data);
-  if (ArrayBuffer.isView(data)) return new TextDecoder().decode(data);
-  return undefined;
-}
 
 /**
  * The confab client: one WebSocket with explicit states, reconnect with full-jitter
@@ -111,15 +75,6 @@ export class ConfabClient extends Emitter<ClientEvents> {
   // Per connection: what of the outbox went out and how the server answered (reset on every new socket).
   // Outbox entries are `queued` or `sent` (in flight on this socket, never sent twice on it); a new
   // socket makes every `sent` entry `queued` again.
-  /**
-   * Rooms where a send was refused for a passing reason (`later`): nothing more of that room goes
-   * out until the resend round. `waiting`: the round's delay runs; `due`: the delay is over and the
-   * room is released as soon as none of its sends is in flight (the server fences those; a resend
-   * must not overtake one). Released, the room's queue goes out again in outbox order, the refused
-   * message first (sender order, G9). The server fences the same way, per room and connection;
-   * other rooms keep flowing.
-   */
-  #held = new Map<string, 'waiting' | 'due'>();
   /** Paces every frame by the server's announced rate (unlimited until a `welcome` names one). */
   #pacer: Pacer = Pacer.unlimited();
   readonly #pacing: false | Partial<PacingOptions>;
@@ -127,8 +82,6 @@ export class ConfabClient extends Emitter<ClientEvents> {
   #control: ControlItem[] = [];
   /** The limits of the last `welcome` (kept while reconnecting: joins beyond maxRooms are refused locally). */
   #limits: Limits | undefined;
-  /** Leaves written on this connection and not answered with `left` yet. */
-  #pendingLeaves = new Set<string>();
   /** Answers since the last resend round: decides the next delay and when a fence is ours to clear. */
   #round = { acks: 0, refused: 0, fenced: 0 };
   /** Resend rounds in a row without an ack (the resend delay doubles with each). */
@@ -140,18 +93,17 @@ export class ConfabClient extends Emitter<ClientEvents> {
   #ws: WebSocketLike | null = null;
   #gen = 0;
   #welcome: ServerFrameOf<'welcome'> | undefined;
-  /** Joins of this connection not answered yet: `queued` (waiting for a token) or `sent`. */
-  #pendingJoins = new Map<string, 'queued' | 'sent'>();
-  /** Rooms answered with `joined` on the current connection: their queued messages may flow. */
-  #joinedInfo = new Map<string, JoinedEvent>();
-  #rejoinAttempts = new Map<string, number>();
+  /**
+   * One state object per room (room-state.ts): this connection's join and `joined` answer, a held
+   * resend round (the server fences the same way, per room and connection; other rooms keep
+   * flowing), a leave in flight, rejoin attempts, the typing throttle and join() callers waiting.
+   */
+  readonly #rooms = new RoomStates();
   #rejoinTimers = new Set<ReturnType<typeof setTimeout>>();
   #sendWaiters = new Map<string, Waiter<AckEvent>>();
-  #joinWaiters = new Map<string, Waiter<JoinedEvent>[]>();
   #roomsWaiters: Waiter<ServerFrameOf<'rooms'>['rooms']>[] = [];
   /** history() calls not answered yet, in the order they go out (a retried one moves to the end). */
-  #historyReqs: HistoryRequest[] = [];
-  #typingSent = new Map<string, number>();
+  readonly #history = new HistoryRequests();
   #lastSocketError: string | undefined;
   #connectedAt = 0;
   #timers: {
@@ -223,7 +175,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
   }
   /** True once connected and every room is re-joined (queued messages are flowing). */
   get ready(): boolean {
-    return this.#welcome !== undefined && this.#cursors.rooms().every((r) => this.#joinedInfo.has(r));
+    return this.#welcome !== undefined && this.#cursors.rooms().every((r) => this.#rooms.joined(r) !== undefined);
   }
 
   /** Open the connection (no-op when already open or opening). */
@@ -257,10 +209,9 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#setState({ state: 'closed' });
     for (const [, w] of this.#sendWaiters) w.reject(new ClientError('closed', 'client closed; the message stays in the outbox'));
     this.#sendWaiters.clear();
-    for (const [room, ws] of this.#joinWaiters) for (const w of ws) w.reject(new ClientError('closed', 'client closed', { room }));
-    this.#joinWaiters.clear();
+    for (const [room, ws] of this.#rooms.takeAllWaiters()) for (const w of ws) w.reject(new ClientError('closed', 'client closed', { room }));
     for (const w of this.#roomsWaiters.splice(0)) w.reject(new ClientError('closed', 'client closed'));
-    for (const h of this.#historyReqs.splice(0)) h.reject(new ClientError('closed', 'client closed', { room: h.room }));
+    this.#history.rejectAll((room) => new ClientError('closed', 'client closed', { room }));
   }
 
   /**
@@ -271,8 +222,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
    */
   join(room: string): Promise<JoinedEvent> {
     if (!ROOM_RE.test(room)) return Promise.reject(new ClientError('bad_room', `invalid room name ${JSON.stringify(room)}`, { room, retry: 'never' }));
-    const known = this.#joinedInfo.get(room);
-    if (known && this.#cursors.has(room) && !this.#pendingJoins.has(room)) return Promise.resolve(known);
+    const known = this.#rooms.joined(room);
+    if (known && this.#cursors.has(room) && this.#rooms.join(room) === undefined) return Promise.resolve(known);
     const isNew = !this.#cursors.has(room);
     const max = this.#limits?.maxRooms;
     if (isNew && typeof max === 'number' && this.rooms.length >= max) {
@@ -281,9 +232,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
       return Promise.reject(err);
     }
     const p = new Promise<JoinedEvent>((resolve, reject) => {
-      const list = this.#joinWaiters.get(room) ?? [];
-      list.push({ resolve, reject });
-      this.#joinWaiters.set(room, list);
+      this.#rooms.addWaiter(room, { resolve, reject });
     });
     this.#cursors.add(room);
     if (this.#welcome) {
@@ -297,14 +246,13 @@ export class ConfabClient extends Emitter<ClientEvents> {
   leave(room: string): void {
     if (room === ALERTS_ROOM || !this.#cursors.has(room)) return;
     this.#cursors.remove(room);
-    const wasJoined = this.#joinedInfo.delete(room);
-    const join = this.#pendingJoins.get(room);
-    this.#pendingJoins.delete(room); // a join still queued is not sent (the server never saw it)
-    this.#typingSent.delete(room);
-    this.#held.delete(room);
-    for (const w of this.#joinWaiters.get(room) ?? []) w.reject(new ClientError('not_joined', 'left the room', { room }));
-    this.#joinWaiters.delete(room);
-    this.#rejectHistory(room, new ClientError('not_joined', 'left the room', { room, retry: 'never' }));
+    const wasJoined = this.#rooms.setJoined(room, undefined);
+    const join = this.#rooms.join(room);
+    this.#rooms.setJoin(room, undefined); // a join still queued is not sent (the server never saw it)
+    this.#rooms.setTypingAt(room, 0);
+    this.#rooms.setHeld(room, undefined);
+    for (const w of this.#rooms.takeWaiters(room)) w.reject(new ClientError('not_joined', 'left the room', { room }));
+    this.#history.rejectRoom(room, new ClientError('not_joined', 'left the room', { room, retry: 'never' }));
     this.#dropQueued((e) => e.room === room, 'not_joined', 'left the room before the message was sent', 'never');
     if (this.#welcome && (wasJoined || join === 'sent')) {
       this.#control.push({ t: 'leave', room });
@@ -333,13 +281,13 @@ export class ConfabClient extends Emitter<ClientEvents> {
    * frames wait for it (messages and joins come first).
    */
   typing(room: string): void {
-    if (!this.#joinedInfo.has(room) || room === ALERTS_ROOM) return;
+    if (this.#rooms.joined(room) === undefined || room === ALERTS_ROOM) return;
     const now = Date.now();
-    if (now - (this.#typingSent.get(room) ?? 0) < TYPING_THROTTLE_MS) return;
+    if (now - this.#rooms.typingAt(room) < TYPING_THROTTLE_MS) return;
     const p = this.#pacer;
     if (p.limited && (this.#control.length > 0 || this.#timers.pace !== undefined || p.available() < Math.max(1, p.burst / 2))) return;
     if (!p.take()) return;
-    this.#typingSent.set(room, now);
+    this.#rooms.setTypingAt(room, now);
     this.#sendFrame({ t: 'typing', room });
   }
 
@@ -358,33 +306,16 @@ export class ConfabClient extends Emitter<ClientEvents> {
     if (before !== undefined && !(Number.isSafeInteger(before) && before >= 0)) return Promise.reject(new ClientError('bad_frame', 'before must be an offset (an integer ≥ 0)', { room, retry: 'never' }));
     if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1 && limit <= HISTORY_PAGE_MAX)) return Promise.reject(new ClientError('bad_frame', `limit must be an integer from 1 to ${HISTORY_PAGE_MAX}`, { room, retry: 'never' }));
     const p = new Promise<HistoryPage>((resolve, reject) => {
-      this.#historyReqs.push({ room, ...(before !== undefined ? { before } : {}), ...(limit !== undefined ? { limit } : {}), state: 'queued', attempts: 0, resolve, reject });
+      this.#history.add({ room, ...(before !== undefined ? { before } : {}), ...(limit !== undefined ? { limit } : {}), state: 'queued', attempts: 0, resolve, reject });
     });
     this.#pump();
     return p;
   }
 
-  #rejectHistory(room: string, err: ClientError): void {
-    const gone = this.#historyReqs.filter((h) => h.room === room);
-    if (gone.length === 0) return;
-    this.#historyReqs = this.#historyReqs.filter((h) => h.room !== room);
-    for (const h of gone) h.reject(err);
-  }
-
-  #onHistory(f: ServerFrameOf<'history'>): void {
-    const i = this.#historyReqs.findIndex((h) => h.room === f.room && h.state === 'sent');
-    if (i < 0) return;
-    const [h] = this.#historyReqs.splice(i, 1);
-    h!.resolve({ messages: f.msgs.map(({ t: _t, ...m }) => m as ChatMessage), more: f.more });
-  }
-
   /** An error naming a room with a history request in flight (and no join of it in flight) answers that request. */
-  #onHistoryRefused(i: number, retry: RetryClass, err: ClientError): void {
-    const [h] = this.#historyReqs.splice(i, 1);
-    if (retry !== 'later' || ++h!.attempts > HISTORY_RETRIES) return h!.reject(err);
-    h!.state = 'queued';
-    this.#historyReqs.push(h!); // it goes out again after those already sent (answers come in request order)
-    this.#later(h!.attempts, () => this.#pump());
+  #onHistoryRefused(room: string, retry: RetryClass, err: ClientError): void {
+    const h = this.#history.refused(room, retry, err);
+    if (h) this.#later(h.attempts, () => this.#pump());
   }
 
   /** Ask the server for its room list (also emitted as 'rooms'). Rejects ('closed') when not connected or if the connection drops first. */
@@ -476,8 +407,6 @@ export class ConfabClient extends Emitter<ClientEvents> {
     const ws = this.#ws;
     this.#ws = null;
     this.#welcome = undefined;
-    this.#pendingJoins.clear();
-    this.#joinedInfo.clear();
     this.#resetConnectionState();
     if (!ws) return;
     ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
@@ -505,8 +434,6 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#clearTimers();
     this.#ws = null;
     this.#welcome = undefined;
-    this.#pendingJoins.clear();
-    this.#joinedInfo.clear();
     this.#resetConnectionState();
     for (const w of this.#roomsWaiters.splice(0)) w.reject(new ClientError('closed', 'connection lost before the room list arrived'));
     if (this.#connectedAt && Date.now() - this.#connectedAt >= STABLE_MS) this.#backoff.reset();
@@ -630,8 +557,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
 
   /** Ask for a join on this connection (once; it waits for a token with the other control frames). */
   #queueJoin(room: string): void {
-    if (this.#pendingJoins.has(room)) return;
-    this.#pendingJoins.set(room, 'queued');
+    if (this.#rooms.join(room) !== undefined) return;
+    this.#rooms.setJoin(room, 'queued');
     this.#control.push({ t: 'join', room });
   }
 
@@ -639,7 +566,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
   #controlFrame(c: ControlItem): ClientFrame | undefined {
     switch (c.t) {
       case 'join': {
-        if (!this.#cursors.has(c.room) || this.#pendingJoins.get(c.room) !== 'queued') return undefined;
+        if (!this.#cursors.has(c.room) || this.#rooms.join(c.room) !== 'queued') return undefined;
         const since = this.#cursors.since(c.room);
         return since ? { t: 'join', room: c.room, since } : { t: 'join', room: c.room };
       }
@@ -691,12 +618,12 @@ export class ConfabClient extends Emitter<ClientEvents> {
         this.#timers.pong = undefined;
         return;
       case 'left':
-        this.#pendingLeaves.delete(f.room);
-        if (!this.#cursors.has(f.room)) this.#joinedInfo.delete(f.room);
+        this.#rooms.takeLeave(f.room);
+        if (!this.#cursors.has(f.room)) this.#rooms.setJoined(f.room, undefined);
         this.emit('left', { room: f.room });
         return;
       case 'history':
-        return this.#onHistory(f);
+        return this.#history.answer(f);
       case 'refresh':
         void this.#renew();
         return;
@@ -712,7 +639,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
       case 'status':
         this.emit('bus', { bus: f.bus });
         if (f.bus === 'up') {
-          if (this.#held.size > 0) this.#flush(); // sends refused while the bus was down go out now, in order
+          if (this.#rooms.heldRooms().length > 0) this.#flush(); // sends refused while the bus was down go out now, in order
           else this.#pump();
         }
         return;
@@ -780,18 +707,17 @@ export class ConfabClient extends Emitter<ClientEvents> {
   }
 
   #onJoined(f: JoinedEvent): void {
-    const wasPending = this.#pendingJoins.delete(f.room);
+    const wasPending = this.#rooms.setJoin(f.room, undefined);
     if (!this.#cursors.has(f.room)) return; // left meanwhile
     // a gap, or messages skipped on purpose (`missed`): the first replayed message starts the room anew
     const { reset } = this.#cursors.joined(f.room, f.epoch, { gap: !!f.gap || !!f.missed });
-    this.#joinedInfo.set(f.room, f);
-    this.#rejoinAttempts.delete(f.room);
+    this.#rooms.setJoined(f.room, f);
+    this.#rooms.setRejoinAttempts(f.room, 0);
     if (reset || f.reset) this.emit('gap', { room: f.room, from: 0, to: 0, reset: true });
     if (f.gap) this.emit('gap', { room: f.room, from: f.gap.from, to: f.gap.to });
     if (f.missed) this.emit('missed', { room: f.room, from: f.missed.from, to: f.missed.to });
     this.emit('joined', f);
-    for (const w of this.#joinWaiters.get(f.room) ?? []) w.resolve(f);
-    this.#joinWaiters.delete(f.room);
+    for (const w of this.#rooms.takeWaiters(f.room)) w.resolve(f);
     if (wasPending) this.#pump();
   }
 
@@ -835,10 +761,9 @@ export class ConfabClient extends Emitter<ClientEvents> {
     if (f.id && retry === 'later') return; // about a message no longer queued (acknowledged or dropped meanwhile)
     if (f.room && !f.id) {
       const room = f.room;
-      if (this.#pendingJoins.get(room) === 'sent') return this.#onJoinRefused(room, retry, err);
-      const hi = this.#historyReqs.findIndex((h) => h.room === room && h.state === 'sent');
-      if (hi >= 0) return this.#onHistoryRefused(hi, retry, err);
-      if (retry === 'later' && this.#pendingLeaves.delete(room)) {
+      if (this.#rooms.join(room) === 'sent') return this.#onJoinRefused(room, retry, err);
+      if (this.#history.inFlight(room)) return this.#onHistoryRefused(room, retry, err);
+      if (retry === 'later' && this.#rooms.takeLeave(room)) {
         // a leave the server did not take: send it again later, unless the room was joined again meanwhile
         this.#later(1, () => {
           if (!this.#cursors.has(room)) {
@@ -877,7 +802,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     // the room in outbox order after a delay. The server fenced the room the same way.
     // `fenced` only says an earlier message is being resent first: the SDK handles it, the app is not told.
     this.#outbox.markQueued(entry.id);
-    if (!this.#held.has(entry.room)) this.#held.set(entry.room, 'waiting');
+    if (this.#rooms.held(entry.room) === undefined) this.#rooms.setHeld(entry.room, 'waiting');
     if (f.code === FENCED) this.#round.fenced++;
     else {
       this.#round.refused++;
@@ -889,16 +814,16 @@ export class ConfabClient extends Emitter<ClientEvents> {
 
   /** A join was refused: forget the room (`never`) or join again after a jittered delay until it is joined (`later`). */
   #onJoinRefused(room: string, retry: RetryClass, err: ClientError): void {
-    this.#pendingJoins.delete(room);
+    this.#rooms.setJoin(room, undefined);
     if (retry === 'never' && room !== ALERTS_ROOM) {
       this.#refuseJoin(room, err, `could not join ${room}: ${err.message}`);
       return;
     }
     // rate limited, bus or store trouble: keep the room (and its queue) and join again after a jittered delay
-    const n = (this.#rejoinAttempts.get(room) ?? 0) + 1;
-    this.#rejoinAttempts.set(room, n);
+    const n = this.#rooms.rejoinAttempts(room) + 1;
+    this.#rooms.setRejoinAttempts(room, n);
     this.#later(n, () => {
-      if (this.#cursors.has(room) && !this.#joinedInfo.has(room) && !this.#pendingJoins.has(room)) {
+      if (this.#cursors.has(room) && this.#rooms.joined(room) === undefined && this.#rooms.join(room) === undefined) {
         this.#queueJoin(room);
         this.#pump();
       }
@@ -909,11 +834,10 @@ export class ConfabClient extends Emitter<ClientEvents> {
   /** A join that cannot succeed: forget the room, drop its queue, reject its waiters, tell the app. */
   #refuseJoin(room: string, err: ClientError, why = err.message): void {
     this.#cursors.remove(room);
-    this.#pendingJoins.delete(room);
-    this.#held.delete(room);
+    this.#rooms.setJoin(room, undefined);
+    this.#rooms.setHeld(room, undefined);
     this.#dropQueued((e) => e.room === room, 'not_joined', why, 'never');
-    for (const w of this.#joinWaiters.get(room) ?? []) w.reject(err);
-    this.#joinWaiters.delete(room);
+    for (const w of this.#rooms.takeWaiters(room)) w.reject(err);
     this.emit('error', err);
   }
 
@@ -937,7 +861,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
   #enqueue(kind: 'msg' | 'alert', room: string, text: string): Promise<AckEvent> {
     if (typeof text !== 'string') return Promise.reject(new ClientError('bad_frame', 'text must be a string', { room, retry: 'never' }));
     const entry: OutboxEntry = { id: newMessageId(), kind, room, text, createdAt: Date.now() };
-    this.#typingSent.delete(room); // a sent message ends "typing"; the next keystroke announces it again
+    this.#rooms.setTypingAt(room, 0); // a sent message ends "typing"; the next keystroke announces it again
     const p = new Promise<AckEvent>((resolve, reject) => this.#sendWaiters.set(entry.id, { resolve, reject }));
     this.#outbox.add(entry);
     this.emit('outbox', { size: this.#outbox.size });
@@ -989,11 +913,11 @@ export class ConfabClient extends Emitter<ClientEvents> {
       if (!this.#pacer.take()) return this.#paceLater();
       if (!this.#sendFrame(frame)) return; // the socket is going away; its close starts over
       this.#control.shift();
-      if (frame.t === 'join') this.#pendingJoins.set(frame.room, 'sent');
-      else if (frame.t === 'leave') this.#pendingLeaves.add(frame.room);
+      if (frame.t === 'join') this.#rooms.setJoin(frame.room, 'sent');
+      else if (frame.t === 'leave') this.#rooms.addLeave(frame.room);
     }
-    for (const h of this.#historyReqs) {
-      if (h.state !== 'queued' || !this.#joinedInfo.has(h.room)) continue;
+    for (const h of this.#history.list) {
+      if (h.state !== 'queued' || this.#rooms.joined(h.room) === undefined) continue;
       if (!this.#pacer.take()) return this.#paceLater();
       if (!this.#sendFrame({ t: 'history', room: h.room, ...(h.before !== undefined ? { before: h.before } : {}), ...(h.limit !== undefined ? { limit: h.limit } : {}) })) return;
       h.state = 'sent';
@@ -1001,7 +925,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     const blocked = new Set<string>();
     for (const e of this.#outbox.list()) {
       if (e.state === 'sent' || blocked.has(e.room)) continue;
-      if (this.#held.has(e.room) || !this.#joinedInfo.has(e.room)) {
+      if (this.#rooms.held(e.room) !== undefined || this.#rooms.joined(e.room) === undefined) {
         blocked.add(e.room);
         continue;
       }
@@ -1034,8 +958,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
    * answered: the server fenced them, so none can be overtaken). True when released.
    */
   #release(room: string): boolean {
-    if (this.#held.get(room) !== 'due' || this.#outbox.inFlight(room) > 0) return false;
-    this.#held.delete(room);
+    if (this.#rooms.held(room) !== 'due' || this.#outbox.inFlight(room) > 0) return false;
+    this.#rooms.setHeld(room, undefined);
     return true;
   }
 
@@ -1054,8 +978,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
       return;
     }
     this.#dropQueued((e) => e.kind === 'msg' && !this.#cursors.has(e.room), 'not_joined', 'room no longer joined', 'never');
-    for (const room of [...this.#held.keys()]) {
-      this.#held.set(room, 'due');
+    for (const room of this.#rooms.heldRooms()) {
+      this.#rooms.setHeld(room, 'due');
       this.#release(room);
     }
     this.#pump();
@@ -1077,11 +1001,9 @@ export class ConfabClient extends Emitter<ClientEvents> {
   /** A new socket: every entry in flight on the old one is queued again; no fence, no hold, nothing waiting for a token. */
   #resetConnectionState(): void {
     this.#outbox.requeueAll();
-    for (const h of this.#historyReqs) h.state = 'queued'; // cut by the old socket: asked again once the room is joined
-    this.#held.clear();
+    this.#history.requeueAll(); // cut by the old socket: asked again once the room is joined
+    this.#rooms.resetConnection();
     this.#control = [];
-    this.#pendingJoins.clear();
-    this.#pendingLeaves.clear();
     this.#pacer = Pacer.unlimited();
     this.#round = { acks: 0, refused: 0, fenced: 0 };
     this.#flushRounds = 0;

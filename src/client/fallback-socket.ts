@@ -128,13 +128,16 @@ export class FallbackSocket implements WebSocketLike {
         const { done, value } = await reader.read();
         if (done) break;
         buf += dec.decode(value, { stream: true });
-        let i: number;
-        while ((i = eventEnd(buf)) >= 0) {
-          const raw = buf.slice(0, i);
-          buf = buf.slice(i).replace(/^(\r?\n){2}|^\r\r/, '');
-          this.#event(raw);
+        // events end with a blank line; scanned with a moving index (no copy per event)
+        const blank = /\r?\n\r?\n|\r\r/g;
+        let start = 0;
+        let m: RegExpExecArray | null;
+        while ((m = blank.exec(buf)) !== null) {
+          this.#event(buf.slice(start, m.index));
+          start = m.index + m[0].length;
           if (this.readyState === CLOSED) return;
         }
+        if (start > 0) buf = buf.slice(start);
       }
     } catch (err) {
       if (this.readyState !== CLOSED) return this.#fail(`fallback stream broke: ${(err as Error)?.message ?? String(err)}`);
@@ -230,10 +233,4 @@ export class FallbackSocket implements WebSocketLike {
     this.#fail(`fallback POST refused: ${res.status}`);
     return false;
   }
-}
-
-/** Index just past the end of the first complete event's text in `buf` (before its blank line), or -1. */
-function eventEnd(buf: string): number {
-  const m = /\r?\n\r?\n|\r\r/.exec(buf);
-  return m ? m.index : -1;
 }

@@ -1,4 +1,4 @@
-import { socketUrl } from './client.js';
+import { socketUrl } from './wire.js';
 
 /** The socket endpoint a URL names, without the token: http://h:1 and ws://h:1/ws are the same endpoint. */
 export function endpointKey(url: string): string {

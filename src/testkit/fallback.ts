@@ -115,10 +115,12 @@ export function openFallback(base: string, o: OpenOptions = {}): Promise<RawFall
       res.setEncoding('utf8');
       res.on('data', (c: string) => {
         buf += c;
+        let start = 0;
         let i: number;
-        while ((i = buf.indexOf('\n\n')) >= 0) {
-          const raw = buf.slice(0, i);
-          buf = buf.slice(i + 2);
+        // scan with an index (slicing the buffer per event is quadratic in a chunk of many events)
+        while ((i = buf.indexOf('\n\n', start)) >= 0) {
+          const raw = buf.slice(start, i);
+          start = i + 2;
           let event = 'message';
           const data: string[] = [];
           for (const line of raw.split('\n')) {
@@ -137,9 +139,9 @@ export function openFallback(base: string, o: OpenOptions = {}): Promise<RawFall
             const f = JSON.parse(ev.data) as { t: string };
             r.frames.push(f);
             r.onFrame?.(f, Buffer.byteLength(raw) + 2);
-          }
-          else if (event === 'close') r.closeEvent = JSON.parse(ev.data) as { code: number; reason: string };
+          } else if (event === 'close') r.closeEvent = JSON.parse(ev.data) as { code: number; reason: string };
         }
+        if (start > 0) buf = buf.slice(start);
       });
       if (o.paused) {
         res.pause();

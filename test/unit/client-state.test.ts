@@ -42,3 +42,30 @@ test('the lifecycle the SDK promises is in the table', () => {
   // close() works from every state but closed
   for (const st of CONNECTION_STATES) assert.equal(allowed(st, 'closed'), st !== 'closed', st);
 });
+
+test('one state object per room: a new connection clears what belonged to the old one and keeps the rest', async () => {
+  const { RoomStates } = await import('../../src/client/room-state.js');
+  const r = new RoomStates();
+  const waiter = { resolve: () => {}, reject: () => {} };
+  r.setJoin('a', 'sent');
+  r.setJoined('b', { t: 'joined', room: 'b', epoch: 'e', last: 0, recovered: false, members: [], count: 0 } as never);
+  r.setHeld('b', 'waiting');
+  r.addLeave('c');
+  r.addWaiter('a', waiter);
+  r.setTypingAt('b', 123);
+  r.setRejoinAttempts('d', 2);
+  assert.equal(r.size, 4);
+  r.resetConnection();
+  assert.equal(r.join('a'), undefined);
+  assert.equal(r.joined('b'), undefined);
+  assert.equal(r.held('b'), undefined);
+  assert.equal(r.takeLeave('c'), false);
+  assert.equal(r.typingAt('b'), 123, 'the typing throttle outlives a reconnect');
+  assert.equal(r.rejoinAttempts('d'), 2);
+  assert.deepEqual(r.takeWaiters('a'), [waiter], 'join() callers keep waiting across a reconnect');
+  assert.equal(r.size, 2, 'rooms with nothing left are forgotten (c, a)');
+  r.setTypingAt('b', 0);
+  r.setRejoinAttempts('d', 0);
+  assert.equal(r.size, 0);
+  assert.deepEqual(r.heldRooms(), []);
+});
