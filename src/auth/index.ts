@@ -34,39 +34,12 @@ export type AuthResult = { ok: true; session: Session } | AuthRefusal;
 
 const no = (status: AuthRefusal['status'], code: AuthRefusal['code'], message: string): AuthRefusal => ({ ok: false, status, code, message });
 
-/** Alerts per user per node: a token bucket of `burst`, refilled at `perMin` a minute. */
-class AlertLimiter {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
-  constructor(
-    private readonly perMin: number,
-    private readonly burst: number,
-  ) {}
-
-  take(user: string, now = Date.now()): boolean {
-    let b = this.buckets.get(user);
-    if (!b) {
-      if (this.buckets.size >= 100_000) this.sweep(now);
-      this.buckets.set(user, (b = { tokens: this.burst, at: now }));
-    }
-    b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 60_000) * this.perMin);
-    b.at = now;
-    if (b.tokens < 1) return false;
-    b.tokens -= 1;
-    return true;
-  }
-
-  private sweep(now: number): void {
-    for (const [u, b] of this.buckets) if (b.tokens + ((now - b.at) / 60_000) * this.perMin >= this.burst) this.buckets.delete(u);
-  }
-}
-
 export class Auth {
   readonly signer: SessionSigner;
   readonly app: AppTokens | undefined;
   readonly policy: RoomPolicy;
   readonly handles: HandleRegistry;
   readonly revocations: Revocations;
-  private readonly alerts: AlertLimiter;
   private readonly revokedListeners = new Set<(sid: string, why: RevokeReason) => void>();
   private sub?: BusSubscription;
   private offStatus?: () => void;
@@ -93,7 +66,6 @@ export class Auth {
       // handle claims and sign-outs live in the History: they must outlive a token
       log.warn({ historyMaxAgeS: config.historyMaxAgeMs / 1000, sessionTtlS: config.sessionTtlSec }, 'CONFAB_HISTORY_MAX_AGE_S is shorter than CONFAB_SESSION_TTL_S: a handle claim or a sign-out can be dropped before the tokens it concerns expire');
     }
-    this.alerts = new AlertLimiter(config.alertRatePerMin, Math.max(1, Math.min(config.alertRatePerMin, 3)));
     const announce = (msg: object) => this.bus.publish(AUTH_SUBJECT, this.enc.encode(`${config.node}\n${JSON.stringify(msg)}`));
     this.handles = new HandleRegistry({ history, node: config.node, region: config.region, announce });
     this.revocations = new Revocations({ history, node: config.node, region: config.region, announce, onRevoked: (sid, why) => this.emitRevoked(sid, why) });
@@ -142,10 +114,12 @@ export class Auth {
     return this.policy.canPublish(this.grantsOf(s), room);
   }
 
-  /** `forbidden` when the session may not alert, `rate_limited` over the per-user alert rate, else undefined. */
-  alertRefusal(s: Session): 'forbidden' | 'rate_limited' | undefined {
-    if (!this.grantsOf(s).alert) return 'forbidden';
-    return this.alerts.take(s.id) ? undefined : 'rate_limited';
+  /**
+   * `forbidden` when the session may not alert, else undefined. The alert rate is the user's, held
+   * across sockets and nodes by the gateway's UserLimits (CONFAB_ALERT_RATE_PER_MIN).
+   */
+  alertRefusal(s: Session): 'forbidden' | undefined {
+    return this.grantsOf(s).alert ? undefined : 'forbidden';
   }
 
   /** Verify a token's signature, expiry and revocation (no handle check). */

@@ -48,7 +48,7 @@ export class SocketSession {
   canPublish(room: string): boolean {
     return this.auth.canPublish(this.session, room);
   }
-  alertRefusal(): 'forbidden' | 'rate_limited' | undefined {
+  alertRefusal(): 'forbidden' | undefined {
     return this.auth.alertRefusal(this.session);
   }
 

@@ -42,7 +42,6 @@ export interface Config {
   anonymous: boolean;
   /** Anonymous sessions may alert (rate-limited). */
   anonAlerts: boolean;
-  alertRatePerMin: number;
   jwtSecret?: string;
   jwtPublicKey?: string;
   jwtJwks?: string;
@@ -210,7 +209,6 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     sessionMaxSec: readEnv(env, 'CONFAB_SESSION_MAX_S'),
     anonymous: readEnv(env, 'CONFAB_ANONYMOUS') === '1',
     anonAlerts: readEnv(env, 'CONFAB_ANON_ALERTS') === '1',
-    alertRatePerMin: readEnv(env, 'CONFAB_ALERT_RATE_PER_MIN'),
     jwtSecret: readEnv(env, 'CONFAB_JWT_SECRET'),
     jwtPublicKey: readEnv(env, 'CONFAB_JWT_PUBLIC_KEY'),
     jwtJwks: readEnv(env, 'CONFAB_JWT_JWKS'),
@@ -242,7 +240,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     userRates: {
       // one socket at its own rate stays within its user's: the default is 1.5 times the per-connection rate
       msg: { perSec: readEnv(env, 'CONFAB_USER_MSG_PER_SEC') ?? Math.ceil(1.5 * ratePerSec), burst: readEnv(env, 'CONFAB_USER_MSG_BURST') ?? Math.ceil(1.5 * rateBurst) },
-      // the same setting as the auth layer's per-node alert limiter, here shared across sockets and nodes
+      // the one alert limiter: per user, across sockets and nodes
       alert: { perSec: readEnv(env, 'CONFAB_ALERT_RATE_PER_MIN') / 60, burst: Math.max(1, Math.min(readEnv(env, 'CONFAB_ALERT_RATE_PER_MIN'), 3)) },
       typing: { perSec: readEnv(env, 'CONFAB_USER_TYPING_PER_SEC'), burst: readEnv(env, 'CONFAB_USER_TYPING_BURST') },
     },

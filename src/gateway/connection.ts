@@ -217,8 +217,8 @@ export class Connection implements RoomMember {
       case 'pub':
         return this.pub(f);
       case 'alert': {
-        const refused = this.auth?.alertRefusal();
-        if (refused) return this.sendError(refused, refused === 'forbidden' ? 'this session may not send alerts' : 'too many alerts from this user; wait a little', { id: f.id, room: ALERTS_ROOM });
+        // the rate was taken above (the user's, across sockets and nodes); here only the grant
+        if (this.auth?.alertRefusal()) return this.sendError('forbidden', 'this session may not send alerts', { id: f.id, room: ALERTS_ROOM });
         return this.publish({ room: ALERTS_ROOM, id: f.id, kind: 'alert', text: f.text });
       }
       case 'auth':
