@@ -3,10 +3,11 @@
  * `--wan-latency 100`), for rooms homed in each region: where a member sends from
  * its room's home region ("home") or from another region ("away").
  *
- *   npm run measure:wan -- --dir .confab-cluster [--members 3] [--messages 40] [--rooms ord-wan,syd-wan]
+ *   npm run measure:wan -- --dir .confab-cluster [--members 3] [--messages 40] [--rooms ord-wan,syd-wan] [--senders syd]
  *
  * Per room, `members` clients join through each region's HAProxy; every client sends
- * `messages` messages one at a time (the next after the ack), all clients at once.
+ * `messages` messages one at a time (the next after the ack), all clients at once
+ * (`--senders`: only the members of those regions send; the others only receive).
  * Measured on one clock (one process): ack = send → ack at the sender; delivery =
  * send → `msg` at every other member, grouped by the receiver's region. The room's
  * home is the region its name starts with (`ord-…`), the rule of CONFAB_ROOM_HOMES'
@@ -41,7 +42,7 @@ export interface WanRow {
   delivery: Record<string, { p50: number; p99: number; n: number }>;
 }
 
-async function measureRoom(state: ClusterState, room: string, members: number, messages: number): Promise<WanRow[]> {
+async function measureRoom(state: ClusterState, room: string, members: number, messages: number, senders?: string[]): Promise<WanRow[]> {
   const regions = state.regions.map((r) => r.name);
   const home = regions.find((r) => room.startsWith(`${r}-`)) ?? regions[0]!;
   const all: Member[] = [];
@@ -72,6 +73,7 @@ async function measureRoom(state: ClusterState, room: string, members: number, m
   }
   await Promise.all(
     all.map(async (m, idx) => {
+      if (senders && !senders.includes(m.region)) return;
       for (let k = 0; k < messages; k++) {
         const id = `${m.region}_${idx}_${k}`;
         const t0 = performance.now();
@@ -83,10 +85,11 @@ async function measureRoom(state: ClusterState, room: string, members: number, m
       }
     }),
   );
-  const expected = all.length * messages * (all.length - 1);
+  const sending = all.filter((m) => !senders || senders.includes(m.region)).length;
+  const expected = sending * messages * (all.length - 1);
   await waitFor(() => [...deliveries.values()].reduce((a, v) => a + v.length, 0) >= expected, { what: 'every delivery', timeoutMs: 30_000 }).catch(() => {});
   for (const m of all) m.c.close();
-  return regions.map((sender) => ({
+  return regions.filter((r) => !senders || senders.includes(r)).map((sender) => ({
     room,
     home,
     sender,
@@ -103,13 +106,13 @@ async function measureRoom(state: ClusterState, room: string, members: number, m
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { dir: { type: 'string', default: '.confab-cluster' }, members: { type: 'string', default: '3' }, messages: { type: 'string', default: '40' }, rooms: { type: 'string' }, json: { type: 'boolean', default: false } },
+    options: { dir: { type: 'string', default: '.confab-cluster' }, members: { type: 'string', default: '3' }, messages: { type: 'string', default: '40' }, rooms: { type: 'string' }, senders: { type: 'string' }, json: { type: 'boolean', default: false } },
     strict: true,
   });
   const state = JSON.parse(readFileSync(join(resolve(values.dir), 'cluster.json'), 'utf8')) as ClusterState;
   const rooms = (values.rooms ?? state.regions.map((r) => `${r.name}-wan${Date.now().toString(36)}`).join(',')).split(',');
   const rows: WanRow[] = [];
-  for (const room of rooms) rows.push(...(await measureRoom(state, room, Number(values.members), Number(values.messages))));
+  for (const room of rooms) rows.push(...(await measureRoom(state, room, Number(values.members), Number(values.messages), values.senders?.split(','))));
   if (values.json) {
     process.stdout.write(JSON.stringify({ wan: state.wan ?? null, rows }, null, 2) + '\n');
     return;

@@ -11,6 +11,8 @@
  * --confab-dist DIR: run confab from DIR (a compiled dist/, e.g. of a candidate change) instead of a snapshot of dist/.
  * --profile DIR: write a V8 CPU profile of confab during the fan-out load steps into DIR.
  * --nice:  run servers and the load generator at this niceness (e.g. -5 on a machine shared with other work).
+ * --shards [--shard-counts 1,4,16] [--appends 6000]: only the history write capacity by shard count on a
+ *          three-node JetStream cluster (src/bench/measure-shards.ts), a markdown table on stdout.
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -91,7 +93,22 @@ function rotate<T>(list: T[], by: number): T[] {
   return [...list.slice(k), ...list.slice(0, k)];
 }
 
+/** `--shards`: only the history write capacity by shard count (src/bench/measure-shards.ts). */
+async function shardsOnly(argv: string[]): Promise<void> {
+  const { runShardBench, shardTable } = await import('./measure-shards.js');
+  const val = (k: string, d: string) => {
+    const i = argv.indexOf(k);
+    return i >= 0 && argv[i + 1] ? argv[i + 1]! : d;
+  };
+  const counts = val('--shard-counts', '1,4,16').split(',').map(Number);
+  if (counts.some((c) => !Number.isInteger(c) || c < 1 || c > 64)) throw new Error('--shard-counts: 1..64 each');
+  const o = { counts, appends: Number(val('--appends', '6000')), inFlight: 256, rooms: 1024, log: (l: string) => process.stderr.write(`[bench shards] ${l}\n`) };
+  const rows = await runShardBench(o);
+  process.stdout.write(shardTable(rows, o));
+}
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--shards')) return shardsOnly(process.argv.slice(2));
   const args = parseArgs(process.argv.slice(2));
   const s = sizes(args.quick);
   const notes: string[] = [];

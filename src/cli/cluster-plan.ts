@@ -111,8 +111,13 @@ export interface ClusterState {
   startedAt: string;
   /** JetStream history stream replicas (3 when every region has ≥ 3 NATS nodes, else 1). */
   streamReplicas: number;
-  /** The region whose NATS cluster holds the history stream (its gateways start first). */
+  /** The region whose NATS cluster holds the history stream (its gateways start first); with home regions, the default home. */
   streamRegion: string;
+  /**
+   * Home regions of the history (CONFAB_HOME_REGIONS given to every gateway): every region of a
+   * multi-region cluster unless the shell sets CONFAB_HOME_REGIONS (empty: the one stream); none for one region.
+   */
+  homeRegions?: string[];
   status: 'starting' | 'running' | 'rolling' | 'stopping' | 'stopped';
   regions: RegionState[];
   /** Set when the gateway links between regions go through WAN proxies (docs/cluster.md). */
@@ -182,6 +187,16 @@ export function streamReplicasFor(natsPerRegion: number): number {
   return natsPerRegion >= 3 ? 3 : 1;
 }
 
+/** Home regions for a cluster of these regions (see ClusterState.homeRegions). */
+export function homeRegionsFor(names: string[], env: Record<string, string | undefined> = process.env): string[] | undefined {
+  const set = env.CONFAB_HOME_REGIONS;
+  if (set !== undefined) {
+    const list = set.split(',').map((x) => x.trim()).filter(Boolean);
+    return list.length > 0 ? list : undefined;
+  }
+  return names.length > 1 ? names : undefined;
+}
+
 /** The complete plan (no PIDs yet). */
 export function planCluster(o: ClusterOptions, controlToken: string): ClusterState {
   const regions: RegionState[] = [];
@@ -225,6 +240,7 @@ export function planCluster(o: ClusterOptions, controlToken: string): ClusterSta
     startedAt: new Date().toISOString(),
     streamReplicas: streamReplicasFor(o.natsPerRegion),
     streamRegion: regions[0]!.name,
+    ...(homeRegionsFor(regions.map((r) => r.name)) ? { homeRegions: homeRegionsFor(regions.map((r) => r.name)) } : {}),
     status: 'starting',
     regions,
     ...(wan ? { wan: { latencyMs: o.wanLatencyMs ?? 0, lossPct: o.wanLossPct ?? 0 } } : {}),

@@ -20,7 +20,10 @@ export function renderTable(s: ClusterState): string {
       rows.push([i === 0 ? r.name : '', i === 0 ? `${r.haproxy.url}/` : '', g ? `${g.name} ${g.url}` : '', nn ? nn.url : '', nn ? `${nn.monitorUrl}/healthz` : '']);
     }
   }
-  const footer = `history: one JetStream stream (R${s.streamReplicas}) in region ${s.streamRegion}, one JetStream domain across all regions\n`;
+  const shards = Number(process.env.CONFAB_STREAM_SHARDS ?? '') || 1;
+  const footer = s.homeRegions
+    ? `history: rooms homed by region (${s.homeRegions.map((r) => `${r}-… in ${r}`).join(', ')}, others in ${s.homeRegions[0]}), ${shards} JetStream stream(s) (R${s.streamReplicas}) per region placed there, one JetStream domain across all regions\n`
+    : `history: one JetStream stream (R${s.streamReplicas}) in region ${s.streamRegion}, one JetStream domain across all regions\n`;
   const wan = s.wan
     ? `wan: ${s.wan.latencyMs} ms round trip, ${s.wan.lossPct}% loss between regions (proxies on ${s.regions.flatMap((r) => r.nats.map((n) => n.wanPort)).join(', ')}; counters: GET /wan on the control port)\n`
     : '';

@@ -179,6 +179,7 @@ class Supervisor {
           // every region's entry point: the web client fails over between regions, and each accepts the others' pages
           env: {
             CONFAB_PUBLIC_URLS: this.state.regions.map((x) => `${x.haproxy.url.replace(/^http/, 'ws')}/ws`).join(','),
+            ...(this.state.homeRegions ? { CONFAB_HOME_REGIONS: this.state.homeRegions.join(',') } : {}),
             NATS_USER: this.natsAuth.user,
             NATS_PASS: this.natsAuth.pass,
           },
