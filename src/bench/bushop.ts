@@ -99,7 +99,7 @@ async function startBroker(bus: HopBus): Promise<Broker> {
     const nats = await startNats();
     return { env: { CONFAB_BUS: 'nats', NATS_URL: nats.url }, stop: () => nats.stop() };
   }
-  const { startRedis } = await import('../testkit/redis.js');
+  const { startRedis } = await import('../procs/redis.js');
   const redis = await startRedis();
   if (bus === 'redis') return { env: { CONFAB_BUS: 'redis', REDIS_URL: redis.url }, stop: () => redis.close() };
   const { startPubSubEmulator } = await import('../testkit/pubsub-emulator.js');

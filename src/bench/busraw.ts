@@ -46,12 +46,12 @@ async function twoBuses(bus: HopBus, env: Record<string, string>): Promise<[Bus,
 
 async function startServer(bus: HopBus): Promise<{ env: Record<string, string>; stop(): Promise<void> }> {
   if (bus === 'nats') {
-    const { startNats } = await import('../testkit/nats.js');
+    const { startNats } = await import('../procs/nats.js');
     const s = await startNats({ jetstream: false });
     return { env: { NATS_URL: s.url }, stop: () => s.close() };
   }
   if (bus === 'redis') {
-    const { startRedis } = await import('../testkit/redis.js');
+    const { startRedis } = await import('../procs/redis.js');
     const s = await startRedis();
     return { env: { REDIS_URL: s.url }, stop: () => s.close() };
   }

@@ -5,7 +5,7 @@
  */
 import type { ServerFrame } from '../protocol/frames.js';
 import { joinRoom, RawClient } from './raw-client.js';
-import { waitFor } from './wait.js';
+import { waitFor } from '../procs/wait.js';
 
 export interface CanaryReport {
   sent: number;

@@ -4,7 +4,7 @@
  * security and protocol tests. The SDK's own transport is src/client/fallback-socket.ts.
  */
 import { request, type IncomingMessage } from 'node:http';
-import { waitFor } from './wait.js';
+import { waitFor } from '../procs/wait.js';
 
 export interface SseEvent {
   event: string;

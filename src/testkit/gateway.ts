@@ -16,7 +16,7 @@ import { MemoryHistory } from '../history/memory.js';
 import type { History } from '../history/types.js';
 import { SUBPROTOCOL } from '../protocol/frames.js';
 import { runGateway, type GatewayProcess } from '../procs/gateway.js';
-import { waitFor } from './wait.js';
+import { waitFor } from '../procs/wait.js';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const TEST_SECRET = 'test-secret-0123456789abcdef';

@@ -24,8 +24,8 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { PortTakenError, withPortRetry } from './ports.js';
-import { bindFailed, ManagedProcess } from './process.js';
+import { PortTakenError, withPortRetry } from '../procs/ports.js';
+import { bindFailed, ManagedProcess } from '../procs/process.js';
 
 export interface PostgresServer {
   /** postgres://postgres@127.0.0.1:PORT/postgres */

@@ -11,8 +11,8 @@
  */
 import { existsSync } from 'node:fs';
 import { request } from 'node:http';
-import { PortTakenError, withPortRetry } from './ports.js';
-import { bindFailed, ManagedProcess } from './process.js';
+import { PortTakenError, withPortRetry } from '../procs/ports.js';
+import { bindFailed, ManagedProcess } from '../procs/process.js';
 
 const DEFAULT_BIN = '/usr/lib/google-cloud-sdk/platform/pubsub-emulator/bin/cloud-pubsub-emulator';
 

@@ -6,7 +6,7 @@ import WebSocket from 'ws';
 import type { ClientFrame, ServerFrame } from '../protocol/frames.js';
 import { SUBPROTOCOL } from '../protocol/frames.js';
 import { createSession } from './gateway.js';
-import { waitFor } from './wait.js';
+import { waitFor } from '../procs/wait.js';
 
 /** A session created over HTTP (`POST /api/session`). */
 export type Session = Awaited<ReturnType<typeof createSession>>;

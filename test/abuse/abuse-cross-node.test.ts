@@ -15,10 +15,10 @@ import { createNatsBus } from '../../src/nats/index.js';
 import { createRedisBus } from '../../src/redis/index.js';
 import { MemoryHistory } from '../../src/history/memory.js';
 import { createSession, startTestGateway, TEST_SECRET, type TestGateway } from '../../src/testkit/gateway.js';
-import { startNats } from '../../src/testkit/nats.js';
+import { startNats } from '../../src/procs/nats.js';
 import { RawClient } from '../../src/testkit/raw-client.js';
-import { startRedis } from '../../src/testkit/redis.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { startRedis } from '../../src/procs/redis.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 const log = pino({ level: 'silent' });
 const MAX_SOCKETS = 4;

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { Canary } from '../../src/testkit/canary.js';
 import { createSession, spawnGateway, type GatewayProcess } from '../../src/testkit/gateway.js';
 import { RawClient } from '../../src/testkit/raw-client.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 const NOFILE = 256;
 

@@ -15,7 +15,7 @@ import { SUBPROTOCOL, type ServerFrame } from '../../src/protocol/frames.js';
 import { Canary } from '../../src/testkit/canary.js';
 import { createSession, startTestGateway, type TestGateway } from '../../src/testkit/gateway.js';
 import { joinRoom, RawClient } from '../../src/testkit/raw-client.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 /** Sockets of the attacker on each node; the per-user cap (across nodes) is both nodes' worth. */
 const SOCKETS_PER_USER = 8;

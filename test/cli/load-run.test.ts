@@ -16,7 +16,7 @@ import { MemoryBroker } from '../../src/bus/memory.js';
 import { MemoryHistory } from '../../src/history/memory.js';
 import { LoadError, LoadGenerator, resolveOptions, runLoad } from '../../src/load/index.js';
 import { REPO_ROOT, startTestGateway, type TestGateway } from '../../src/testkit/gateway.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 /** A server that speaks enough confab.v1 to be joined and acks every pub, but delivers nothing: every ack is a loss. */
 async function startLossyServer(): Promise<{ url: string; close(): Promise<void> }> {

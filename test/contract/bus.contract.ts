@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Bus } from '../../src/bus/types.js';
 import { ConfabError } from '../../src/protocol/codes.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 export interface BusFixture {
   buses: Bus[];

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { storedBytes } from '../../src/history/common.js';
 import type { AppendInput, History, HistoryInspect, Retention } from '../../src/history/types.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 import type { ChatMessage } from '../../src/protocol/frames.js';
 import { ConfabError } from '../../src/protocol/codes.js';
 

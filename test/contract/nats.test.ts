@@ -7,7 +7,7 @@ import { after, before, describe } from 'node:test';
 import pino from 'pino';
 import { loadConfig } from '../../src/config/config.js';
 import { createNatsAdapters } from '../../src/nats/index.js';
-import { startNats, startNatsCluster, waitHealthy, type NatsCluster, type NatsServer } from '../../src/testkit/nats.js';
+import { startNats, startNatsCluster, waitHealthy, type NatsCluster, type NatsServer } from '../../src/procs/nats.js';
 import { busContract } from './bus.contract.js';
 import type { Retention } from '../../src/history/types.js';
 import { historyContract, retentionEnv } from './history.contract.js';

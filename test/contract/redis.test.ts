@@ -10,7 +10,7 @@ import { after, before, describe } from 'node:test';
 import pino from 'pino';
 import { loadConfig } from '../../src/config/config.js';
 import { createRedisAdapters } from '../../src/redis/index.js';
-import { startRedis, type RedisServer } from '../../src/testkit/redis.js';
+import { startRedis, type RedisServer } from '../../src/procs/redis.js';
 import { busContract } from './bus.contract.js';
 import type { Retention } from '../../src/history/types.js';
 import { historyContract, retentionEnv } from './history.contract.js';

@@ -19,8 +19,8 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import { ConfabClient, MemoryStorage, type ChatMessage, type ClientError, type StateChange } from '../../src/client/index.js';
 import { createSession, spawnGateway, type GatewayProcess } from '../../src/testkit/gateway.js';
-import { startNats, type NatsServer } from '../../src/testkit/nats.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { startNats, type NatsServer } from '../../src/procs/nats.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 const BURST = 500;
 const ROOMS = 50;

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { ConfabClient, MemoryStorage, type ChatMessage, type ClientError, type StateChange } from '../../src/client/index.js';
-import { nextEvent, waitFor } from '../../src/testkit/wait.js';
+import { nextEvent, waitFor } from '../../src/procs/wait.js';
 import { GatewayProcess, T } from './support.js';
 
 let gw: GatewayProcess;
@@ -237,7 +237,7 @@ test('a forged token is refused: the client stops with a typed unauthorized erro
 });
 
 test('with a list of gateways, a client whose gateway is unreachable moves on to the next one', async () => {
-  const { freePort } = await import('../../src/testkit/ports.js');
+  const { freePort } = await import('../../src/procs/ports.js');
   const dead = `http://127.0.0.1:${await freePort()}`;
   const c = new ConfabClient({ url: [dead, gw.url], token: await session('node-multi'), WebSocket, storage: new MemoryStorage(), backoff: { minMs: 20, maxMs: 100 } });
   clients.push(c);

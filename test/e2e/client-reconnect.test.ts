@@ -14,9 +14,9 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import WebSocket from 'ws';
 import { ConfabClient, MemoryStorage, type AckEvent, type ChatMessage, type ClientOptions } from '../../src/client/index.js';
-import { startHaproxy, type HaproxyProcess } from '../../src/testkit/haproxy.js';
-import { startRedis, type RedisServer } from '../../src/testkit/redis.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { startHaproxy, type HaproxyProcess } from '../../src/procs/haproxy.js';
+import { startRedis, type RedisServer } from '../../src/procs/redis.js';
+import { waitFor } from '../../src/procs/wait.js';
 import { GatewayProcess } from './support.js';
 
 const SECRET = 'e2e-reconnect-secret-0123456789';

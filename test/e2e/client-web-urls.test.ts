@@ -7,7 +7,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startBrowser, type BrowserKit } from '../../src/testkit/browser.js';
-import { startRedis, type RedisServer } from '../../src/testkit/redis.js';
+import { startRedis, type RedisServer } from '../../src/procs/redis.js';
 import { GatewayProcess, T, messageTexts, say, signIn, waitConnected, waitForMessage } from './support.js';
 
 let redis: RedisServer;

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import type { ServerFrame } from '../../src/protocol/frames.js';
 import { startTestGateway, type TestGateway } from '../../src/testkit/gateway.js';
 import { RawClient } from '../../src/testkit/raw-client.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 type Answer = Extract<ServerFrame, { t: 'ack' | 'error' }>;
 

@@ -29,7 +29,7 @@ import type { TestContext } from 'node:test';
 import { spawnGateway, type GatewayProcess } from '../../src/testkit/gateway.js';
 import { pollStatus, statusRuns, type StatusSample } from '../../src/testkit/faults.js';
 import { joinRoom, RawClient } from '../../src/testkit/raw-client.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 /** A pub frame must be answered within this long after it was sent. */
 export const ANSWER_BOUND_MS = 20_000;

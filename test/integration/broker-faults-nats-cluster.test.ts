@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { startNatsCluster, type NatsCluster } from '../../src/testkit/nats.js';
+import { startNatsCluster, type NatsCluster } from '../../src/procs/nats.js';
 import { assertFault, falseLeaves, GatewaySet, runFault, type Gw } from './broker-faults-kit.js';
 
 const freeze = (pid: number | undefined) => pid !== undefined && process.kill(pid, 'SIGSTOP');

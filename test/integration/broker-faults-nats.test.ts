@@ -15,7 +15,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startFaultProxy, type FaultProxy } from '../../src/testkit/faults.js';
-import { startNats, type NatsServer } from '../../src/testkit/nats.js';
+import { startNats, type NatsServer } from '../../src/procs/nats.js';
 import { assertFault, falseLeaves, GatewaySet, runFault, type Gw } from './broker-faults-kit.js';
 
 const freeze = (pid: number | undefined) => pid !== undefined && process.kill(pid, 'SIGSTOP');

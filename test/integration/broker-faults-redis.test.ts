@@ -14,7 +14,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startFaultProxy, type FaultProxy } from '../../src/testkit/faults.js';
-import { startRedis, type RedisServer } from '../../src/testkit/redis.js';
+import { startRedis, type RedisServer } from '../../src/procs/redis.js';
 import { assertFault, falseLeaves, GatewaySet, runFault, type Gw } from './broker-faults-kit.js';
 
 describe('Redis: every fault, the gateways stay up (G10, R5, R11)', () => {

@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { SUBPROTOCOL } from '../../src/protocol/frames.js';
 import { createSession, startTestGateway, type TestGateway } from '../../src/testkit/gateway.js';
 import { RawClient } from '../../src/testkit/raw-client.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 function closeOf(ws: WebSocket): Promise<{ code: number; reason: string }> {
   return new Promise((r) => ws.once('close', (code, reason) => r({ code, reason: reason.toString() })));

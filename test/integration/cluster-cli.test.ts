@@ -16,7 +16,7 @@ import { pidsOf, readState, type ClusterState } from '../../src/cli/cluster-plan
 import { alive } from '../../src/procs/pid.js';
 import { createSession, REPO_ROOT } from '../../src/testkit/gateway.js';
 import { RawClient } from '../../src/testkit/raw-client.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 const CLI = ['--import', 'tsx', join(REPO_ROOT, 'src/cli/confab.ts')];
 

@@ -18,9 +18,9 @@ import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../src/config/config.js';
 import { renderNatsConfig } from '../../src/nats/config-gen.js';
 import { REPO_ROOT } from '../../src/testkit/gateway.js';
-import { checkHaproxyConfig } from '../../src/testkit/haproxy.js';
-import { freePort } from '../../src/testkit/ports.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { checkHaproxyConfig } from '../../src/procs/haproxy.js';
+import { freePort } from '../../src/procs/ports.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 const read = (p: string) => readFileSync(join(REPO_ROOT, p), 'utf8');
 const dir = mkdtempSync(join(tmpdir(), 'confab-deploy-'));

@@ -17,7 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import { httpStatus, MARKERS, spawnGatewayProc, startGatewayProc, tail, waitFor, waitGatewayReady, waitGone, type GatewaySpawn, type Proc } from '../../src/procs/index.js';
 import { RollError, rollOne, type RollEvent, type RollTarget } from '../../src/cli/cluster-roll.js';
 import { TEST_SECRET } from '../../src/testkit/gateway.js';
-import { startHaproxy, type HaproxyProcess } from '../../src/testkit/haproxy.js';
+import { startHaproxy, type HaproxyProcess } from '../../src/procs/haproxy.js';
 
 interface Gw {
   name: string;

@@ -20,7 +20,7 @@ import { alive, httpStatus, waitFor, type WaitOptions } from '../../src/procs/in
 /** Poll until `cond` holds, bounded by `timeoutMs`. */
 const until = (cond: () => boolean | Promise<boolean>, what: string, timeoutMs: number, intervalMs = 100): Promise<void> => waitFor(cond, { what, timeoutMs, intervalMs } satisfies WaitOptions);
 import { createSession, REPO_ROOT } from '../../src/testkit/gateway.js';
-import { HaproxyAdmin } from '../../src/testkit/haproxy.js';
+import { HaproxyAdmin } from '../../src/procs/haproxy.js';
 import { RawClient } from '../../src/testkit/raw-client.js';
 
 const CLI = ['--import', 'tsx', join(REPO_ROOT, 'src/cli/confab.ts')];

@@ -13,8 +13,8 @@ import { after, describe, it } from 'node:test';
 import { effectiveEnv } from '../../src/cli/nats-config.js';
 import { renderNatsConfig } from '../../src/nats/config-gen.js';
 import { REPO_ROOT } from '../../src/testkit/gateway.js';
-import { startHaproxy } from '../../src/testkit/haproxy.js';
-import { runNatsOnConfig } from '../../src/testkit/nats.js';
+import { startHaproxy } from '../../src/procs/haproxy.js';
+import { runNatsOnConfig } from '../../src/procs/nats.js';
 
 const CLI = ['--import', 'tsx', join(REPO_ROOT, 'src/cli/confab.ts')];
 

@@ -17,7 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import { parseConformanceArgs } from '../../src/cli/conformance.js';
 import { CHECKS, runConformance, type ConformanceReport } from '../../src/conformance/index.js';
 import { REPO_ROOT, spawnGateway, startTestGateway, TEST_SECRET, type GatewayProcess, type TestGateway } from '../../src/testkit/gateway.js';
-import { startNats, type NatsServer } from '../../src/testkit/nats.js';
+import { startNats, type NatsServer } from '../../src/procs/nats.js';
 
 /** `confab conformance …` as a child process (asynchronous: the gateway it checks may live in this process). */
 function confabConformance(args: string[]): Promise<{ code: number | null; out: string; err: string }> {

@@ -21,10 +21,10 @@ import { ConfabClient, MemoryStorage, type ChatMessage, type WebSocketCtor } fro
 import { MemoryHistory } from '../../src/history/memory.js';
 import { openFallback, postFallback } from '../../src/testkit/fallback.js';
 import { createSession, startTestGateway, type TestGateway } from '../../src/testkit/gateway.js';
-import { FALLBACK_STICKINESS, checkHaproxyConfig, startHaproxy, type HaproxyProcess } from '../../src/testkit/haproxy.js';
+import { FALLBACK_STICKINESS, checkHaproxyConfig, startHaproxy, type HaproxyProcess } from '../../src/procs/haproxy.js';
 import { readFileSync } from 'node:fs';
 import { REPO_ROOT } from '../../src/testkit/gateway.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 describe('HTTP fallback behind HAProxy refusing upgrades', () => {
   const gws: TestGateway[] = [];

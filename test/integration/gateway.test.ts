@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createSession, startTestGateway, type TestGateway } from '../../src/testkit/gateway.js';
 import { RawClient } from '../../src/testkit/raw-client.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 for (const cache of ['256', '0'])
 describe(`gateway: one node, raw protocol (room cache ${cache}: joins answered ${cache === '0' ? 'from history' : 'from memory where it reaches'})`, () => {

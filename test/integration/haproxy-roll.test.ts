@@ -19,9 +19,9 @@ import { rollGateways, type RollEvent, type RollTarget } from '../../src/cli/clu
 import type { ServerFrame } from '../../src/protocol/frames.js';
 import { SUBPROTOCOL } from '../../src/protocol/frames.js';
 import { createSession, TEST_SECRET } from '../../src/testkit/gateway.js';
-import { startHaproxy, type HaproxyProcess } from '../../src/testkit/haproxy.js';
-import { startNats } from '../../src/testkit/nats.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { startHaproxy, type HaproxyProcess } from '../../src/procs/haproxy.js';
+import { startNats } from '../../src/procs/nats.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 const ROOM = 'roll';
 type Msg = Extract<ServerFrame, { t: 'msg' }>;

@@ -18,7 +18,7 @@ import { LmdbHistory } from '../../src/history/lmdb.js';
 import type { History, Retention } from '../../src/history/types.js';
 import { PostgresHistory } from '../../src/postgres/history.js';
 import { startPostgres, type PostgresServer } from '../../src/testkit/postgres.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 const R: Retention = { limit: 40, maxBytes: 8 * 1024, maxAgeMs: 1000, dedupeWindowMs: 1000 };
 const ROOMS = 60;

@@ -6,7 +6,7 @@ import { SessionSigner } from '../../src/gateway/session.js';
 import { SUBPROTOCOL } from '../../src/protocol/frames.js';
 import { createSession, startTestGateway, TEST_SECRET, type TestGateway } from '../../src/testkit/gateway.js';
 import { RawClient } from '../../src/testkit/raw-client.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 async function upgradeStatus(url: string, opts: { headers?: Record<string, string>; protocols?: string[] } = {}): Promise<number> {
   return new Promise((resolve, reject) => {

@@ -14,10 +14,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createSession, spawnGateway, type GatewayProcess } from '../../src/testkit/gateway.js';
-import { startNats, type NatsServer } from '../../src/testkit/nats.js';
+import { startNats, type NatsServer } from '../../src/procs/nats.js';
 import { joinRoom, RawClient } from '../../src/testkit/raw-client.js';
-import { startRedis, type RedisServer } from '../../src/testkit/redis.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { startRedis, type RedisServer } from '../../src/procs/redis.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 const wsOf = (url: string) => url.replace(/^http/, 'ws') + '/ws';
 

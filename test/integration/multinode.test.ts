@@ -9,7 +9,7 @@ import { MemoryHistory } from '../../src/history/memory.js';
 import { CountingBus } from '../../src/testkit/counting-bus.js';
 import { startTestGateway, type TestGateway } from '../../src/testkit/gateway.js';
 import { joinRoom, RawClient } from '../../src/testkit/raw-client.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 describe('three gateways over one bus', () => {
   const broker = new MemoryBroker();

@@ -16,8 +16,8 @@ import { ConfigError, loadConfig } from '../../src/config/config.js';
 import { ConfabError } from '../../src/protocol/codes.js';
 import { candidateNames, resolveAppHost } from '../../src/nats/discovery.js';
 import { createNatsAdapters, readNatsSettings, renderNatsConfig, writeNatsConfigAtomic } from '../../src/nats/index.js';
-import { NATS_SERVER_BIN, runNatsOnConfig, startNats } from '../../src/testkit/nats.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { NATS_SERVER_BIN, runNatsOnConfig, startNats } from '../../src/procs/nats.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 const log = pino({ level: 'silent' });
 const dir = mkdtempSync(join(tmpdir(), 'confab-natscfg-'));

@@ -11,8 +11,8 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
 import { loadConfig } from '../../src/config/config.js';
 import { createNatsAdapters } from '../../src/nats/index.js';
-import { startNatsCluster, type NatsCluster } from '../../src/testkit/nats.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { startNatsCluster, type NatsCluster } from '../../src/procs/nats.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 const log = pino({ level: 'silent' });
 

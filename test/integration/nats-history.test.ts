@@ -16,8 +16,8 @@ import { loadConfig } from '../../src/config/config.js';
 import { ConfabError } from '../../src/protocol/codes.js';
 import type { ChatMessage } from '../../src/protocol/frames.js';
 import { createNatsAdapters } from '../../src/nats/index.js';
-import { startNats, startNatsCluster, waitHealthy, type NatsCluster } from '../../src/testkit/nats.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { startNats, startNatsCluster, waitHealthy, type NatsCluster } from '../../src/procs/nats.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 const log = pino({ level: 'silent' });
 

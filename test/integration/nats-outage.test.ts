@@ -11,9 +11,9 @@ import pino from 'pino';
 import { loadConfig } from '../../src/config/config.js';
 import { createNatsAdapters } from '../../src/nats/index.js';
 import { createSession, startTestGateway, TEST_SECRET, type TestGateway } from '../../src/testkit/gateway.js';
-import { startNats, type NatsServer } from '../../src/testkit/nats.js';
+import { startNats, type NatsServer } from '../../src/procs/nats.js';
 import { RawClient } from '../../src/testkit/raw-client.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 const log = pino({ level: 'silent' });
 const ready = async (g: TestGateway) => (await fetch(`${g.url}/readyz`)).status;

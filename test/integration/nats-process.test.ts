@@ -8,9 +8,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createSession, spawnGateway, type GatewayProcess } from '../../src/testkit/gateway.js';
-import { startNatsCluster, type NatsCluster } from '../../src/testkit/nats.js';
+import { startNatsCluster, type NatsCluster } from '../../src/procs/nats.js';
 import { RawClient } from '../../src/testkit/raw-client.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 const wsOf = (url: string) => url.replace(/^http/, 'ws') + '/ws';
 const CLIENTS = 60;

@@ -16,7 +16,7 @@ import { createNatsAdapters } from '../../src/nats/index.js';
 import { startTestGateway, TEST_SECRET, type TestGateway } from '../../src/testkit/gateway.js';
 import { startNatsRegions, type NatsRegions } from '../../src/testkit/nats-regions.js';
 import { joinRoom, RawClient } from '../../src/testkit/raw-client.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 const log = pino({ level: 'silent' });
 

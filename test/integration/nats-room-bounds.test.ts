@@ -16,7 +16,7 @@ import type { AppendInput } from '../../src/history/types.js';
 import { createJetStreamHistory, type JetStreamHistory } from '../../src/nats/index.js';
 import { ConfabError } from '../../src/protocol/codes.js';
 import type { ChatMessage } from '../../src/protocol/frames.js';
-import { startNats } from '../../src/testkit/nats.js';
+import { startNats } from '../../src/procs/nats.js';
 
 const log = pino({ level: 'silent' });
 const from = { user: 'u1', handle: 'h-u1', node: 'n1', region: 'local' };

@@ -17,8 +17,8 @@ import { loadConfig } from '../../src/config/config.js';
 import { createNatsAdapters } from '../../src/nats/index.js';
 import { isTransientNatsError } from '../../src/nats/errors.js';
 import { createSession, spawnGateway, type GatewayProcess } from '../../src/testkit/gateway.js';
-import { startNats, startNatsCluster, type NatsCluster } from '../../src/testkit/nats.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { startNats, startNatsCluster, type NatsCluster } from '../../src/procs/nats.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 const log = pino({ level: 'silent' });
 

@@ -16,9 +16,9 @@ import { loadConfig } from '../../src/config/config.js';
 import { createNatsAdapters, streamOf, type NatsHistory } from '../../src/nats/index.js';
 import type { StreamSettings } from '../../src/nats/options.js';
 import { startTestGateway, TEST_SECRET, type TestGateway } from '../../src/testkit/gateway.js';
-import { startNatsCluster, waitHealthy, type NatsCluster } from '../../src/testkit/nats.js';
+import { startNatsCluster, waitHealthy, type NatsCluster } from '../../src/procs/nats.js';
 import { joinRoom, RawClient } from '../../src/testkit/raw-client.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 const log = pino({ level: 'silent' });
 const SHARDS = { regions: [], homes: [], shards: 4 };

@@ -13,10 +13,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { createSession, spawnGateway, type GatewayProcess } from '../../src/testkit/gateway.js';
-import { startNats, type NatsServer } from '../../src/testkit/nats.js';
+import { startNats, type NatsServer } from '../../src/procs/nats.js';
 import { startPostgres, type PostgresServer } from '../../src/testkit/postgres.js';
 import { joinRoom, RawClient } from '../../src/testkit/raw-client.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 const wsOf = (url: string) => url.replace(/^http/, 'ws') + '/ws';
 type Msg = { offset: number; prev: number; id: string; epoch: string };

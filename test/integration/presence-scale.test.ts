@@ -16,8 +16,8 @@ import pino from 'pino';
 import { loadConfig } from '../../src/config/config.js';
 import { Presence, STATE_CHUNK } from '../../src/gateway/presence.js';
 import { createNatsAdapters } from '../../src/nats/index.js';
-import { startNats } from '../../src/testkit/nats.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { startNats } from '../../src/procs/nats.js';
+import { waitFor } from '../../src/procs/wait.js';
 import { measurePresenceTraffic } from '../../src/bench/presence-traffic.js';
 
 const log = pino({ level: 'silent' });

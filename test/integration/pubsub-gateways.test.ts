@@ -24,7 +24,7 @@ import { createSession, REPO_ROOT, spawnGateway, type GatewayProcess } from '../
 import { startPubSubEmulator, type PubSubEmulator } from '../../src/testkit/pubsub-emulator.js';
 import { joinRoom, RawClient } from '../../src/testkit/raw-client.js';
 import { startPostgres, type PostgresServer } from '../../src/testkit/postgres.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 const wsOf = (url: string) => url.replace(/^http/, 'ws') + '/ws';
 const run = promisify(execFile);

@@ -16,8 +16,8 @@ import { after, before, describe, it } from 'node:test';
 import { DEFAULT_BACKOFF } from '../../src/client/index.js';
 import { LoadGenerator } from '../../src/load/index.js';
 import { spawnGateway, type GatewayProcess } from '../../src/testkit/gateway.js';
-import { startNats, type NatsServer } from '../../src/testkit/nats.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { startNats, type NatsServer } from '../../src/procs/nats.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 const CLIENTS = 1000;
 const ROOMS = 20;

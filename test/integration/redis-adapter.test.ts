@@ -11,9 +11,9 @@ import { ConfigError, loadConfig } from '../../src/config/config.js';
 import type { AppendInput } from '../../src/history/types.js';
 import { ConfabError } from '../../src/protocol/codes.js';
 import { createRedisAdapters, readRedisSettings } from '../../src/redis/index.js';
-import { freePort } from '../../src/testkit/nats.js';
-import { startRedis, type RedisServer } from '../../src/testkit/redis.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { freePort } from '../../src/procs/nats.js';
+import { startRedis, type RedisServer } from '../../src/procs/redis.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 const log = pino({ level: 'silent' });
 let seq = 0;

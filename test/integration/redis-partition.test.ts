@@ -15,8 +15,8 @@ import { loadConfig } from '../../src/config/config.js';
 import { createRedisAdapters } from '../../src/redis/index.js';
 import { createSession, startTestGateway, TEST_SECRET, type TestGateway } from '../../src/testkit/gateway.js';
 import { RawClient } from '../../src/testkit/raw-client.js';
-import { startRedis, type RedisServer } from '../../src/testkit/redis.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { startRedis, type RedisServer } from '../../src/procs/redis.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 const log = pino({ level: 'silent' });
 

@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { createSession, spawnGateway, type GatewayProcess } from '../../src/testkit/gateway.js';
 import { RawClient } from '../../src/testkit/raw-client.js';
-import { startRedis, type RedisServer } from '../../src/testkit/redis.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { startRedis, type RedisServer } from '../../src/procs/redis.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 describe('gateway processes over Redis', () => {
   let redis: RedisServer;

@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import { ConfabClient, MemoryStorage, type MissedEvent } from '../../src/client/index.js';
 import { startTestGateway, type TestGateway } from '../../src/testkit/gateway.js';
 import { RawClient } from '../../src/testkit/raw-client.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 import { checkServerFrame } from '../../src/protocol/schema.js';
 
 const from = { user: 'u-writer', handle: 'writer', node: 'n', region: 'r' };

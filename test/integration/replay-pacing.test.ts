@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startTestGateway, type TestGateway } from '../../src/testkit/gateway.js';
 import { RawClient } from '../../src/testkit/raw-client.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 describe('a long resume is paced, not cut', () => {
   let t: TestGateway;

@@ -15,11 +15,11 @@ import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { REPO_ROOT, spawnGateway } from '../../src/testkit/gateway.js';
-import { HaproxyError, startHaproxy } from '../../src/testkit/haproxy.js';
-import { startNats, startNatsCluster, waitHealthy } from '../../src/testkit/nats.js';
-import { PortTakenError, withPortRetry } from '../../src/testkit/ports.js';
-import { startRedis } from '../../src/testkit/redis.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { HaproxyError, startHaproxy } from '../../src/procs/haproxy.js';
+import { startNats, startNatsCluster, waitHealthy } from '../../src/procs/nats.js';
+import { PortTakenError, withPortRetry } from '../../src/procs/ports.js';
+import { startRedis } from '../../src/procs/redis.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 /** A listener on a kernel port (stands for whoever took a port meanwhile); answers every line with `reply`. */
 async function holdPort(reply = ''): Promise<{ port: number; server: Server }> {

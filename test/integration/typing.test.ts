@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { TYPING_COALESCE_MS } from '../../src/gateway/hub.js';
 import { createSession, startTestGateway, type TestGateway } from '../../src/testkit/gateway.js';
 import { RawClient } from '../../src/testkit/raw-client.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 describe('typing notices are coalesced per user and room', () => {
   let t: TestGateway;

@@ -13,7 +13,7 @@ import pino from 'pino';
 import { loadConfig } from '../../src/config/config.js';
 import { createNatsAdapters, renderNatsConfig } from '../../src/nats/index.js';
 import { startTestGateway, TEST_SECRET, type TestGateway } from '../../src/testkit/gateway.js';
-import { startNats, type NatsServer } from '../../src/testkit/nats.js';
+import { startNats, type NatsServer } from '../../src/procs/nats.js';
 import { joinRoom, RawClient } from '../../src/testkit/raw-client.js';
 
 const AUTH = { NATS_USER: 'confab', NATS_PASS: 'bus-password-0123456789' };

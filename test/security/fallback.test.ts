@@ -16,7 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import { ErrorCodes } from '../../src/protocol/codes.js';
 import { createSession, startTestGateway, type TestGateway } from '../../src/testkit/gateway.js';
 import { openFallback, postFallback, type RawFallback } from '../../src/testkit/fallback.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 describe('HTTP fallback: the same checks as the WebSocket', () => {
   let t: TestGateway;

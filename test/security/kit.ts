@@ -10,9 +10,9 @@ import { createNatsAdapters } from '../../src/nats/index.js';
 import { SUBPROTOCOL } from '../../src/protocol/frames.js';
 import { createRedisAdapters } from '../../src/redis/index.js';
 import { startTestGateway, TEST_SECRET, type TestGateway } from '../../src/testkit/gateway.js';
-import { startNats } from '../../src/testkit/nats.js';
+import { startNats } from '../../src/procs/nats.js';
 import { RawClient } from '../../src/testkit/raw-client.js';
-import { startRedis } from '../../src/testkit/redis.js';
+import { startRedis } from '../../src/procs/redis.js';
 
 const log = pino({ level: 'silent' });
 

@@ -15,7 +15,7 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { ConfabClient } from '../../src/client/index.js';
 import { joinRoom } from '../../src/testkit/raw-client.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 import { deleteSession, postSession, RawClient, startSetup, tryUpgrade, type Setup, type SetupName } from './kit.js';
 
 /** Token lifetime in these tests (the refresh comes about a second before the end). */

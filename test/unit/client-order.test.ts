@@ -8,7 +8,7 @@ import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ConfabClient, MemoryStorage, retryClassOf, type ClientError, type ClientOptions, type FetchLike, type StateChange } from '../../src/client/index.js';
 import { ErrorCodes } from '../../src/protocol/codes.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 type Frame = { t: string; id?: string; room?: string; text?: string; since?: unknown };
 

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { ConfabClient, MemoryStorage, Outbox, Pacer, type ClientError, type ClientOptions, type OutboxEntry } from '../../src/client/index.js';
 import { TokenBucket } from '../../src/gateway/limits.js';
 import { ErrorCodes } from '../../src/protocol/codes.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 // ---- Pacer ------------------------------------------------------------------
 

@@ -5,7 +5,7 @@ import { RoomHub, type RoomMember } from '../../src/gateway/hub.js';
 import { MemoryHistory } from '../../src/history/memory.js';
 import { framePayload } from '../../src/gateway/wire.js';
 import type { ChatMessage } from '../../src/protocol/frames.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 const from = { user: 'u', handle: 'h', node: 'n', region: 'r' };
 

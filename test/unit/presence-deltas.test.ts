@@ -10,7 +10,7 @@ import { MemoryBroker, MemoryBus } from '../../src/bus/memory.js';
 import { openEnvelope } from '../../src/bus/envelope.js';
 import type { Bus, BusHandler } from '../../src/bus/types.js';
 import { ONLINE, Presence, presenceSubjectOf } from '../../src/gateway/presence.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 /** A bus that records what it receives (kind per subject) and can drop chosen deliveries. */
 class TapBus extends MemoryBus {
