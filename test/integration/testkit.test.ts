@@ -153,7 +153,7 @@ describe('test kit: processes', () => {
 
   it('a test process ended by SIGTERM (the runner at a file timeout) kills the servers it started', async () => {
     const script = [
-      `import { ManagedProcess } from ${JSON.stringify(join(REPO_ROOT, 'src/testkit/process.ts'))};`,
+      `import { ManagedProcess } from ${JSON.stringify(join(REPO_ROOT, 'src/procs/process.ts'))};`,
       `const p = new ManagedProcess({ command: 'sleep', args: ['300'] });`,
       `await p.start();`,
       `console.log('pid', p.pid);`,
