@@ -13,6 +13,7 @@ import { MemoryStorage, type StorageLike } from './storage.js';
 import type { AckEvent, ClientEvents, ClientOptions, ConnectionState, HistoryOptions, HistoryPage, JoinedEvent, StateChange, WebSocketCtor, WebSocketLike } from './types.js';
 import { transition } from './state.js';
 import { RoomStates, type Waiter } from './room-state.js';
+import { Sender, type SenderHost } from './sender.js';
 import { HistoryRequests } from './history-requests.js';
 import { frameText, retryHint, socketUrl, utf8Bytes } from './wire.js';
 
@@ -25,19 +26,9 @@ const CLOSE_SESSION_EXPIRED = 4500;
 const TYPING_THROTTLE_MS = 2000;
 /** A connection that lasted this long resets the backoff; one dropped sooner keeps climbing it. */
 const STABLE_MS = 5_000;
-/** The server refused a send because an earlier one on this connection failed: resend that one first. */
-const FENCED = 'fenced';
 const RATE_LIMITED = 'rate_limited';
-/** The resend delay after a refusal never goes below this, whatever backoff.minMs is (no tight loop). */
+/** The delay before a refused join or history request is asked again never goes below this. */
 const MIN_FLUSH_MS = 100;
-/** Rounds in a row answered only with `fenced` (no ack, no other refusal) after which a new connection clears the fence. */
-const FENCED_ROUNDS_RECONNECT = 2;
-
-/** A frame that is not a message, waiting for a token; built when it goes out (a join's `since` is read then). */
-/** A `history()` call: `queued` until its room is joined on a connection and a token is free, then `sent`. */
-
-type ControlItem = { t: 'join'; room: string } | { t: 'leave'; room: string } | { t: 'rooms' } | { t: 'ping' } | { t: 'auth'; token: string };
-type Limits = Partial<ServerFrameOf<'welcome'>['limits']>;
 
 /**
  * The confab client: one WebSocket with explicit states, reconnect with full-jitter
@@ -62,7 +53,6 @@ export class ConfabClient extends Emitter<ClientEvents> {
   #gotFrame = false;
   readonly #storage: StorageLike;
   readonly #backoff: Backoff;
-  readonly #outbox: Outbox;
   readonly #cursors: RoomCursors;
   readonly #pingIntervalMs: number;
   readonly #pingTimeoutMs: number;
@@ -72,22 +62,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
   /** The attempt under way was started by a readiness probe (not by the backoff timer). */
   #openedByProbe = false;
 
-  // Per connection: what of the outbox went out and how the server answered (reset on every new socket).
-  // Outbox entries are `queued` or `sent` (in flight on this socket, never sent twice on it); a new
-  // socket makes every `sent` entry `queued` again.
-  /** Paces every frame by the server's announced rate (unlimited until a `welcome` names one). */
-  #pacer: Pacer = Pacer.unlimited();
-  readonly #pacing: false | Partial<PacingOptions>;
-  /** Frames other than messages, waiting for a token, in order (a ping goes first). */
-  #control: ControlItem[] = [];
-  /** The limits of the last `welcome` (kept while reconnecting: joins beyond maxRooms are refused locally). */
-  #limits: Limits | undefined;
-  /** Answers since the last resend round: decides the next delay and when a fence is ours to clear. */
-  #round = { acks: 0, refused: 0, fenced: 0 };
-  /** Resend rounds in a row without an ack (the resend delay doubles with each). */
-  #flushRounds = 0;
-  /** Resend rounds in a row answered only with `fenced`. */
-  #fencedRounds = 0;
+  /** The outbox, control frames, pacing and resend rounds (sender.ts). */
+  readonly #sender: Sender;
 
   #state: ConnectionState = 'idle';
   #ws: WebSocketLike | null = null;
@@ -100,7 +76,6 @@ export class ConfabClient extends Emitter<ClientEvents> {
    */
   readonly #rooms = new RoomStates();
   #rejoinTimers = new Set<ReturnType<typeof setTimeout>>();
-  #sendWaiters = new Map<string, Waiter<AckEvent>>();
   #roomsWaiters: Waiter<ServerFrameOf<'rooms'>['rooms']>[] = [];
   /** history() calls not answered yet, in the order they go out (a retried one moves to the end). */
   readonly #history = new HistoryRequests();
@@ -112,8 +87,6 @@ export class ConfabClient extends Emitter<ClientEvents> {
     pong?: ReturnType<typeof setTimeout>;
     open?: ReturnType<typeof setTimeout>;
     frame?: ReturnType<typeof setTimeout>;
-    flush?: ReturnType<typeof setTimeout>;
-    pace?: ReturnType<typeof setTimeout>;
   } = {};
   #unwatchNetwork: (() => void) | undefined;
 
@@ -142,15 +115,35 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#probe = new ReadinessProbe(opts.probe, { ...(opts.fetch ? { fetch: opts.fetch } : {}), random: this.#random });
     this.#fetch = opts.renewFetch;
     const ns = opts.namespace ?? 'confab';
-    this.#outbox = new Outbox(this.#storage, `${ns}:outbox`);
+    const outbox = new Outbox(this.#storage, `${ns}:outbox`);
     this.#cursors = new RoomCursors(this.#storage, `${ns}:rooms`);
     this.#cursors.add(ALERTS_ROOM);
     this.#pingIntervalMs = opts.pingIntervalMs ?? 25_000;
     this.#pingTimeoutMs = opts.pingTimeoutMs ?? 10_000;
     this.#connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
-    this.#pacing = opts.pacing === false ? false : (opts.pacing ?? {});
+    this.#sender = new Sender(this.#senderHost(), outbox, opts.pacing === false ? false : (opts.pacing ?? {}));
     if (opts.watchNetwork !== false) this.#watchNetwork();
     if (opts.autoConnect) this.connect();
+  }
+
+  /** The sender's view of this client. */
+  #senderHost(): SenderHost {
+    return {
+      connected: () => this.#welcome !== undefined,
+      gen: () => this.#gen,
+      socket: () => this.#ws,
+      cursors: this.#cursors,
+      rooms: this.#rooms,
+      history: this.#history,
+      roomsWanted: () => this.#roomsWaiters.length > 0,
+      backoff: this.#backoff,
+      random: () => this.#random(),
+      emit: (event, payload) => this.emit(event, payload),
+      fenceReset: () => {
+        this.#abandonSocket(1000, 'fence_reset');
+        this.#dropped(1000, 'fence_reset');
+      },
+    };
   }
 
   /** Current connection state. */
@@ -171,7 +164,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
   }
   /** Messages not yet acknowledged, in send order, each `queued` or `sent` (in flight on this connection). */
   get pending(): (OutboxEntry & { state: OutboxState })[] {
-    return this.#outbox.list();
+    return this.#sender.outbox.list();
   }
   /** True once connected and every room is re-joined (queued messages are flowing). */
   get ready(): boolean {
@@ -207,8 +200,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#unwatchNetwork?.();
     this.#unwatchNetwork = undefined;
     this.#setState({ state: 'closed' });
-    for (const [, w] of this.#sendWaiters) w.reject(new ClientError('closed', 'client closed; the message stays in the outbox'));
-    this.#sendWaiters.clear();
+    this.#sender.rejectWaiters(() => new ClientError('closed', 'client closed; the message stays in the outbox'));
     for (const [room, ws] of this.#rooms.takeAllWaiters()) for (const w of ws) w.reject(new ClientError('closed', 'client closed', { room }));
     for (const w of this.#roomsWaiters.splice(0)) w.reject(new ClientError('closed', 'client closed'));
     this.#history.rejectAll((room) => new ClientError('closed', 'client closed', { room }));
@@ -225,7 +217,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     const known = this.#rooms.joined(room);
     if (known && this.#cursors.has(room) && this.#rooms.join(room) === undefined) return Promise.resolve(known);
     const isNew = !this.#cursors.has(room);
-    const max = this.#limits?.maxRooms;
+    const max = this.#sender.limits?.maxRooms;
     if (isNew && typeof max === 'number' && this.rooms.length >= max) {
       const err = new ClientError('too_many_rooms', `at most ${max} rooms per connection (not sent)`, { room, retry: 'never' });
       this.emit('error', err);
@@ -236,8 +228,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
     });
     this.#cursors.add(room);
     if (this.#welcome) {
-      this.#queueJoin(room);
-      this.#pump();
+      this.#sender.queueJoin(room);
+      this.#sender.pump();
     }
     return p;
   }
@@ -253,10 +245,10 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#rooms.setHeld(room, undefined);
     for (const w of this.#rooms.takeWaiters(room)) w.reject(new ClientError('not_joined', 'left the room', { room }));
     this.#history.rejectRoom(room, new ClientError('not_joined', 'left the room', { room, retry: 'never' }));
-    this.#dropQueued((e) => e.room === room, 'not_joined', 'left the room before the message was sent', 'never');
+    this.#sender.dropQueued((e) => e.room === room, 'not_joined', 'left the room before the message was sent', 'never');
     if (this.#welcome && (wasJoined || join === 'sent')) {
-      this.#control.push({ t: 'leave', room });
-      this.#pump();
+      this.#sender.control.push({ t: 'leave', room });
+      this.#sender.pump();
     }
   }
 
@@ -267,12 +259,12 @@ export class ConfabClient extends Emitter<ClientEvents> {
    */
   send(room: string, text: string): Promise<AckEvent> {
     if (!this.#cursors.has(room) || room === ALERTS_ROOM) return Promise.reject(new ClientError('not_joined', `join ${JSON.stringify(room)} before sending to it`, { room }));
-    return this.#enqueue('msg', room, text);
+    return this.#sender.enqueue('msg', room, text);
   }
 
   /** Send an alert to everyone on every node. Same outbox semantics as send(). */
   alert(text: string): Promise<AckEvent> {
-    return this.#enqueue('alert', ALERTS_ROOM, text);
+    return this.#sender.enqueue('alert', ALERTS_ROOM, text);
   }
 
   /**
@@ -284,11 +276,9 @@ export class ConfabClient extends Emitter<ClientEvents> {
     if (this.#rooms.joined(room) === undefined || room === ALERTS_ROOM) return;
     const now = Date.now();
     if (now - this.#rooms.typingAt(room) < TYPING_THROTTLE_MS) return;
-    const p = this.#pacer;
-    if (p.limited && (this.#control.length > 0 || this.#timers.pace !== undefined || p.available() < Math.max(1, p.burst / 2))) return;
-    if (!p.take()) return;
+    if (!this.#sender.takeSpare()) return;
     this.#rooms.setTypingAt(room, now);
-    this.#sendFrame({ t: 'typing', room });
+    this.#sender.sendFrame({ t: 'typing', room });
   }
 
   /**
@@ -308,22 +298,22 @@ export class ConfabClient extends Emitter<ClientEvents> {
     const p = new Promise<HistoryPage>((resolve, reject) => {
       this.#history.add({ room, ...(before !== undefined ? { before } : {}), ...(limit !== undefined ? { limit } : {}), state: 'queued', attempts: 0, resolve, reject });
     });
-    this.#pump();
+    this.#sender.pump();
     return p;
   }
 
   /** An error naming a room with a history request in flight (and no join of it in flight) answers that request. */
   #onHistoryRefused(room: string, retry: RetryClass, err: ClientError): void {
     const h = this.#history.refused(room, retry, err);
-    if (h) this.#later(h.attempts, () => this.#pump());
+    if (h) this.#later(h.attempts, () => this.#sender.pump());
   }
 
   /** Ask the server for its room list (also emitted as 'rooms'). Rejects ('closed') when not connected or if the connection drops first. */
   listRooms(): Promise<{ name: string; members: number }[]> {
     if (!this.#welcome) return Promise.reject(new ClientError('closed', 'not connected'));
     const p = new Promise<{ name: string; members: number }[]>((resolve, reject) => this.#roomsWaiters.push({ resolve, reject }));
-    if (!this.#control.some((c) => c.t === 'rooms')) this.#control.push({ t: 'rooms' });
-    this.#pump();
+    if (!this.#sender.control.some((c) => c.t === 'rooms')) this.#sender.control.push({ t: 'rooms' });
+    this.#sender.pump();
     return p;
   }
 
@@ -407,7 +397,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     const ws = this.#ws;
     this.#ws = null;
     this.#welcome = undefined;
-    this.#resetConnectionState();
+    this.#sender.resetConnection();
     if (!ws) return;
     ws.onopen = ws.onmessage = ws.onerror = ws.onclose = null;
     ws.onerror = () => {};
@@ -434,7 +424,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#clearTimers();
     this.#ws = null;
     this.#welcome = undefined;
-    this.#resetConnectionState();
+    this.#sender.resetConnection();
     for (const w of this.#roomsWaiters.splice(0)) w.reject(new ClientError('closed', 'connection lost before the room list arrived'));
     if (this.#connectedAt && Date.now() - this.#connectedAt >= STABLE_MS) this.#backoff.reset();
     this.#connectedAt = 0;
@@ -486,8 +476,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     clearInterval(this.#timers.ping);
     clearTimeout(this.#timers.pong);
     clearTimeout(this.#timers.open);
-    clearTimeout(this.#timers.flush);
-    clearTimeout(this.#timers.pace);
+    this.#sender.stopTimers();
     this.#timers = {};
   }
 
@@ -543,8 +532,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#timers.ping = setInterval(() => {
       if (gen !== this.#gen || !this.#ws || this.#ws.readyState !== OPEN) return;
       // first in line for the next token: a long queue of messages must not delay the liveness check
-      if (!this.#control.some((c) => c.t === 'ping')) this.#control.unshift({ t: 'ping' });
-      this.#pump();
+      if (!this.#sender.control.some((c) => c.t === 'ping')) this.#sender.control.unshift({ t: 'ping' });
+      this.#sender.pump();
       if (this.#timers.pong === undefined) {
         this.#timers.pong = setTimeout(() => {
           if (gen !== this.#gen) return;
@@ -555,31 +544,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     }, this.#pingIntervalMs);
   }
 
-  /** Ask for a join on this connection (once; it waits for a token with the other control frames). */
-  #queueJoin(room: string): void {
-    if (this.#rooms.join(room) !== undefined) return;
-    this.#rooms.setJoin(room, 'queued');
-    this.#control.push({ t: 'join', room });
-  }
 
-  /** The frame a control item stands for now, or undefined when it is obsolete (a join of a room left meanwhile). */
-  #controlFrame(c: ControlItem): ClientFrame | undefined {
-    switch (c.t) {
-      case 'join': {
-        if (!this.#cursors.has(c.room) || this.#rooms.join(c.room) !== 'queued') return undefined;
-        const since = this.#cursors.since(c.room);
-        return since ? { t: 'join', room: c.room, since } : { t: 'join', room: c.room };
-      }
-      case 'leave':
-        return this.#cursors.has(c.room) ? undefined : { t: 'leave', room: c.room }; // joined again meanwhile: the join re-syncs
-      case 'rooms':
-        return this.#roomsWaiters.length > 0 ? { t: 'rooms' } : undefined;
-      case 'ping':
-        return { t: 'ping' };
-      case 'auth':
-        return { t: 'auth', token: c.token };
-    }
-  }
 
   // ---- incoming frames -----------------------------------------------------
 
@@ -604,7 +569,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
       case 'msg':
         return this.#onMsg(f);
       case 'ack':
-        return this.#onAck(f);
+        return this.#sender.onAck(f);
       case 'error':
         return this.#onError(f);
       case 'presence':
@@ -639,8 +604,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
       case 'status':
         this.emit('bus', { bus: f.bus });
         if (f.bus === 'up') {
-          if (this.#rooms.heldRooms().length > 0) this.#flush(); // sends refused while the bus was down go out now, in order
-          else this.#pump();
+          if (this.#rooms.heldRooms().length > 0) this.#sender.flush(); // sends refused while the bus was down go out now, in order
+          else this.#sender.pump();
         }
         return;
       default:
@@ -668,8 +633,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
       }
       if (gen !== this.#gen || next === undefined) return;
       this.#lastToken = next;
-      this.#control.unshift({ t: 'auth', token: next });
-      this.#pump();
+      this.#sender.control.unshift({ t: 'auth', token: next });
+      this.#sender.pump();
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       this.emit('error', new ClientError(typeof code === 'string' ? code : 'unauthorized', `could not renew the session: ${(err as Error).message}`, { cause: err }));
@@ -681,9 +646,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
   #onWelcome(f: ServerFrameOf<'welcome'>): void {
     clearTimeout(this.#timers.open);
     this.#welcome = f;
-    this.#limits = typeof f.limits === 'object' && f.limits !== null ? f.limits : undefined;
     // the server's bucket starts full now (it counts every frame of this connection); ours mirrors it
-    this.#pacer = this.#pacing === false ? Pacer.unlimited() : Pacer.forLimits(this.#limits, this.#pacing);
+    this.#sender.welcome(typeof f.limits === 'object' && f.limits !== null ? f.limits : undefined);
     this.#connectedAt = Date.now();
     this.#probe.noteUp();
     this.#failedUrls.clear();
@@ -694,16 +658,16 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#cursors.add(ALERTS_ROOM);
     // every remembered room comes back, paced; rooms beyond the server's maxRooms are refused here
     // (the server would refuse them for good) in the order they were joined
-    const max = this.#limits?.maxRooms;
+    const max = this.#sender.limits?.maxRooms;
     let kept = 0;
     for (const room of this.#cursors.rooms()) {
       if (room !== ALERTS_ROOM && typeof max === 'number' && ++kept > max) {
         this.#refuseJoin(room, new ClientError('too_many_rooms', `at most ${max} rooms per connection (not sent)`, { room, retry: 'never' }));
         continue;
       }
-      this.#queueJoin(room);
+      this.#sender.queueJoin(room);
     }
-    this.#pump();
+    this.#sender.pump();
   }
 
   #onJoined(f: JoinedEvent): void {
@@ -718,7 +682,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     if (f.missed) this.emit('missed', { room: f.room, from: f.missed.from, to: f.missed.to });
     this.emit('joined', f);
     for (const w of this.#rooms.takeWaiters(f.room)) w.resolve(f);
-    if (wasPending) this.#pump();
+    if (wasPending) this.#sender.pump();
   }
 
   #onMsg(m: ServerFrameOf<'msg'>): void {
@@ -730,24 +694,12 @@ export class ConfabClient extends Emitter<ClientEvents> {
     else this.emit('message', msg as ChatMessage);
   }
 
-  #onAck(f: ServerFrameOf<'ack'>): void {
-    const entry = this.#outbox.remove(f.id); // sent → acked
-    if (!entry) return;
-    this.#round.acks++;
-    this.#flushRounds = 0;
-    const ack: AckEvent = { id: f.id, room: f.room, offset: f.offset, epoch: f.epoch, dup: f.dup };
-    this.emit('outbox', { size: this.#outbox.size });
-    this.emit('ack', ack);
-    this.#sendWaiters.get(f.id)?.resolve(ack);
-    this.#sendWaiters.delete(f.id);
-    if (this.#release(entry.room)) this.#pump();
-  }
 
   #onError(f: ServerFrameOf<'error'>): void {
     const retry = retryClassOf(f);
     const err = new ClientError(f.code, f.message, { id: f.id, room: f.room, retry });
     // the server's bucket is empty: so is ours (whatever our clock thought), and the next frame waits
-    if (f.code === RATE_LIMITED) this.#pacer.drain();
+    if (f.code === RATE_LIMITED) this.#sender.pacer.drain();
     if (retry === 'reconnect') {
       // the connection is not usable any more: everything in flight is queued again on the next one
       this.emit('error', err);
@@ -756,8 +708,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
       this.#dropped(close, f.code);
       return;
     }
-    const entry = f.id ? this.#outbox.get(f.id) : undefined;
-    if (entry) return this.#onMessageRefused(entry, f, retry, err);
+    const entry = f.id ? this.#sender.outbox.get(f.id) : undefined;
+    if (entry) return this.#sender.onMessageRefused(entry, f, retry, err);
     if (f.id && retry === 'later') return; // about a message no longer queued (acknowledged or dropped meanwhile)
     if (f.room && !f.id) {
       const room = f.room;
@@ -767,8 +719,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
         // a leave the server did not take: send it again later, unless the room was joined again meanwhile
         this.#later(1, () => {
           if (!this.#cursors.has(room)) {
-            this.#control.push({ t: 'leave', room });
-            this.#pump();
+            this.#sender.control.push({ t: 'leave', room });
+            this.#sender.pump();
           }
         });
         this.emit('error', err);
@@ -781,36 +733,15 @@ export class ConfabClient extends Emitter<ClientEvents> {
       this.#timers.pong = undefined;
       if (this.#roomsWaiters.length > 0)
         this.#later(1, () => {
-          if (this.#roomsWaiters.length > 0 && !this.#control.some((c) => c.t === 'rooms')) {
-            this.#control.push({ t: 'rooms' });
-            this.#pump();
+          if (this.#roomsWaiters.length > 0 && !this.#sender.control.some((c) => c.t === 'rooms')) {
+            this.#sender.control.push({ t: 'rooms' });
+            this.#sender.pump();
           }
         });
     }
     this.emit('error', err);
   }
 
-  /** A `pub`/`alert` of the outbox was refused: drop it (`never`) or send it again in order (`later`). */
-  #onMessageRefused(entry: OutboxEntry, f: ServerFrameOf<'error'>, retry: RetryClass, err: ClientError): void {
-    if (retry === 'never') {
-      this.#dropQueued((e) => e.id === entry.id, f.code, f.message, 'never');
-      this.emit('error', err);
-      if (this.#release(entry.room)) this.#pump();
-      return;
-    }
-    // A passing refusal (`later`): sent → queued; hold its room (everything after it waits), resend
-    // the room in outbox order after a delay. The server fenced the room the same way.
-    // `fenced` only says an earlier message is being resent first: the SDK handles it, the app is not told.
-    this.#outbox.markQueued(entry.id);
-    if (this.#rooms.held(entry.room) === undefined) this.#rooms.setHeld(entry.room, 'waiting');
-    if (f.code === FENCED) this.#round.fenced++;
-    else {
-      this.#round.refused++;
-      this.emit('error', err);
-    }
-    if (this.#release(entry.room)) this.#pump(); // the round's delay was over and this was the last answer it waited for
-    else this.#scheduleFlush();
-  }
 
   /** A join was refused: forget the room (`never`) or join again after a jittered delay until it is joined (`later`). */
   #onJoinRefused(room: string, retry: RetryClass, err: ClientError): void {
@@ -824,8 +755,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#rooms.setRejoinAttempts(room, n);
     this.#later(n, () => {
       if (this.#cursors.has(room) && this.#rooms.joined(room) === undefined && this.#rooms.join(room) === undefined) {
-        this.#queueJoin(room);
-        this.#pump();
+        this.#sender.queueJoin(room);
+        this.#sender.pump();
       }
     });
     this.emit('error', err);
@@ -836,7 +767,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#cursors.remove(room);
     this.#rooms.setJoin(room, undefined);
     this.#rooms.setHeld(room, undefined);
-    this.#dropQueued((e) => e.room === room, 'not_joined', why, 'never');
+    this.#sender.dropQueued((e) => e.room === room, 'not_joined', why, 'never');
     for (const w of this.#rooms.takeWaiters(room)) w.reject(err);
     this.emit('error', err);
   }
@@ -856,172 +787,14 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#rejoinTimers.add(timer);
   }
 
-  // ---- outbox ----------------------------------------------------------------
 
-  #enqueue(kind: 'msg' | 'alert', room: string, text: string): Promise<AckEvent> {
-    if (typeof text !== 'string') return Promise.reject(new ClientError('bad_frame', 'text must be a string', { room, retry: 'never' }));
-    const entry: OutboxEntry = { id: newMessageId(), kind, room, text, createdAt: Date.now() };
-    this.#rooms.setTypingAt(room, 0); // a sent message ends "typing"; the next keystroke announces it again
-    const p = new Promise<AckEvent>((resolve, reject) => this.#sendWaiters.set(entry.id, { resolve, reject }));
-    this.#outbox.add(entry);
-    this.emit('outbox', { size: this.#outbox.size });
-    this.#pump();
-    return p;
-  }
 
-  /** Why a message cannot be sent under the server's limits (it would be refused for good), if so. */
-  #overLimits(e: OutboxEntry, data: string): [code: string, message: string] | undefined {
-    const l = this.#limits;
-    if (typeof l?.maxTextChars === 'number' && e.text.length > l.maxTextChars) return ['text_too_long', `at most ${l.maxTextChars} characters (not sent)`];
-    if (typeof l?.maxFrameBytes === 'number' && utf8Bytes(data, l.maxFrameBytes) > l.maxFrameBytes) return ['too_large', `the frame would exceed ${l.maxFrameBytes} bytes (not sent)`];
-    return undefined;
-  }
 
-  /** Write one frame now (the caller took its token). */
-  #sendFrame(frame: ClientFrame): boolean {
-    return this.#write(JSON.stringify(frame));
-  }
 
-  #write(data: string): boolean {
-    const ws = this.#ws;
-    if (!ws || ws.readyState !== OPEN) return false;
-    try {
-      ws.send(data);
-      return true;
-    } catch {
-      return false;
-    }
-  }
 
-  /**
-   * Send what may go now, one token each: control frames first (ping, joins, leaves, room list, in
-   * order), then the outbox in send order — entries `queued` whose room is joined on this
-   * connection and not held. Within a room nothing overtakes an entry that cannot go yet, so a
-   * room's messages leave in send order; `sent` entries are in flight and never sent again on this
-   * connection. Out of tokens: a timer continues when the next one is due.
-   */
-  #pump(): void {
-    if (!this.#welcome) return;
-    clearTimeout(this.#timers.pace);
-    this.#timers.pace = undefined;
-    while (this.#control.length > 0) {
-      const frame = this.#controlFrame(this.#control[0]!);
-      if (frame === undefined) {
-        this.#control.shift(); // obsolete: costs no token
-        continue;
-      }
-      if (!this.#pacer.take()) return this.#paceLater();
-      if (!this.#sendFrame(frame)) return; // the socket is going away; its close starts over
-      this.#control.shift();
-      if (frame.t === 'join') this.#rooms.setJoin(frame.room, 'sent');
-      else if (frame.t === 'leave') this.#rooms.addLeave(frame.room);
-    }
-    for (const h of this.#history.list) {
-      if (h.state !== 'queued' || this.#rooms.joined(h.room) === undefined) continue;
-      if (!this.#pacer.take()) return this.#paceLater();
-      if (!this.#sendFrame({ t: 'history', room: h.room, ...(h.before !== undefined ? { before: h.before } : {}), ...(h.limit !== undefined ? { limit: h.limit } : {}) })) return;
-      h.state = 'sent';
-    }
-    const blocked = new Set<string>();
-    for (const e of this.#outbox.list()) {
-      if (e.state === 'sent' || blocked.has(e.room)) continue;
-      if (this.#rooms.held(e.room) !== undefined || this.#rooms.joined(e.room) === undefined) {
-        blocked.add(e.room);
-        continue;
-      }
-      const data = JSON.stringify(e.kind === 'alert' ? { t: 'alert', id: e.id, text: e.text } : { t: 'pub', id: e.id, room: e.room, text: e.text });
-      const over = this.#overLimits(e, data);
-      if (over) {
-        // refused for good before it costs anything: the server would say the same (too_large would even close the socket)
-        this.#dropQueued((x) => x.id === e.id, over[0], over[1], 'never');
-        this.emit('error', new ClientError(over[0], over[1], { id: e.id, room: e.room, retry: 'never' }));
-        continue;
-      }
-      if (!this.#pacer.take()) return this.#paceLater();
-      if (!this.#write(data)) return;
-      this.#outbox.markSent(e.id); // queued → sent
-    }
-  }
 
-  /** Out of tokens with frames waiting: pump again when the next token is due. */
-  #paceLater(): void {
-    if (this.#timers.pace !== undefined) return;
-    const gen = this.#gen;
-    this.#timers.pace = setTimeout(() => {
-      this.#timers.pace = undefined;
-      if (gen === this.#gen) this.#pump();
-    }, Math.max(1, this.#pacer.waitMs()));
-  }
 
-  /**
-   * Release a held room whose resend round is due once none of its sends is in flight (each was
-   * answered: the server fenced them, so none can be overtaken). True when released.
-   */
-  #release(room: string): boolean {
-    if (this.#rooms.held(room) !== 'due' || this.#outbox.inFlight(room) > 0) return false;
-    this.#rooms.setHeld(room, undefined);
-    return true;
-  }
 
-  /** The resend round after a passing refusal: held rooms become due and go out again in outbox order (the server dedupes repeats by id). */
-  #flush(): void {
-    clearTimeout(this.#timers.flush);
-    this.#timers.flush = undefined;
-    const r = this.#round;
-    this.#round = { acks: 0, refused: 0, fenced: 0 };
-    this.#fencedRounds = r.fenced > 0 && r.acks === 0 && r.refused === 0 ? this.#fencedRounds + 1 : 0;
-    if (this.#fencedRounds >= FENCED_ROUNDS_RECONNECT && this.#ws) {
-      // Fenced again and again with nothing earlier of ours refused: the message the server waits
-      // for is gone from the outbox (left its room, dropped). A new connection has no fence.
-      this.#abandonSocket(1000, 'fence_reset');
-      this.#dropped(1000, 'fence_reset');
-      return;
-    }
-    this.#dropQueued((e) => e.kind === 'msg' && !this.#cursors.has(e.room), 'not_joined', 'room no longer joined', 'never');
-    for (const room of this.#rooms.heldRooms()) {
-      this.#rooms.setHeld(room, 'due');
-      this.#release(room);
-    }
-    this.#pump();
-  }
 
-  /**
-   * After a passing refusal (store failed, bus down, rate limited, fenced): one resend round after
-   * a jittered delay, 2·minMs·(1..2) at first, doubling with every round without an ack, at most
-   * maxMs; never below MIN_FLUSH_MS. Several refusals of one round share one resend.
-   */
-  #scheduleFlush(): void {
-    if (this.#timers.flush !== undefined) return;
-    const base = Math.max(MIN_FLUSH_MS, 2 * this.#backoff.minMs) * 2 ** Math.min(this.#flushRounds, 16);
-    const delay = Math.round(Math.max(MIN_FLUSH_MS, Math.min(this.#backoff.maxMs, base * (1 + this.#random()))));
-    this.#flushRounds++;
-    this.#timers.flush = setTimeout(() => this.#flush(), delay);
-  }
 
-  /** A new socket: every entry in flight on the old one is queued again; no fence, no hold, nothing waiting for a token. */
-  #resetConnectionState(): void {
-    this.#outbox.requeueAll();
-    this.#history.requeueAll(); // cut by the old socket: asked again once the room is joined
-    this.#rooms.resetConnection();
-    this.#control = [];
-    this.#pacer = Pacer.unlimited();
-    this.#round = { acks: 0, refused: 0, fenced: 0 };
-    this.#flushRounds = 0;
-    this.#fencedRounds = 0;
-    clearTimeout(this.#timers.flush);
-    this.#timers.flush = undefined;
-    clearTimeout(this.#timers.pace);
-    this.#timers.pace = undefined;
-  }
-
-  #dropQueued(pred: (e: OutboxEntry) => boolean, code: string, message: string, retry: RetryClass): void {
-    const gone = this.#outbox.removeWhere(pred);
-    if (gone.length === 0) return;
-    this.emit('outbox', { size: this.#outbox.size });
-    for (const e of gone) {
-      const w = this.#sendWaiters.get(e.id);
-      this.#sendWaiters.delete(e.id);
-      w?.reject(new ClientError(code, message, { id: e.id, room: e.room, retry }));
-    }
-  }
 }
