@@ -8,14 +8,16 @@ import { ClientError, retryClassOf } from './errors.js';
 import { Outbox, type OutboxEntry, type OutboxState, newMessageId } from './outbox.js';
 import { Pacer, type PacingOptions } from './pacer.js';
 import { ReadinessProbe } from './probe.js';
-import { renewHandleSession, type RenewFetch } from './renew.js';
+import { freshToken, type RenewFetch } from './renew.js';
+import { watchNetwork } from './network.js';
+import { UrlRotation } from './urls.js';
 import { MemoryStorage, type StorageLike } from './storage.js';
 import type { AckEvent, ClientEvents, ClientOptions, ConnectionState, HistoryOptions, HistoryPage, JoinedEvent, StateChange, WebSocketCtor, WebSocketLike } from './types.js';
 import { transition } from './state.js';
 import { RoomStates, type Waiter } from './room-state.js';
 import { Sender, type SenderHost } from './sender.js';
 import { HistoryRequests } from './history-requests.js';
-import { frameText, retryHint, socketUrl, utf8Bytes } from './wire.js';
+import { parseServerFrame, retryHint, socketUrl } from './wire.js';
 
 export { retryHint, socketUrl } from './wire.js';
 import { TransportChooser, type TransportName } from './transport.js';
@@ -37,10 +39,7 @@ const MIN_FLUSH_MS = 100;
  */
 export class ConfabClient extends Emitter<ClientEvents> {
   /** Gateways to try, in turn: a dropped connection moves on to the next one. */
-  readonly #urls: string[];
-  #urlIndex = 0;
-  /** URLs (by index) whose attempt failed since the last `welcome`. */
-  #failedUrls = new Set<number>();
+  readonly #gateways: UrlRotation;
   readonly #token: ClientOptions['token'];
   /** The token the current socket opened with (or last renewed to); a string `token` is replaced by its renewals. */
   #lastToken: string | undefined;
@@ -97,7 +96,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     if (typeof opts.token !== 'string' && typeof opts.token !== 'function') throw new TypeError('ConfabClient: options.token is required');
     for (const u of urls) socketUrl(u, 'x'); // validate early
     const WS = opts.WebSocket ?? (globalThis as { WebSocket?: WebSocketCtor }).WebSocket;
-    this.#urls = [...urls];
+    this.#gateways = new UrlRotation(urls);
     this.#token = opts.token;
     this.#storage = opts.storage ?? new MemoryStorage();
     this.#random = opts.random ?? Math.random;
@@ -177,7 +176,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     if (this.#state === 'reconnecting') clearTimeout(this.#timers.retry);
     if (this.#state === 'idle' || this.#state === 'closed') {
       this.#backoff.reset();
-      this.#failedUrls.clear();
+      this.#gateways.reset();
     }
     if (!this.#unwatchNetwork && this.#state === 'closed') this.#watchNetwork();
     const nav = (globalThis as { navigator?: { onLine?: boolean } }).navigator;
@@ -414,12 +413,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
     // A gateway that worked is tried again first (behind a load balancer another node answers);
     // an attempt that never reached `welcome` moves on to the next URL of the list.
     const failedAttempt = this.#connectedAt === 0;
-    if (failedAttempt) {
-      this.#failedUrls.add(this.#urlIndex % this.#urls.length);
-      this.#urlIndex++;
-    }
     // the first try of another URL in this outage waits only a first backoff step: nobody hammered it yet
-    const elsewhere = failedAttempt && !this.#failedUrls.has(this.#urlIndex % this.#urls.length);
+    const elsewhere = failedAttempt && this.#gateways.moveOn();
     this.#probe.noteDown(failedAttempt, this.#openedByProbe);
     this.#clearTimers();
     this.#ws = null;
@@ -463,7 +458,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
 
   /** The URL the next (or current) attempt uses. */
   get #currentUrl(): string {
-    return this.#urls[this.#urlIndex % this.#urls.length]!;
+    return this.#gateways.current;
   }
 
   #clearTimers(): void {
@@ -487,8 +482,6 @@ export class ConfabClient extends Emitter<ClientEvents> {
   }
 
   #watchNetwork(): void {
-    const g = globalThis as { addEventListener?: (t: string, f: () => void) => void; removeEventListener?: (t: string, f: () => void) => void };
-    if (typeof g.addEventListener !== 'function' || typeof g.removeEventListener !== 'function') return;
     const onOffline = (): void => {
       if (this.#state === 'closed' || this.#state === 'idle' || this.#state === 'offline') return;
       this.#abandonSocket(1000, 'offline');
@@ -501,12 +494,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
       this.#backoff.reset();
       void this.#open();
     };
-    g.addEventListener('offline', onOffline);
-    g.addEventListener('online', onOnline);
-    this.#unwatchNetwork = () => {
-      g.removeEventListener!('offline', onOffline);
-      g.removeEventListener!('online', onOnline);
-    };
+    this.#unwatchNetwork = watchNetwork(onOffline, onOnline);
   }
 
   /** Auto, on the fallback: when a WebSocket works again, move back to it (a reconnect that resumes every room). */
@@ -549,18 +537,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
   // ---- incoming frames -----------------------------------------------------
 
   #onData(data: unknown): void {
-    const text = frameText(data);
-    let f: ServerFrame;
-    try {
-      f = JSON.parse(text ?? '') as ServerFrame;
-    } catch {
-      this.emit('error', new ClientError('bad_server_frame', 'server frame is not JSON'));
-      return;
-    }
-    if (typeof f !== 'object' || f === null || typeof (f as { t?: unknown }).t !== 'string') {
-      this.emit('error', new ClientError('bad_server_frame', 'server frame has no type'));
-      return;
-    }
+    const f = parseServerFrame(data);
+    if (f instanceof ClientError) return void this.emit('error', f);
     switch (f.t) {
       case 'welcome':
         return this.#onWelcome(f);
@@ -623,14 +601,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#renewing = true;
     const gen = this.#gen;
     try {
-      const current = this.#lastToken;
-      let next = typeof this.#token === 'function' ? await this.#token() : undefined;
-      if ((next === undefined || next === current) && current !== undefined) {
-        const f = this.#fetch ?? ((globalThis as { fetch?: RenewFetch }).fetch?.bind(globalThis) as RenewFetch | undefined);
-        if (!f) throw new ClientError('unauthorized', 'no fetch to renew the session with; pass a token function');
-        next = (await renewHandleSession(f, this.#currentUrl, this.#welcome.user.handle, current)).token;
-        this.emit('token', { token: next });
-      }
+      const next = await freshToken({ token: this.#token, current: this.#lastToken, fetch: this.#fetch, url: this.#currentUrl, handle: this.#welcome.user.handle, onRenewed: (t) => this.emit('token', { token: t }) });
       if (gen !== this.#gen || next === undefined) return;
       this.#lastToken = next;
       this.#sender.control.unshift({ t: 'auth', token: next });
@@ -650,7 +621,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     this.#sender.welcome(typeof f.limits === 'object' && f.limits !== null ? f.limits : undefined);
     this.#connectedAt = Date.now();
     this.#probe.noteUp();
-    this.#failedUrls.clear();
+    this.#gateways.reset();
     this.#setState({ state: 'connected', node: f.node, region: f.region, ...(this.#transport ? { transport: this.#transport } : {}) });
     this.emit('welcome', f);
     this.#startPing();

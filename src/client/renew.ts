@@ -40,3 +40,26 @@ export async function renewHandleSession(fetchFn: RenewFetch, base: string, hand
   }
   return { token: body.token, ...(typeof body.expiresAt === 'number' ? { expiresAt: body.expiresAt } : {}) };
 }
+
+/**
+ * A fresh token for the socket: from the app's token function when it gives another one, else by
+ * renewing the handle session at the gateway (`onRenewed` is told the new token). Undefined when
+ * there is nothing to renew.
+ */
+export async function freshToken(o: {
+  token: string | (() => string | Promise<string>);
+  current: string | undefined;
+  fetch: RenewFetch | undefined;
+  url: string;
+  handle: string;
+  onRenewed(token: string): void;
+}): Promise<string | undefined> {
+  let next = typeof o.token === 'function' ? await o.token() : undefined;
+  if ((next === undefined || next === o.current) && o.current !== undefined) {
+    const f = o.fetch ?? ((globalThis as { fetch?: RenewFetch }).fetch?.bind(globalThis) as RenewFetch | undefined);
+    if (!f) throw new RenewError('unauthorized', 'no fetch to renew the session with; pass a token function');
+    next = (await renewHandleSession(f, o.url, o.handle, o.current)).token;
+    o.onRenewed(next);
+  }
+  return next;
+}

@@ -2,6 +2,9 @@
  * Small pure helpers of the client's wire: socket URLs, the drain close's retry hint, frame text,
  * and UTF-8 lengths for the frame-size check.
  */
+import type { ServerFrame } from '../protocol/frames.js';
+import { ClientError } from './errors.js';
+
 const MAX_RETRY_HINT_MS = 120_000;
 
 /** UTF-8 length of a string, without allocating for the common short case. */
@@ -38,4 +41,16 @@ export function frameText(data: unknown): string | undefined {
   if (data instanceof ArrayBuffer) return new TextDecoder().decode(data);
   if (ArrayBuffer.isView(data)) return new TextDecoder().decode(data);
   return undefined;
+}
+
+/** A server frame from a socket message, or the ClientError (`bad_server_frame`) saying why it is none. */
+export function parseServerFrame(data: unknown): ServerFrame | ClientError {
+  let f: unknown;
+  try {
+    f = JSON.parse(frameText(data) ?? '');
+  } catch {
+    return new ClientError('bad_server_frame', 'server frame is not JSON');
+  }
+  if (typeof f !== 'object' || f === null || typeof (f as { t?: unknown }).t !== 'string') return new ClientError('bad_server_frame', 'server frame has no type');
+  return f as ServerFrame;
 }
