@@ -27,6 +27,16 @@ export function checkSubject(subject: string): void {
   }
 }
 
+/** Payload bytes and counts through one bus, by direction and subject class (`room.*` or node-wide `ctl.*`). */
+export interface BusTraffic {
+  inBytes: { room: number; ctl: number };
+  inMsgs: { room: number; ctl: number };
+  outBytes: { room: number; ctl: number };
+  outMsgs: { room: number; ctl: number };
+}
+
+const classOf = (subject: string): 'room' | 'ctl' => (subject.startsWith('room.') ? 'room' : 'ctl');
+
 type Log = Pick<pino.Logger, 'error' | 'warn' | 'info' | 'debug'>;
 
 export abstract class SubjectBus implements Bus {
@@ -37,6 +47,8 @@ export abstract class SubjectBus implements Bus {
   private closing: Promise<void> | undefined;
   /** Payloads handed to local handlers' subjects (metrics, interest tests). */
   received = 0;
+  /** What crossed this node's bus connection (metrics `confab_bus_bytes_total`; docs/scaling.md). */
+  readonly traffic: BusTraffic = { inBytes: { room: 0, ctl: 0 }, inMsgs: { room: 0, ctl: 0 }, outBytes: { room: 0, ctl: 0 }, outMsgs: { room: 0, ctl: 0 } };
 
   protected constructor(initial: BusStatus, protected readonly log?: Log) {
     this.current = initial;
@@ -78,6 +90,9 @@ export abstract class SubjectBus implements Bus {
     if (this.closing) throw new ConfabError('bus_unavailable', 'bus is closed');
     if (this.current !== 'up') throw new ConfabError('bus_unavailable');
     this.send(subject, data);
+    const c = classOf(subject);
+    this.traffic.outBytes[c] += data.byteLength;
+    this.traffic.outMsgs[c]++;
   }
 
   subscribe(subject: string, handler: BusHandler): BusSubscription {
@@ -104,6 +119,9 @@ export abstract class SubjectBus implements Bus {
 
   /** Hand a received payload to the subject's local handlers (none: dropped, not counted). */
   protected deliver(subject: string, data: Uint8Array): void {
+    const c = classOf(subject);
+    this.traffic.inBytes[c] += data.byteLength; // received, whether or not anyone here listens (Pub/Sub: the whole topic)
+    this.traffic.inMsgs[c]++;
     const set = this.handlers.get(subject);
     if (!set) return;
     this.received++;

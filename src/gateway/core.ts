@@ -4,6 +4,7 @@
  */
 import type { Logger } from 'pino';
 import type { Bus } from '../bus/types.js';
+import type { BusTraffic } from '../bus/subject-bus.js';
 import type { Config } from '../config/config.js';
 import type { AppendInput, AppendResult, History } from '../history/types.js';
 import { ConfabError } from '../protocol/codes.js';
@@ -38,7 +39,9 @@ export class Core {
     secret: string,
   ) {
     this.auth = new Auth(config, bus, history, log, secret);
-    this.metrics = new GatewayMetrics({ node: config.node, region: config.region }, () => this.hub.localRooms().size, true, () => this.hub.budget.bytes);
+    this.metrics = new GatewayMetrics({ node: config.node, region: config.region }, () => this.hub.localRooms().size, true, () => this.hub.budget.bytes, () =>
+      'traffic' in bus ? (bus as { traffic: BusTraffic }).traffic : undefined,
+    );
     this.hub = new RoomHub({
       node: config.node,
       cacheSize: Math.min(config.roomCacheSize, config.historyLimit), // never answer beyond what history keeps

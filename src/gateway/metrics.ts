@@ -3,6 +3,7 @@
  * can live in one process. Hot-path counts are plain numbers read at scrape time.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { BusTraffic } from '../bus/subject-bus.js';
 import { processFaults } from './process-guard.js';
 
 export class GatewayMetrics {
@@ -18,7 +19,7 @@ export class GatewayMetrics {
   readonly closes: Counter<'code'>;
   readonly refusals: Counter<'code' | 'what'>;
 
-  constructor(labels: { node: string; region: string }, getRooms: () => number, defaults = true, getCacheBytes: () => number = () => 0) {
+  constructor(labels: { node: string; region: string }, getRooms: () => number, defaults = true, getCacheBytes: () => number = () => 0, getBusTraffic: () => BusTraffic | undefined = () => undefined) {
     const registers = [this.registry];
     this.registry.setDefaultLabels(labels);
     if (defaults) collectDefaultMetrics({ register: this.registry });
@@ -35,6 +36,29 @@ export class GatewayMetrics {
     counter('confab_messages_out_total', 'Message frames delivered to local sockets', () => self.messagesOut);
     counter('confab_send_buffer_drops_total', 'Connections closed because their send buffer was full', () => self.sendBufferDrops);
     counter('confab_unhandled_rejections_total', 'Promise rejections nobody handled (each one is a bug; see the log)', () => processFaults.unhandledRejections);
+    const busCounter = (name: string, help: string, read: (t: BusTraffic, dir: 'in' | 'out') => { room: number; ctl: number }) => {
+      const seen = new Map<string, number>();
+      new Counter({
+        name,
+        help,
+        labelNames: ['dir', 'class'],
+        registers,
+        collect() {
+          const t = getBusTraffic();
+          if (!t) return;
+          for (const dir of ['in', 'out'] as const) {
+            const v = read(t, dir);
+            for (const cls of ['room', 'ctl'] as const) {
+              const k = `${dir}:${cls}`;
+              this.inc({ dir, class: cls }, v[cls] - (seen.get(k) ?? 0));
+              seen.set(k, v[cls]);
+            }
+          }
+        },
+      });
+    };
+    busCounter('confab_bus_bytes_total', 'Payload bytes this node sent to and received from the bus, by direction and subject class (room: room.<name>; ctl: presence, usage, auth)', (t, d) => (d === 'in' ? t.inBytes : t.outBytes));
+    busCounter('confab_bus_messages_total', 'Payloads this node sent to and received from the bus, by direction and subject class', (t, d) => (d === 'in' ? t.inMsgs : t.outMsgs));
     this.errors = new Counter({ name: 'confab_errors_total', help: 'Typed errors sent to clients, by code', labelNames: ['code'], registers });
     this.closes = new Counter({ name: 'confab_closes_total', help: 'Connections closed by the server, by code', labelNames: ['code'], registers });
     this.refusals = new Counter({ name: 'confab_refusals_total', help: 'Connections and upgrades refused by the edge and per-user budgets, by code and kind (http, ws)', labelNames: ['code', 'what'], registers });
