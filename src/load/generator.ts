@@ -188,7 +188,7 @@ export class LoadGenerator {
   }
 
   async #open(s: LoadSlot, deadline: number): Promise<void> {
-    const left = () => Math.max(1, deadline - performance.now());
+    const left = () => Math.max(1, Math.ceil(deadline - performance.now())); // AbortSignal.timeout takes integers only
     let token: string;
     try {
       const res = await fetch(new URL('/api/session', s.home.replace(/^ws/, 'http')), {
