@@ -54,7 +54,7 @@ try {
     console.log(`${n.padEnd(8)}${f(p.inBps)}${f(p.outBps)}${f(p.wireInBps)}${f(p.wireOutBps)}${f(p.msgsInPerSec)}`);
   row('idle', r.idle);
   if (r.churn) row('churn', r.churn);
-  if (r.churn) console.log(`churn: ${r.churn.reconnectsPerSec.toFixed(1)} reconnects/s = ${r.churn.opsPerSec.toFixed(0)} presence changes/s; ${r.churn.inBytesPerOp.toFixed(1)} B in per change per gateway`);
+  if (r.churn) console.log(`churn: ${r.churn.reconnectsPerSec.toFixed(1)} reconnects/s = ${r.churn.opsPerSec.toFixed(0)} presence changes/s; ${r.churn.inBytesPerOp.toFixed(1)} B in per change per gateway, ${r.churn.cpuUsPerOpPerGateway.toFixed(1)} µs CPU per change per gateway (sender's share included)`);
   console.log(`fill: ${r.fill.seconds.toFixed(1)} s, ${(r.fill.payloadBytesPerGateway / 1e6).toFixed(2)} MB per gateway; newcomer: ${r.newcomer.seconds.toFixed(2)} s, ${(r.newcomer.inBytes / 1e6).toFixed(2)} MB in ${r.newcomer.inMsgs} msgs (each other gateway received ${(r.newcomer.othersInBytes / 1e6).toFixed(2)} MB meanwhile)`);
   console.log('(payload bytes; nats-server /connz in_bytes/out_bytes count payloads too; each message adds ~40-60 bytes of NATS protocol line)');
   console.log(`largest message: ${r.maxMessageBytes} bytes`);

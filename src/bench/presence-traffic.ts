@@ -100,7 +100,8 @@ export interface TrafficReport {
   entries: number;
   fill: { seconds: number; payloadBytesPerGateway: number };
   idle: PhaseFigures;
-  churn?: PhaseFigures & { reconnectsPerSec: number; opsPerSec: number; inBytesPerOp: number };
+  /** `cpuUsPerOpPerGateway`: this process's CPU (every gateway's engine and NATS client) per change per gateway. */
+  churn?: PhaseFigures & { reconnectsPerSec: number; opsPerSec: number; inBytesPerOp: number; cpuUsPerOpPerGateway: number };
   /** A gateway joining: what it received, and what each other gateway received meanwhile (mean). */
   newcomer: { seconds: number; inBytes: number; inMsgs: number; othersInBytes: number };
   maxMessageBytes: number;
@@ -185,6 +186,7 @@ export async function measurePresenceTraffic(o: TrafficOptions): Promise<Traffic
     let churn: TrafficReport['churn'];
     if (o.reconnectsPerSec > 0 && o.gateways > 1) {
       let moved = 0;
+      const cpu0 = process.cpuUsage();
       const figures = await phase(o.churnSec, async (stop) => {
         const tickMs = 100;
         const per = o.reconnectsPerSec * (tickMs / 1000);
@@ -201,9 +203,11 @@ export async function measurePresenceTraffic(o: TrafficOptions): Promise<Traffic
           await new Promise((r) => setTimeout(r, tickMs));
         }
       });
+      const cpu = process.cpuUsage(cpu0);
       const opsPerSec = (moved * 2 * (o.roomsPerUser + 1)) / figures.seconds;
-      churn = { ...figures, reconnectsPerSec: moved / figures.seconds, opsPerSec, inBytesPerOp: (figures.inBps - idle.inBps) / opsPerSec };
-      log(`churn: ${churn.reconnectsPerSec.toFixed(0)} reconnects/s = ${opsPerSec.toFixed(0)} presence ops/s: ${figures.inBps.toFixed(0)} B/s in per gateway, ${churn.inBytesPerOp.toFixed(1)} B per op`);
+      const cpuUsPerOpPerGateway = (cpu.user + cpu.system) / (moved * 2 * (o.roomsPerUser + 1)) / gws.length;
+      churn = { ...figures, reconnectsPerSec: moved / figures.seconds, opsPerSec, inBytesPerOp: (figures.inBps - idle.inBps) / opsPerSec, cpuUsPerOpPerGateway };
+      log(`churn: ${churn.reconnectsPerSec.toFixed(0)} reconnects/s = ${opsPerSec.toFixed(0)} presence ops/s: ${figures.inBps.toFixed(0)} B/s in per gateway, ${churn.inBytesPerOp.toFixed(1)} B per op, ${cpuUsPerOpPerGateway.toFixed(1)} µs CPU per op per gateway`);
     }
 
     const before = gws.map((g) => g.bus.inBytes);
