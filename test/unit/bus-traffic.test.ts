@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { MemoryBroker, MemoryBus } from '../../src/bus/memory.js';
 import { GatewayMetrics } from '../../src/gateway/metrics.js';
-import { waitFor } from '../../src/testkit/wait.js';
+import { waitFor } from '../../src/procs/wait.js';
 
 describe('bus traffic counters', () => {
   it('count bytes in and out per subject class and reach /metrics', async () => {
