@@ -30,7 +30,7 @@ export type NatsHistory = (JetStreamHistory | ShardedHistory) & History & Histor
 async function openHistory(link: NatsLink, config: Config, extras: NatsAdapterExtras, log: pino.Logger): Promise<NatsHistory> {
   const opts = { node: config.node, replay: extras.replay ?? 'auto', roomMaxBytes: config.historyMaxBytes };
   const shards = link.settings.shards;
-  return isSharded(shards) ? ShardedHistory.open(link, shards, opts, log) : JetStreamHistory.open(link, opts, log);
+  return isSharded(shards) ? ShardedHistory.open(link, shards, { ...opts, region: config.region }, log) : JetStreamHistory.open(link, opts, log);
 }
 export { resolveAppHost } from './discovery.js';
 export { renderNatsConfig, writeNatsConfigAtomic } from './config-gen.js';

@@ -20,6 +20,8 @@
 import type pino from 'pino';
 import { ConfabError } from '../protocol/codes.js';
 import type { AppendInput, AppendResult, History, HistoryInspect, ReadResult, RoomInfo } from '../history/types.js';
+import type { Subscription } from '@nats-io/transport-node';
+import { forwardAppend, serveHomeAppends } from './home-append.js';
 import { JetStreamHistory, type JetStreamHistoryOptions } from './history.js';
 import type { NatsLink } from './link.js';
 import type { StreamSettings } from './options.js';
@@ -88,15 +90,25 @@ export function streamOf(base: StreamSettings, s: ShardSettings, room: string): 
  */
 export class ShardedHistory implements History, HistoryInspect {
   readonly kind = 'nats';
+  /** This gateway's region when it is a home region: it serves its rooms' forwarded appends and forwards others' (home-append.ts). */
+  private region: string | undefined;
+  private sub: Subscription | undefined;
+  private readonly remoteTails = new Map<string, Promise<unknown>>();
+  /** Appends forwarded to another region and answered from there (metrics, tests). */
+  forwarded = 0;
 
   private constructor(
+    private readonly link: NatsLink,
     private readonly byName: Map<string, JetStreamHistory>,
     private readonly base: StreamSettings,
     readonly shards: ShardSettings,
   ) {}
 
-  /** Ensure every stream (in parallel) and serve. */
-  static async open(link: NatsLink, shards: ShardSettings, opts: Omit<JetStreamHistoryOptions, 'target'>, log: pino.Logger): Promise<ShardedHistory> {
+  /**
+   * Ensure every stream (in parallel) and serve. With `region` among the home regions, this gateway
+   * answers appends forwarded to its region and forwards appends to rooms homed elsewhere.
+   */
+  static async open(link: NatsLink, shards: ShardSettings, opts: Omit<JetStreamHistoryOptions, 'target'> & { region?: string }, log: pino.Logger): Promise<ShardedHistory> {
     const targets = shardTargets(link.settings.prefix, link.settings.stream, shards);
     const opened = await Promise.allSettled(targets.map((target) => JetStreamHistory.open(link, { ...opts, target }, log.child({ stream: target.settings.name }))));
     const failed = opened.find((r) => r.status === 'rejected');
@@ -106,7 +118,12 @@ export class ShardedHistory implements History, HistoryInspect {
     }
     const byName = new Map(opened.map((r, i) => [targets[i]!.settings.name, (r as PromiseFulfilledResult<JetStreamHistory>).value]));
     log.info({ streams: byName.size, regions: shards.regions, shards: shards.shards, default: shards.defaultRegion }, 'history sharded by home region');
-    return new ShardedHistory(byName, link.settings.stream, shards);
+    const h = new ShardedHistory(link, byName, link.settings.stream, shards);
+    if (opts.region && shards.regions.includes(opts.region)) {
+      h.region = opts.region;
+      h.sub = serveHomeAppends(link.nc, link.settings.prefix, opts.region, (input) => h.of(input.room).append(input), log);
+    }
+    return h;
   }
 
   /** Not one epoch: each room's is its stream's (in every ReadResult, RoomInfo and message). Empty here. */
@@ -132,7 +149,33 @@ export class ShardedHistory implements History, HistoryInspect {
   }
 
   async append(input: AppendInput): Promise<AppendResult> {
-    return await this.of(input.room).append(input);
+    const local = this.of(input.room);
+    const home = homeRegion(this.shards, input.room);
+    if (!this.region || !home || home === this.region) return await local.append(input);
+    return await this.remoteSerial(input.room, async () => {
+      const r = await forwardAppend(this.link.nc, this.link.settings.prefix, home, input, this.link.settings.requestTimeoutMs);
+      if (r) {
+        this.forwarded++;
+        return r;
+      }
+      // nobody in the home region answered in time: append to the stream directly (across the WAN)
+      const d = await local.append(input);
+      // a forwarded attempt stored although its reply was lost is this very message, not a resend
+      const mine = d.duplicate && d.message.ts === input.ts && d.message.text === input.text && d.message.kind === input.kind;
+      return mine ? { ...d, duplicate: false } : d;
+    });
+  }
+
+  /** Forwarded appends of one room, one after another (a sender's order, G9). */
+  private remoteSerial<T>(room: string, fn: () => Promise<T>): Promise<T> {
+    const before = this.remoteTails.get(room) ?? Promise.resolve();
+    const p = before.then(fn, fn);
+    const tail = p.catch(() => {});
+    this.remoteTails.set(room, tail);
+    void tail.then(() => {
+      if (this.remoteTails.get(room) === tail) this.remoteTails.delete(room);
+    });
+    return p;
   }
 
   async read(room: string, after: number, limit: number): Promise<ReadResult> {
@@ -153,6 +196,11 @@ export class ShardedHistory implements History, HistoryInspect {
   }
 
   async close(): Promise<void> {
+    if (this.sub) {
+      await this.sub.drain().catch(() => {});
+      this.sub = undefined;
+    }
+    await Promise.allSettled([...this.remoteTails.values()]);
     await Promise.all([...this.byName.values()].map((h) => h.close()));
   }
 }

@@ -10,9 +10,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { connect as natsConnect } from '@nats-io/transport-node';
 import pino from 'pino';
 import { loadConfig } from '../../src/config/config.js';
-import { createNatsAdapters } from '../../src/nats/index.js';
+import { createNatsAdapters, ShardedHistory, type NatsHistory } from '../../src/nats/index.js';
 import { startTestGateway, TEST_SECRET, type TestGateway } from '../../src/testkit/gateway.js';
 import { startNatsRegions, type NatsRegions } from '../../src/testkit/nats-regions.js';
 import { joinRoom, RawClient } from '../../src/testkit/raw-client.js';
@@ -23,6 +24,7 @@ const log = pino({ level: 'silent' });
 describe('two regions over a 60 ms WAN, one gateway each, rooms homed by region', () => {
   let wan: NatsRegions;
   const gws: Record<string, TestGateway> = {};
+  const histories: Record<string, NatsHistory> = {};
   const clients: RawClient[] = [];
   /** Subjects of the NATS messages that crossed the WAN, in order. */
   const crossed: string[] = [];
@@ -45,6 +47,7 @@ describe('two regions over a 60 ms WAN, one gateway each, rooms homed by region'
         NATS_REQUEST_TIMEOUT_MS: '3000',
       };
       const { bus, history } = await createNatsAdapters(loadConfig(env), log, { env });
+      histories[region] = history;
       gws[region] = await startTestGateway({ bus, history, env });
     }
   });
@@ -68,6 +71,8 @@ describe('two regions over a 60 ms WAN, one gateway each, rooms homed by region'
     assert.deepEqual(orders[2], orders[0]);
     const msgs = members[0]!.c.msgs('syd-busy');
     for (let i = 1; i < msgs.length; i++) assert.equal(msgs[i]!.prev, msgs[i - 1]!.offset, 'no hole');
+    const ord = histories.ord as ShardedHistory;
+    assert.ok(ord instanceof ShardedHistory && ord.forwarded >= per, `ord's appends to a syd room were accepted in syd (forwarded ${ord.forwarded})`);
     for (let i = 0; i < 3; i++) {
       const mine = msgs.filter((m) => m.id.startsWith(`n${i}k`)).map((m) => Number(m.id.slice(m.id.indexOf('k') + 1)));
       assert.deepEqual(mine, [...mine].sort((a, b) => a - b), 'each sender keeps its own order');
@@ -149,6 +154,21 @@ describe('two regions over a 60 ms WAN, one gateway each, rooms homed by region'
     });
     await home.c.next('msg', (m) => m.id === 'away-held', 10_000);
     assert.ok(late.offset > 0);
-    assert.ok(roomSubjects(mark).some((s) => s.includes('.hs.syd.')), `the away append crossed to the room's home stream: ${roomSubjects(mark).join(', ')}`);
+    const toHome = crossed.slice(mark).filter((s) => s.endsWith('.append.syd') || (s.includes('.hs.syd.') && s.endsWith('.syd-edge')));
+    assert.ok(toHome.length > 0, 'the away append crossed the WAN to the home region');
+  });
+
+  it('answers a malformed forwarded append with bad_frame and stores nothing', async () => {
+    const nc = await natsConnect({ servers: wan.region('ord').cluster.urls });
+    try {
+      for (const body of ['not json', '{"room":"syd-x"}', JSON.stringify({ room: 'syd-x', id: 'a', kind: 'html', text: 'x', ts: 1, from: { user: 'u', handle: 'h', node: 'n', region: 'ord' } })]) {
+        const r = await nc.request('confab.append.syd', new TextEncoder().encode(body), { timeout: 5000 });
+        const reply = JSON.parse(new TextDecoder().decode(r.data)) as { err?: { code: string } };
+        assert.equal(reply.err?.code, 'bad_frame', body);
+      }
+      assert.equal((await histories.syd!.info('syd-x')).last, 0, 'nothing stored');
+    } finally {
+      await nc.close();
+    }
   });
 });
