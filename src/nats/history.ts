@@ -23,7 +23,8 @@
  * - Epoch: the stream's creation time; it changes only when the stream is recreated.
  * - Reads: see `replay` (direct gets or an ordered consumer, chosen by measurement, docs/nats.md).
  */
-import { JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream';
+import { nanos } from '@nats-io/nats-core';
 import type pino from 'pino';
 import type { ChatMessage, Sender } from '../protocol/frames.js';
 import { ConfabError } from '../protocol/codes.js';
@@ -40,6 +41,9 @@ export type ReplayMode = 'direct' | 'consumer';
 
 const WRONG_LAST_SEQUENCE = 10071;
 const STREAM_NOT_FOUND = 10059;
+const CONSUMER_NOT_FOUND = 10014;
+/** A read's consumer is removed by the server this long after its last use, should its delete be lost. */
+const CONSUMER_INACTIVE_MS = 10_000;
 const MAX_ATTEMPTS = 100;
 /** Append retries from the 4th attempt on: full jitter, caps 80, 160, 320, then 500 ms. */
 const APPEND_BACKOFF = new Backoff({ minMs: 10, maxMs: 500 });
@@ -83,6 +87,10 @@ export class JetStreamHistory implements History {
   private readonly timeout: number;
   /** Appends retried because another writer got there first (metrics, tests). */
   conflicts = 0;
+  /** Consumer reads that disagreed with the stream leader (a lagging or diverged replica) and were re-read from the leader. */
+  divergentReads = 0;
+  /** Read consumers whose delete failed (name -> stream), tried again with the epoch refresh. */
+  private readonly leftovers = new Map<string, string>();
   private reads = 0;
   private readonly instance = Math.random().toString(36).slice(2, 8);
   /** The per-room byte bound and the id bucket (set by `open`). */
@@ -111,7 +119,10 @@ export class JetStreamHistory implements History {
     const st = link.settings.stream;
     h.bounds = await RoomBounds.open(js, jsm, { stream: h.stream, roomMaxBytes: opts.roomMaxBytes ?? 0, windowSec: st.duplicateWindowSec, replicas: st.replicas, storage: st.storage === 'memory' ? 'memory' : 'file', cluster: h.target.cluster }, log);
     link.acquire();
-    h.timer = setInterval(() => void h.refreshEpoch().catch(() => {}), 30_000);
+    h.timer = setInterval(() => {
+      void h.refreshEpoch().catch(() => {});
+      for (const [name, stream] of h.leftovers) void h.dropConsumer(stream, name);
+    }, 30_000);
     h.timer.unref();
     // a stream created at this very moment by several nodes settles on one description: look again soon
     for (const ms of [1_000, 5_000]) setTimeout(() => void h.refreshEpoch().catch(() => {}), ms).unref();
@@ -219,7 +230,7 @@ export class JetStreamHistory implements History {
    */
   private async prevBefore(room: string, subject: string, seq: number, hint: number): Promise<number> {
     if (seq - hint <= 1) return hint;
-    const msgs = await this.replayConsumer(room, subject, hint, seq - hint, seq - 1);
+    const msgs = await this.replayChecked(room, subject, hint, seq - hint, seq - 1, false);
     return msgs.at(-1)?.offset ?? hint;
   }
 
@@ -336,7 +347,7 @@ export class JetStreamHistory implements History {
     const useDirect = mode === 'direct' || (mode === 'auto' && Math.min(limit, last - after) < (this.opts.directBelow ?? 16));
     if (useDirect) return this.replayDirect(room, subject, after, limit, last);
     try {
-      return await this.replayConsumer(room, subject, after, limit, last);
+      return await this.replayChecked(room, subject, after, limit, last);
     } catch (e) {
       if (this.link.status !== 'up') throw e;
       this.log.warn({ err: e, room }, 'consumer replay failed; falling back to direct gets');
@@ -360,17 +371,57 @@ export class JetStreamHistory implements History {
     return out;
   }
 
+  /** A consumer replay, checked against the stream leader on a cluster and re-read from it when they disagree. */
+  private async replayChecked(room: string, subject: string, after: number, limit: number, last: number, lastIsExact = true): Promise<ChatMessage[]> {
+    const msgs = await this.replayConsumer(room, subject, after, limit, last);
+    if (!this.clustered || (await this.leaderAgrees(subject, msgs, limit, lastIsExact ? last : undefined))) return msgs;
+    // the consumer sits on a replica that lags or diverged (nats-server 2.9 can leave a deposed, frozen
+    // leader holding messages at other sequences than the leader): read this one from the leader instead
+    this.divergentReads++;
+    this.log.warn({ room, after, got: msgs.length, first: msgs[0]?.offset, last: msgs.at(-1)?.offset, leaderLast: last }, 'a replica-served replay disagrees with the stream leader; reading from the leader');
+    return this.replayDirect(room, subject, after, limit, last);
+  }
+
+  /**
+   * Whether a consumer-served read matches the stream leader: it must end at the room's last sequence
+   * (`last`, when known exactly) unless it stopped at `limit`, and its first and last messages must be the leader's at those sequences
+   * (a replica whose sequences diverged shifts every later message, so the ends show it).
+   */
+  private async leaderAgrees(subject: string, msgs: ChatMessage[], limit: number, last: number | undefined): Promise<boolean> {
+    const tail = msgs.at(-1);
+    if (!tail) return last === undefined; // with an exact last, the leader has messages in the range
+    if (last !== undefined && msgs.length < limit && tail.offset !== last) return false;
+    for (const c of tail === msgs[0] ? [tail] : [msgs[0]!, tail]) {
+      const m = await this.jsm.streams.getMessage(this.stream, { seq: c.offset }).catch(() => null);
+      if (!m || m.subject !== subject) return false;
+      const at = this.decode(c.room, m);
+      if (!at || at.id !== c.id || at.from.user !== c.from.user) return false;
+    }
+    return true;
+  }
+
+  /**
+   * One read through a short-lived pull consumer of our own (an ordered consumer would ask for the stream info
+   * first and get a 5-minute inactive threshold, whatever is asked). Its delete is retried later when it fails
+   * (during a leader election): on nats-server 2.9 a consumer made then can stay "not current" and fail every
+   * server's /healthz until it is gone.
+   */
   private async replayConsumer(room: string, subject: string, after: number, limit: number, last: number): Promise<ChatMessage[]> {
     const out: ChatMessage[] = [];
-    const c = await this.js.consumers.get(this.stream, {
-      // unique per read: the client numbers ordered consumers from 1 under the prefix
-      name_prefix: `confab_${this.opts.node}_${this.instance}${(++this.reads).toString(36)}`,
-      filter_subjects: subject,
+    const name = `confab_${this.opts.node}_${this.instance}${(++this.reads).toString(36)}`;
+    const ci = await this.jsm.consumers.add(this.stream, {
+      name,
+      filter_subject: subject,
+      deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: after + 1,
-      inactive_threshold: 10_000,
+      ack_policy: AckPolicy.None,
+      max_deliver: 1,
+      num_replicas: 1,
+      mem_storage: true,
+      inactive_threshold: nanos(CONSUMER_INACTIVE_MS),
     });
     try {
-      const it = await c.fetch({ max_messages: limit, expires: this.timeout });
+      const it = await this.js.consumers.getConsumerFromInfo(ci).fetch({ max_messages: limit, expires: this.timeout });
       for await (const m of it) {
         if (m.seq > last) break;
         const msg = this.decode(room, { subject: m.subject, seq: m.seq, data: m.data } as StoredMsg);
@@ -378,9 +429,20 @@ export class JetStreamHistory implements History {
         if (m.seq >= last || out.length >= limit) break;
       }
     } finally {
-      void c.delete().catch(() => {});
+      void this.dropConsumer(this.stream, name);
     }
     return out;
+  }
+
+  /** Delete a read's consumer; one that cannot be deleted now is tried again every 30 s until it is gone. */
+  private async dropConsumer(stream: string, name: string): Promise<void> {
+    try {
+      await this.jsm.consumers.delete(stream, name);
+      this.leftovers.delete(name);
+    } catch (e) {
+      if (e instanceof JetStreamApiError && e.code === CONSUMER_NOT_FOUND) this.leftovers.delete(name);
+      else if (this.leftovers.size < 10_000) this.leftovers.set(name, stream);
+    }
   }
 
   async recent(room: string, limit: number): Promise<ReadResult> {

@@ -45,12 +45,10 @@ function verdictFigures(r: ScenarioResult) {
 
 /**
  * Scenarios that still fail now and then: run and reported (node:test `todo`, listed in the summary), not
- * counted as failures. nats-leader-freeze lost 2 acked messages at the 3 members of one gateway in 1 of 3
- * full CI runs on 2026-11-30 (JetStream 2.9 under a frozen stream leader; see docs/reliability.md).
+ * counted as failures. Empty: nats-leader-freeze, listed here until 2026-11-30, lost acked messages when a
+ * read's consumer sat on the deposed, diverged leader; reads are now checked against the stream leader.
  */
-const KNOWN_FAILING: Record<string, string | undefined> = {
-  'nats-leader-freeze': 'known: 1 in 3 CI runs lost acked messages at one gateway under a frozen stream leader (open)',
-};
+const KNOWN_FAILING: Record<string, string | undefined> = {};
 
 describe('chaos suite (CI scale: 60 clients, 10 rooms, 20 msg/s)', { timeout: 240_000 }, () => {
   for (const name of CI_SCENARIOS) {
