@@ -10,6 +10,7 @@ import { Pacer, type PacingOptions } from './pacer.js';
 import { ReadinessProbe } from './probe.js';
 import { freshToken, type RenewFetch } from './renew.js';
 import { watchNetwork } from './network.js';
+import { Keepalive } from './keepalive.js';
 import { UrlRotation } from './urls.js';
 import { MemoryStorage, type StorageLike } from './storage.js';
 import type { AckEvent, ClientEvents, ClientOptions, ConnectionState, HistoryOptions, HistoryPage, JoinedEvent, StateChange, WebSocketCtor, WebSocketLike } from './types.js';
@@ -53,8 +54,8 @@ export class ConfabClient extends Emitter<ClientEvents> {
   readonly #storage: StorageLike;
   readonly #backoff: Backoff;
   readonly #cursors: RoomCursors;
-  readonly #pingIntervalMs: number;
-  readonly #pingTimeoutMs: number;
+  /** App-level ping/pong while connected. */
+  readonly #keepalive: Keepalive;
   readonly #connectTimeoutMs: number;
   readonly #random: () => number;
   readonly #probe: ReadinessProbe;
@@ -82,8 +83,6 @@ export class ConfabClient extends Emitter<ClientEvents> {
   #connectedAt = 0;
   #timers: {
     retry?: ReturnType<typeof setTimeout>;
-    ping?: ReturnType<typeof setInterval>;
-    pong?: ReturnType<typeof setTimeout>;
     open?: ReturnType<typeof setTimeout>;
     frame?: ReturnType<typeof setTimeout>;
   } = {};
@@ -117,8 +116,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     const outbox = new Outbox(this.#storage, `${ns}:outbox`);
     this.#cursors = new RoomCursors(this.#storage, `${ns}:rooms`);
     this.#cursors.add(ALERTS_ROOM);
-    this.#pingIntervalMs = opts.pingIntervalMs ?? 25_000;
-    this.#pingTimeoutMs = opts.pingTimeoutMs ?? 10_000;
+    this.#keepalive = new Keepalive(opts.pingIntervalMs ?? 25_000, opts.pingTimeoutMs ?? 10_000);
     this.#connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
     this.#sender = new Sender(this.#senderHost(), outbox, opts.pacing === false ? false : (opts.pacing ?? {}));
     if (opts.watchNetwork !== false) this.#watchNetwork();
@@ -468,8 +466,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     for (const t of this.#rejoinTimers) clearTimeout(t);
     this.#rejoinTimers.clear();
     clearTimeout(this.#timers.retry);
-    clearInterval(this.#timers.ping);
-    clearTimeout(this.#timers.pong);
+    this.#keepalive.stop();
     clearTimeout(this.#timers.open);
     this.#sender.stopTimers();
     this.#timers = {};
@@ -515,24 +512,21 @@ export class ConfabClient extends Emitter<ClientEvents> {
   }
 
   #startPing(): void {
-    if (this.#pingIntervalMs <= 0) return;
     const gen = this.#gen;
-    this.#timers.ping = setInterval(() => {
-      if (gen !== this.#gen || !this.#ws || this.#ws.readyState !== OPEN) return;
-      // first in line for the next token: a long queue of messages must not delay the liveness check
-      if (!this.#sender.control.some((c) => c.t === 'ping')) this.#sender.control.unshift({ t: 'ping' });
-      this.#sender.pump();
-      if (this.#timers.pong === undefined) {
-        this.#timers.pong = setTimeout(() => {
-          if (gen !== this.#gen) return;
-          this.#abandonSocket(4002, 'ping_timeout');
-          this.#dropped(4002, 'ping_timeout');
-        }, this.#pingTimeoutMs);
-      }
-    }, this.#pingIntervalMs);
+    this.#keepalive.start(
+      () => gen === this.#gen && this.#ws?.readyState === OPEN,
+      () => {
+        // first in line for the next token: a long queue of messages must not delay the liveness check
+        if (!this.#sender.control.some((c) => c.t === 'ping')) this.#sender.control.unshift({ t: 'ping' });
+        this.#sender.pump();
+      },
+      () => {
+        if (gen !== this.#gen) return;
+        this.#abandonSocket(4002, 'ping_timeout');
+        this.#dropped(4002, 'ping_timeout');
+      },
+    );
   }
-
-
 
   // ---- incoming frames -----------------------------------------------------
 
@@ -557,8 +551,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
         this.emit('typing', { room: f.room, user: f.user });
         return;
       case 'pong':
-        clearTimeout(this.#timers.pong);
-        this.#timers.pong = undefined;
+        this.#keepalive.answered();
         return;
       case 'left':
         this.#rooms.takeLeave(f.room);
@@ -700,8 +693,7 @@ export class ConfabClient extends Emitter<ClientEvents> {
     }
     if (!f.id && !f.room && f.code === RATE_LIMITED) {
       // a `ping` or `rooms` was dropped: the answer proves the connection alive; a room list still wanted is asked again
-      clearTimeout(this.#timers.pong);
-      this.#timers.pong = undefined;
+      this.#keepalive.answered();
       if (this.#roomsWaiters.length > 0)
         this.#later(1, () => {
           if (this.#roomsWaiters.length > 0 && !this.#sender.control.some((c) => c.t === 'rooms')) {
