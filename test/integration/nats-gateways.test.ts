@@ -9,70 +9,54 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import { loadConfig } from '../../src/config/config.js';
 import { createNatsAdapters } from '../../src/nats/index.js';
 import { CountingBus } from '../../src/testkit/counting-bus.js';
-import { startTestGateway, TEST_SECRET, type TestGateway } from '../../src/testkit/gateway.js';
+import { TEST_SECRET, type TestGateway } from '../../src/testkit/gateway.js';
 import { startNatsCluster, waitHealthy, type NatsCluster } from '../../src/procs/nats.js';
-import { joinRoom, RawClient } from '../../src/testkit/raw-client.js';
+import { joinRoom } from '../../src/testkit/raw-client.js';
 import { waitFor } from '../../src/procs/wait.js';
+import { assertChain, publishConcurrently, steadyWriters, twoGateways, type GatewayFixture } from '../../src/testkit/two-gateways.js';
 
 const log = pino({ level: 'silent' });
 
 describe('three gateways on a three-node NATS cluster', () => {
   let cluster: NatsCluster;
+  let fx: GatewayFixture<TestGateway>;
   let gws: TestGateway[] = [];
-  let buses: CountingBus[] = [];
-  const clients: RawClient[] = [];
-  let n = 0;
-  const connect = (g: TestGateway, handle = `m${n++}`) => RawClient.session(g, handle, clients);
+  const buses: CountingBus[] = [];
+  const connect = (g: TestGateway, handle?: string) => fx.connect(g, handle);
 
   before(async () => {
     cluster = await startNatsCluster(3);
-    gws = [];
-    buses = [];
-    for (let i = 0; i < 3; i++) {
-      const env = {
-        NATS_URL: cluster.servers[i]!.url,
-        CONFAB_SECRET: TEST_SECRET,
-        CONFAB_NODE_ID: `gw${i}`,
-        CONFAB_STREAM_REPLICAS: '3',
-        CONFAB_PRESENCE_GRACE_MS: '3000',
-        CONFAB_RATE_BURST: '500',
-        CONFAB_RATE_PER_SEC: '500',
-        NATS_REQUEST_TIMEOUT_MS: '2000',
-      };
-      const { bus, history } = await createNatsAdapters(loadConfig(env), log, { env });
+    // gateway i on NATS node i
+    const env = (node: string, i: number) => ({
+      NATS_URL: cluster.servers[i]!.url,
+      CONFAB_SECRET: TEST_SECRET,
+      CONFAB_NODE_ID: node,
+      CONFAB_STREAM_REPLICAS: '3',
+      CONFAB_PRESENCE_GRACE_MS: '3000',
+      CONFAB_RATE_BURST: '500',
+      CONFAB_RATE_PER_SEC: '500',
+      NATS_REQUEST_TIMEOUT_MS: '2000',
+    });
+    fx = await twoGateways(env, ['gw0', 'gw1'], async (e, config) => {
+      const { bus, history } = await createNatsAdapters(config, log, { env: e });
       const counting = new CountingBus(bus);
       buses.push(counting);
-      gws.push(await startTestGateway({ bus: counting, history, env }));
-    }
+      return { bus: counting, history };
+    });
+    await fx.add('gw2');
+    gws = fx.gws;
   });
   after(async () => {
-    for (const c of clients) c.close();
-    for (const g of gws) await g.close();
+    await fx?.close();
     await cluster?.stop();
   });
 
   it('delivers across gateways in one order while publishers on every gateway write at once (G1)', async () => {
     const members = await Promise.all(gws.map((g) => connect(g)));
-    for (const { c } of members) await joinRoom(c, 'busy');
-    const per = 40;
-    members.forEach(({ c }, i) => {
-      for (let k = 0; k < per; k++) c.send({ t: 'pub', id: `n${i}k${k}`, room: 'busy', text: `${i}:${k}` });
-    });
-    await waitFor(() => members.every(({ c }) => c.msgs('busy').length === per * 3), { what: 'every member has every message', timeoutMs: 20_000 });
-    const orders = members.map(({ c }) => c.msgs('busy').map((m) => `${m.offset}:${m.id}`));
-    assert.deepEqual(orders[1], orders[0]);
-    assert.deepEqual(orders[2], orders[0]);
-    const msgs = members[0]!.c.msgs('busy');
-    for (let i = 1; i < msgs.length; i++) assert.equal(msgs[i]!.prev, msgs[i - 1]!.offset, 'no hole');
-    assert.equal(new Set(msgs.map((m) => m.id)).size, per * 3, 'no duplicate');
-    for (let i = 0; i < 3; i++) {
-      const mine = msgs.filter((m) => m.id.startsWith(`n${i}k`)).map((m) => Number(m.id.slice(m.id.indexOf('k') + 1)));
-      assert.deepEqual(mine, [...mine].sort((a, b) => a - b), 'each sender keeps its own order');
-      assert.ok(msgs.filter((m) => m.id.startsWith(`n${i}k`)).every((m) => m.from.node === `gw${i}`), 'node stamped by the server');
-    }
+    const msgs = await publishConcurrently(members, 'busy', 40);
+    for (let i = 0; i < 3; i++) assert.ok(msgs.filter((m) => m.id.startsWith(`n${i}k`)).every((m) => m.from.node === `gw${i}`), 'node stamped by the server');
   });
 
   it('subscribes only where there is interest: a gateway without members receives none of the room', async () => {
@@ -121,14 +105,12 @@ describe('three gateways on a three-node NATS cluster', () => {
     r.c.close();
     for (let i = 5; i < 12; i++) w.c.send({ t: 'pub', id: `h${i}`, room: 'hop', text: `h${i}` });
     const ack11 = await w.c.next('ack', (a) => a.id === 'h11');
-    const r2 = await RawClient.connect(gws[2]!.wsUrl, r.s.token);
-    clients.push(r2);
+    const r2 = await fx.reconnect(gws[2]!, r.s.token);
     const j2 = await joinRoom(r2, 'hop', { epoch: j.epoch, offset: lastSeen });
     assert.equal(j2.recovered, true);
     assert.equal(j2.gap, undefined);
     // the writer resends h11 through another gateway (as after a lost ack): stored once
-    const w2 = await RawClient.connect(gws[1]!.wsUrl, w.s.token);
-    clients.push(w2);
+    const w2 = await fx.reconnect(gws[1]!, w.s.token);
     await joinRoom(w2, 'hop');
     w2.send({ t: 'pub', id: 'h11', room: 'hop', text: 'h11' });
     const dup = await w2.next('ack', (a) => a.id === 'h11');
@@ -142,26 +124,8 @@ describe('three gateways on a three-node NATS cluster', () => {
   it('R4: each NATS node in turn killed or stopped and restarted under load: every acknowledged message reaches every member, in one order', async () => {
     const members = await Promise.all(gws.map((g) => connect(g)));
     for (const { c } of members) await joinRoom(c, 'bounce');
-    const acked = new Set<string>();
-    let stop = false;
-    const deadline = Date.now() + 60_000;
-    // one writer per gateway, SDK-like: one message in flight, resend the same id after an error until acknowledged
-    const writers = members.map(async ({ c }, i) => {
-      for (let k = 0; !stop && Date.now() < deadline; k++) {
-        const id = `b${i}-${k}`;
-        while (Date.now() < deadline) {
-          const from = c.frames.length;
-          c.send({ t: 'pub', id, room: 'bounce', text: id });
-          const reply = await c.next('ack', (a) => a.id === id, 10_000).catch(() => undefined);
-          if (reply) {
-            acked.add(id);
-            break;
-          }
-          assert.ok(c.frames.slice(from).some((f) => f.t === 'error' && f.id === id), `a typed error for ${id}, not silence`);
-          await new Promise((res) => setTimeout(res, 100)); // client backoff before a resend
-        }
-      }
-    });
+    const writers = steadyWriters(members, 'bounce', { forMs: 60_000, prefix: 'b', resendAfterMs: 100 });
+    const { acked } = writers;
     await waitFor(() => acked.size >= 30, { what: 'load running', timeoutMs: 20_000 });
     // bounce every NATS node in turn (each gateway loses its own node once), SIGKILL then SIGTERM
     for (const [i, signal] of [[0, 'SIGKILL'], [1, 'SIGTERM'], [2, 'SIGKILL']] as const) {
@@ -174,14 +138,11 @@ describe('three gateways on a three-node NATS cluster', () => {
       await waitFor(() => acked.size >= atRestart + 30, { what: `progress after node ${i} restarted`, timeoutMs: 30_000 });
       for (const s of cluster.servers) await waitHealthy(s);
     }
-    stop = true;
-    await Promise.all(writers);
+    await writers.stop();
     await waitFor(() => members.every(({ c }) => [...acked].every((id) => c.msgs('bounce').some((m) => m.id === id))), { what: 'every acknowledged message at every member', timeoutMs: 30_000 });
     const orders = members.map(({ c }) => c.msgs('bounce').map((m) => `${m.offset}:${m.id}`));
     assert.deepEqual(orders[1], orders[0]);
     assert.deepEqual(orders[2], orders[0]);
-    const msgs = members[0]!.c.msgs('bounce');
-    for (let i = 1; i < msgs.length; i++) assert.equal(msgs[i]!.prev, msgs[i - 1]!.offset, 'no hole');
-    assert.equal(new Set(msgs.map((m) => m.id)).size, msgs.length, 'no duplicate delivered');
+    assertChain(members[0]!.c.msgs('bounce'), 'bounce');
   });
 });

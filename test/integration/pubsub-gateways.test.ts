@@ -20,34 +20,25 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { PubSub } from '@google-cloud/pubsub';
 import { gcSubscriptions } from '../../src/pubsub/gc.js';
-import { createSession, REPO_ROOT, spawnGateway, type GatewayProcess } from '../../src/testkit/gateway.js';
+import { REPO_ROOT, type GatewayProcess } from '../../src/testkit/gateway.js';
 import { startPubSubEmulator, type PubSubEmulator } from '../../src/testkit/pubsub-emulator.js';
-import { joinRoom, RawClient } from '../../src/testkit/raw-client.js';
+import { joinRoom } from '../../src/testkit/raw-client.js';
 import { startPostgres, type PostgresServer } from '../../src/testkit/postgres.js';
 import { waitFor } from '../../src/procs/wait.js';
+import { killAndResume, publishConcurrently, twoGateways, type GatewayFixture } from '../../src/testkit/two-gateways.js';
 
-const wsOf = (url: string) => url.replace(/^http/, 'ws') + '/ws';
 const run = promisify(execFile);
-
-type Msg = { offset: number; prev: number; id: string; epoch: string };
-
-function assertChain(msgs: Msg[], what: string): void {
-  for (let i = 1; i < msgs.length; i++) assert.equal(msgs[i]!.prev, msgs[i - 1]!.offset, `${what}: no hole before offset ${msgs[i]!.offset}`);
-  assert.equal(new Set(msgs.map((m) => m.id)).size, msgs.length, `${what}: no duplicate`);
-}
 
 describe('gateway processes on the Pub/Sub bus (emulator) with PostgreSQL history', () => {
   let emu: PubSubEmulator;
   let pgs: PostgresServer;
   let ps: PubSub;
-  const procs: GatewayProcess[] = [];
-  const clients: RawClient[] = [];
+  let fx: GatewayFixture<GatewayProcess>;
   const tag = `ps${process.pid}`;
   const topic = `confab-${tag}`;
 
   const env = (node: string): Record<string, string> => ({
     ...emu.env(),
-    PORT: '0',
     CONFAB_BUS: 'pubsub',
     CONFAB_HISTORY: 'postgres',
     DATABASE_URL: pgs.url,
@@ -55,23 +46,11 @@ describe('gateway processes on the Pub/Sub bus (emulator) with PostgreSQL histor
     CONFAB_PUBSUB_HEALTH_MS: '500',
     CONFAB_PUBSUB_TIMEOUT_MS: '2000',
     CONFAB_NODE_ID: node,
-    CONFAB_DRAIN_READY_DELAY_MS: '0',
-    CONFAB_DRAIN_WINDOW_MS: '200',
     CONFAB_RATE_BURST: '500',
     CONFAB_RATE_PER_SEC: '500',
   });
-  const spawn = async (node: string) => {
-    const p = await spawnGateway(env(node), { timeoutMs: 30_000 });
-    procs.push(p);
-    return p;
-  };
-  const connect = async (p: GatewayProcess, handle: string, token?: string) => {
-    const session = await createSession(p.url, handle, token);
-    const c = await RawClient.connect(wsOf(p.url), session.token);
-    clients.push(c);
-    return { c, s: session };
-  };
-  const ready = async (p: GatewayProcess) => (await fetch(`${p.url}/readyz`)).status;
+  const connect = (p: GatewayProcess, handle: string) => fx.connect(p, handle);
+  const ready = (p: GatewayProcess) => fx.ready(p);
   const subscriptions = async () => {
     const [subs] = await ps.topic(topic).getSubscriptions();
     return subs.map((s) => s.name.slice(s.name.lastIndexOf('/') + 1)).sort();
@@ -90,11 +69,11 @@ describe('gateway processes on the Pub/Sub bus (emulator) with PostgreSQL histor
   before(async () => {
     [emu, pgs] = await Promise.all([startPubSubEmulator(), startPostgres()]);
     ps = new PubSub({ projectId: emu.projectId, apiEndpoint: emu.host, emulatorMode: true });
-    [gwA, gwB] = await Promise.all([spawn('psA'), spawn('psB')]);
+    fx = await twoGateways(env, ['psA', 'psB']);
+    [gwA, gwB] = fx.gws as [GatewayProcess, GatewayProcess];
   });
   after(async () => {
-    for (const c of clients) c.close();
-    for (const p of procs) await p.kill();
+    await fx?.close();
     await ps?.close();
     await Promise.all([emu?.close(), pgs?.close()]);
   });
@@ -112,71 +91,14 @@ describe('gateway processes on the Pub/Sub bus (emulator) with PostgreSQL histor
 
   it('delivers across gateways in one order while both gateways publish at once (G1)', async () => {
     const members = [await connect(gwA, 'pa'), await connect(gwB, 'pb'), await connect(gwB, 'pc')];
-    for (const { c } of members) await joinRoom(c, 'busy');
-    const per = 30;
-    members.forEach(({ c }, i) => {
-      for (let k = 0; k < per; k++) c.send({ t: 'pub', id: `n${i}k${k}`, room: 'busy', text: `${i}:${k}` });
-    });
-    const total = per * members.length;
-    await waitFor(() => members.every(({ c }) => c.msgs('busy').length >= total), { what: 'every member has every message', timeoutMs: 20_000 });
-    const orders = members.map(({ c }) => c.msgs('busy').map((m) => `${m.offset}:${m.id}`));
-    assert.deepEqual(orders[1], orders[0]);
-    assert.deepEqual(orders[2], orders[0]);
-    const msgs = members[0]!.c.msgs('busy');
-    assert.equal(msgs.length, total);
-    assertChain(msgs, 'busy');
+    const msgs = await publishConcurrently(members, 'busy', 30);
     for (let i = 0; i < members.length; i++) {
-      const mine = msgs.filter((m) => m.id.startsWith(`n${i}k`));
-      assert.deepEqual(mine.map((m) => Number(m.id.slice(m.id.indexOf('k') + 1))), Array.from({ length: per }, (_, k) => k), 'each sender keeps its own order');
-      assert.ok(mine.every((m) => m.from.node === (i === 0 ? 'psA' : 'psB')), 'node stamped by the server');
+      assert.ok(msgs.filter((m) => m.id.startsWith(`n${i}k`)).every((m) => m.from.node === (i === 0 ? 'psA' : 'psB')), 'node stamped by the server');
     }
   });
 
   it('kill -9 of a gateway: readers resume on the other exactly, a resend is stored once; its subscription is left behind and `confab pubsub gc` deletes it (G2, G3)', async () => {
-    const writer = await connect(gwB, 'writer');
-    await joinRoom(writer.c, 'hop');
-    const readers = await Promise.all(Array.from({ length: 4 }, async (_, i) => {
-      const r = await connect(gwA, `reader${i}`);
-      const j = await joinRoom(r.c, 'hop');
-      return { ...r, epoch: j.epoch };
-    }));
-    const doomed = await connect(gwA, 'doomed');
-    await joinRoom(doomed.c, 'hop');
-    for (let i = 0; i < 5; i++) writer.c.send({ t: 'pub', id: `h${i}`, room: 'hop', text: `h${i}` });
-    await writer.c.next('ack', (a) => a.id === 'h4');
-    doomed.c.send({ t: 'pub', id: 'd0', room: 'hop', text: 'from the doomed gateway' });
-    const firstAck = await doomed.c.next('ack', (a) => a.id === 'd0');
-    await waitFor(() => readers.every((r) => r.c.msgs('hop').some((m) => m.id === 'd0')), { what: 'readers have the first six' });
-    const seen = readers.map((r) => r.c.msgs('hop').at(-1)!.offset);
-
-    await gwA.kill();
-    await waitFor(() => readers.every((r) => r.c.closeCode !== undefined), { what: 'readers see the crash' });
-    for (let i = 5; i < 12; i++) writer.c.send({ t: 'pub', id: `h${i}`, room: 'hop', text: `h${i}` });
-    await writer.c.next('ack', (a) => a.id === 'h11');
-
-    const resumed = await Promise.all(readers.map(async (r, i) => {
-      const c = await RawClient.connect(wsOf(gwB.url), r.s.token);
-      clients.push(c);
-      const j = await joinRoom(c, 'hop', { epoch: r.epoch, offset: seen[i]! });
-      return { c, j };
-    }));
-    const again = await RawClient.connect(wsOf(gwB.url), doomed.s.token);
-    clients.push(again);
-    await joinRoom(again, 'hop');
-    again.send({ t: 'pub', id: 'd0', room: 'hop', text: 'from the doomed gateway' });
-    const dup = await again.next('ack', (a) => a.id === 'd0');
-    assert.equal(dup.dup, true, 'the resend is recognised');
-    assert.equal(dup.offset, firstAck.offset, 'and answered with the original offset');
-
-    writer.c.send({ t: 'pub', id: 'live', room: 'hop', text: 'live' });
-    for (const { c, j } of resumed) {
-      assert.equal(j.recovered, true);
-      assert.equal(j.gap, undefined);
-      await c.next('msg', (m) => m.id === 'live');
-      assert.deepEqual(c.msgs('hop').map((m) => m.id), [...Array.from({ length: 7 }, (_, k) => `h${k + 5}`), 'live'], 'exactly the missed messages, then live');
-      assertChain(c.msgs('hop'), 'resumed');
-      assert.equal(c.msgs('hop')[0]!.prev, seen[0], 'the replay starts right after the last message seen');
-    }
+    await killAndResume(fx, gwA, gwB, { readers: 4 });
 
     // the killed gateway could not delete its subscription
     assert.deepEqual(await subscriptions(), ['ID_psA', 'ID_psB']);
@@ -190,7 +112,7 @@ describe('gateway processes on the Pub/Sub bus (emulator) with PostgreSQL histor
   });
 
   it('the emulator frozen (SIGSTOP): not ready, typed errors, back by itself after SIGCONT (G10)', async () => {
-    gwA = await spawn('psA2');
+    gwA = await fx.add('psA2');
     const talk = [await connect(gwA, 'ta'), await connect(gwB, 'tb')];
     for (const { c } of talk) await joinRoom(c, 'talk');
     await waitFor(async () => (await ready(gwA)) === 200, { what: 'psA2 ready' });

@@ -13,10 +13,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import { loadConfig } from '../../src/config/config.js';
 import { createRedisAdapters } from '../../src/redis/index.js';
-import { startTestGateway, TEST_SECRET, type TestGateway } from '../../src/testkit/gateway.js';
-import { joinRoom, RawClient } from '../../src/testkit/raw-client.js';
+import { TEST_SECRET, type TestGateway } from '../../src/testkit/gateway.js';
+import { assertChain, publishConcurrently, steadyWriters, twoGateways, type GatewayFixture } from '../../src/testkit/two-gateways.js';
+import { joinRoom } from '../../src/testkit/raw-client.js';
 import { startRedis, type RedisServer } from '../../src/procs/redis.js';
 import { waitFor } from '../../src/procs/wait.js';
 
@@ -24,67 +24,40 @@ const log = pino({ level: 'silent' });
 
 describe('two gateways over Redis', () => {
   let redis: RedisServer;
-  const gws: TestGateway[] = [];
-  const clients: RawClient[] = [];
-  let n = 0;
-
-  const startGw = async (node: string) => {
-    const env = {
-      REDIS_URL: redis.url,
-      CONFAB_SECRET: TEST_SECRET,
-      CONFAB_NODE_ID: node,
-      CONFAB_REDIS_PREFIX: `gw${process.pid}`,
-      CONFAB_REDIS_RECONNECT_MAX_MS: '200',
-      CONFAB_PRESENCE_GRACE_MS: '3000',
-      CONFAB_RATE_BURST: '500',
-      CONFAB_RATE_PER_SEC: '500',
-    };
-    const { bus, history } = await createRedisAdapters(loadConfig(env), log, { env });
-    const g = await startTestGateway({ bus, history, env });
-    gws.push(g);
-    return g;
-  };
-  const connect = (g: TestGateway, handle = `m${n++}`) => RawClient.session(g, handle, clients);
-  const assertChain = (msgs: { offset: number; prev: number; id: string }[]) => {
-    for (let i = 1; i < msgs.length; i++) assert.equal(msgs[i]!.prev, msgs[i - 1]!.offset, `no hole before offset ${msgs[i]!.offset}`);
-    assert.equal(new Set(msgs.map((m) => m.id)).size, msgs.length, 'no duplicate');
-  };
+  let fx: GatewayFixture<TestGateway>;
+  let gws: TestGateway[] = [];
+  const env = (node: string) => ({
+    REDIS_URL: redis.url,
+    CONFAB_SECRET: TEST_SECRET,
+    CONFAB_NODE_ID: node,
+    CONFAB_REDIS_PREFIX: `gw${process.pid}`,
+    CONFAB_REDIS_RECONNECT_MAX_MS: '200',
+    CONFAB_PRESENCE_GRACE_MS: '3000',
+    CONFAB_RATE_BURST: '500',
+    CONFAB_RATE_PER_SEC: '500',
+  });
+  const connect = (g: TestGateway, handle?: string) => fx.connect(g, handle);
 
   before(async () => {
     redis = await startRedis({ appendonly: 'always' });
-    await startGw('rgw0');
-    await startGw('rgw1');
+    fx = await twoGateways(env, ['rgw0', 'rgw1'], (e, config) => createRedisAdapters(config, log, { env: e }));
+    gws = fx.gws;
   });
   after(async () => {
-    for (const c of clients) c.close();
-    for (const g of gws) await g.close().catch(() => undefined);
+    await fx?.close();
     await redis?.close();
   });
 
   it('delivers across gateways in one order while both gateways publish at once (G1)', async () => {
     const members = [await connect(gws[0]!), await connect(gws[1]!), await connect(gws[1]!)];
-    for (const { c } of members) await joinRoom(c, 'busy');
-    const per = 50;
-    members.forEach(({ c }, i) => {
-      for (let k = 0; k < per; k++) c.send({ t: 'pub', id: `n${i}k${k}`, room: 'busy', text: `${i}:${k}` });
-    });
-    const total = per * members.length;
-    await waitFor(() => members.every(({ c }) => c.msgs('busy').length >= total), { what: 'every member has every message', timeoutMs: 20_000 });
-    const orders = members.map(({ c }) => c.msgs('busy').map((m) => `${m.offset}:${m.id}`));
-    assert.deepEqual(orders[1], orders[0]);
-    assert.deepEqual(orders[2], orders[0]);
-    const msgs = members[0]!.c.msgs('busy');
-    assert.equal(msgs.length, total);
-    assertChain(msgs);
+    const msgs = await publishConcurrently(members, 'busy', 50);
     for (let i = 0; i < members.length; i++) {
-      const mine = msgs.filter((m) => m.id.startsWith(`n${i}k`));
-      assert.deepEqual(mine.map((m) => Number(m.id.slice(m.id.indexOf('k') + 1))), Array.from({ length: per }, (_, k) => k), 'each sender keeps its own order');
-      assert.ok(mine.every((m) => m.from.node === (i === 0 ? 'rgw0' : 'rgw1')), 'node stamped by the server');
+      assert.ok(msgs.filter((m) => m.id.startsWith(`n${i}k`)).every((m) => m.from.node === (i === 0 ? 'rgw0' : 'rgw1')), 'node stamped by the server');
     }
   });
 
   it('resumes on the other gateway after the first is closed: exactly the missed messages, then live, 0 gaps, 0 duplicates (G2, G3)', async () => {
-    const g2 = await startGw('rgw2');
+    const g2 = await fx.add('rgw2');
     const writer = await connect(gws[1]!);
     await joinRoom(writer.c, 'hop');
     const reader = await connect(g2);
@@ -96,16 +69,14 @@ describe('two gateways over Redis', () => {
     await reader.c.closed();
     for (let i = 5; i < 12; i++) writer.c.send({ t: 'pub', id: `h${i}`, room: 'hop', text: `h${i}` });
     const ack11 = await writer.c.next('ack', (a) => a.id === 'h11');
-    const again = await RawClient.connect(gws[0]!.wsUrl, reader.s.token);
-    clients.push(again);
+    const again = await fx.reconnect(gws[0]!, reader.s.token);
     const j2 = await joinRoom(again, 'hop', { epoch: j.epoch, offset: lastSeen });
     assert.equal(j2.recovered, true);
     assert.equal(j2.gap, undefined);
     assert.equal(j2.reset, undefined);
     assert.equal(j2.epoch, j.epoch);
     // the writer resends h11 through the other gateway (as after a lost ack): stored once
-    const w2 = await RawClient.connect(gws[0]!.wsUrl, writer.s.token);
-    clients.push(w2);
+    const w2 = await fx.reconnect(gws[0]!, writer.s.token);
     await joinRoom(w2, 'hop');
     w2.send({ t: 'pub', id: 'h11', room: 'hop', text: 'h11' });
     const dup = await w2.next('ack', (a) => a.id === 'h11');
@@ -116,87 +87,55 @@ describe('two gateways over Redis', () => {
     const got = again.msgs('hop');
     assert.deepEqual(got.map((m) => m.text), [...Array.from({ length: 7 }, (_, i) => `h${i + 5}`), 'live']);
     assert.equal(got[0]!.prev, lastSeen, 'the replay starts right after the last message seen');
-    assertChain(got);
+    assertChain(got, 'hop');
   });
 
   it('redis-server killed and restarted under load: readiness fails, typed errors only, every acknowledged message everywhere in one order (R5)', async () => {
     const [g0, g1] = gws;
     const members = [await connect(g0!), await connect(g1!)];
     for (const { c } of members) await joinRoom(c, 'outage');
-    const acked = new Set<string>();
-    const errors = new Map<string, number>();
-    let stop = false;
-    const deadline = Date.now() + 40_000;
-    // one SDK-like writer per gateway: one message in flight, resend the same id after an error until acknowledged
-    const writers = members.map(async ({ c }, i) => {
-      for (let k = 0; !stop && Date.now() < deadline; k++) {
-        const id = `o${i}-${k}`;
-        while (Date.now() < deadline) {
-          const from = c.frames.length;
-          c.send({ t: 'pub', id, room: 'outage', text: id });
-          let outcome: 'ack' | 'error' | undefined;
-          // every publish gets an ack or a typed error, never silence
-          await waitFor(() => {
-            for (let x = from; x < c.frames.length; x++) {
-              const f = c.frames[x]!;
-              if ((f.t === 'ack' || f.t === 'error') && f.id === id) outcome = f.t;
-            }
-            return outcome !== undefined;
-          }, { what: `ack or error for ${id}`, timeoutMs: 10_000 });
-          if (outcome === 'ack') {
-            acked.add(id);
-            break;
-          }
-          const err = c.frames.slice(from).find((f) => f.t === 'error' && f.id === id) as { code: string };
-          errors.set(err.code, (errors.get(err.code) ?? 0) + 1);
-          await new Promise((res) => setTimeout(res, 50)); // client backoff before a resend
-        }
-      }
-    });
+    const writers = steadyWriters(members, 'outage', { forMs: 40_000 });
+    const { acked, errors } = writers;
     await waitFor(() => acked.size >= 20, { what: 'load running', timeoutMs: 20_000 });
     await redis.kill();
     await waitFor(async () => (await fetch(`${g0!.url}/readyz`)).status === 503, { what: 'readyz 503 while redis is down', timeoutMs: 10_000 });
     assert.equal((await fetch(`${g1!.url}/healthz`)).status, 200, 'the gateway stays alive');
-    const before = [...errors.values()].reduce((a, b) => a + b, 0);
-    await waitFor(() => [...errors.values()].reduce((a, b) => a + b, 0) > before, { what: 'a publish rejected while redis is down', timeoutMs: 10_000 });
+    const before = writers.refused();
+    await waitFor(() => writers.refused() > before, { what: 'a publish rejected while redis is down', timeoutMs: 10_000 });
     assert.ok([...errors.keys()].every((code) => code === 'bus_unavailable' || code === 'store_failed'), `typed errors only: ${[...errors.keys()]}`);
     await redis.start();
     await waitFor(async () => (await fetch(`${g0!.url}/readyz`)).status === 200 && (await fetch(`${g1!.url}/readyz`)).status === 200, { what: 'ready again', timeoutMs: 15_000 });
     const atRestart = acked.size;
     await waitFor(() => acked.size >= atRestart + 20, { what: 'progress after redis restarted', timeoutMs: 20_000 });
-    stop = true;
-    await Promise.all(writers);
+    await writers.stop();
     await waitFor(() => members.every(({ c }) => [...acked].every((id) => c.msgs('outage').some((m) => m.id === id))), { what: 'every acknowledged message at every member', timeoutMs: 20_000 });
     const orders = members.map(({ c }) => c.msgs('outage').map((m) => `${m.epoch}:${m.offset}:${m.id}`));
     assert.deepEqual(orders[1], orders[0]);
     const msgs = members[0]!.c.msgs('outage');
     assert.equal(new Set(msgs.map((m) => m.epoch)).size, 1, 'appendfsync always: the epoch survives a crash');
-    assertChain(msgs);
+    assertChain(msgs, 'outage');
   });
 });
 
 describe('a gateway over Redis that crashes and loses its tail (RDB snapshots)', () => {
   let redis: RedisServer;
-  const gws: TestGateway[] = [];
-  const clients: RawClient[] = [];
+  let fx: GatewayFixture<TestGateway>;
+  let gws: TestGateway[] = [];
   before(async () => {
     redis = await startRedis();
-    for (const node of ['crash0', 'crash1']) {
-      const env = { REDIS_URL: redis.url, CONFAB_SECRET: TEST_SECRET, CONFAB_NODE_ID: node, CONFAB_REDIS_RECONNECT_MAX_MS: '200' };
-      const { bus, history } = await createRedisAdapters(loadConfig(env), log, { env });
-      gws.push(await startTestGateway({ bus, history, env }));
-    }
+    const env = (node: string) => ({ REDIS_URL: redis.url, CONFAB_SECRET: TEST_SECRET, CONFAB_NODE_ID: node, CONFAB_REDIS_RECONNECT_MAX_MS: '200' });
+    fx = await twoGateways(env, ['crash0', 'crash1'], (e, config) => createRedisAdapters(config, log, { env: e }));
+    gws = fx.gws;
   });
   after(async () => {
-    for (const c of clients) c.close();
-    for (const g of gws) await g.close().catch(() => undefined);
+    await fx?.close();
     await redis?.close();
   });
 
   it('tells a resuming client `reset` (never `recovered`) when offsets it saw were lost and reused', async () => {
     const [g0, g1] = gws;
-    const { c: r, s: reader } = await RawClient.session(g0!, 'crash-reader', clients);
-    const { c: w } = await RawClient.session(g1!, 'crash-writer', clients);
+    const { c: r, s: reader } = await fx.connect(g0!, 'crash-reader');
+    const { c: w } = await fx.connect(g1!, 'crash-writer');
     const j = await joinRoom(r, 'lobby');
     await joinRoom(w, 'lobby');
     for (let i = 0; i < 3; i++) w.send({ t: 'pub', id: `s${i}`, room: 'lobby', text: `saved ${i}` });
@@ -224,8 +163,7 @@ describe('a gateway over Redis that crashes and loses its tail (RDB snapshots)',
     const n1 = w.all('ack').find((a) => a.id === 'n1')!;
     assert.equal(n1.offset, 5, 'offset 5 now holds another message');
     assert.notEqual(n1.epoch, j.epoch);
-    const r2 = await RawClient.connect(g0!.wsUrl, reader.token);
-    clients.push(r2);
+    const r2 = await fx.reconnect(g0!, reader.token);
     const j2 = await joinRoom(r2, 'lobby', { epoch: seen.epoch, offset: seen.offset });
     assert.equal(j2.recovered, false);
     assert.equal(j2.reset, true);
