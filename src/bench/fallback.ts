@@ -7,7 +7,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import WebSocket from 'ws';
-import { openFallback, type RawFallback } from '../testkit/fallback.js';
+import { request } from 'node:http';
 import type { BenchSizes } from './scenarios.js';
 import { startSystem, type SystemProc } from './systems.js';
 
@@ -70,19 +70,45 @@ async function wsReceiver(url: string, token: string, room: string, lat: number[
   return r;
 }
 
-async function fallbackReceiver(url: string, token: string, room: string, lat: number[]): Promise<Receiver> {
-  const fb: RawFallback = await openFallback(url, { token });
-  await fb.next((f) => f.t === 'welcome', 10_000);
-  await fb.send({ t: 'join', room });
-  await fb.next((f) => f.t === 'joined', 10_000);
-  const r: Receiver = { bytes: 0, got: 0, close: () => fb.destroy() };
-  fb.onFrame = (f, bytes) => {
-    if (f.t !== 'msg') return;
-    r.bytes += bytes;
-    r.got++;
-    lat.push(performance.now() - Number(String(f.text).split(' ')[0]));
-  };
-  return r;
+/**
+ * A lean fallback receiver (nothing kept but counts and latencies, as the WebSocket one): GET /fallback
+ * read as it comes, events split on the blank line, the join POSTed once the session is open.
+ */
+function fallbackReceiver(url: string, token: string, room: string, lat: number[]): Promise<Receiver> {
+  return new Promise((resolve, reject) => {
+    const req = request(new URL(`/fallback?token=${encodeURIComponent(token)}`, url), { headers: { accept: 'text/event-stream' }, agent: false }, (res) => {
+      if (res.statusCode !== 200) return reject(new Error(`fallback stream: ${res.statusCode}`));
+      const r: Receiver = { bytes: 0, got: 0, close: () => req.destroy() };
+      let buf = '';
+      res.setEncoding('utf8');
+      res.on('error', () => {});
+      res.on('data', (c: string) => {
+        buf += c;
+        let start = 0;
+        let i: number;
+        while ((i = buf.indexOf('\n\n', start)) >= 0) {
+          const ev = buf.slice(start, i);
+          start = i + 2;
+          if (ev.startsWith('data: ')) {
+            const f = JSON.parse(ev.slice(6)) as { t: string; text?: string };
+            if (f.t === 'msg') {
+              r.bytes += ev.length + 2;
+              r.got++;
+              lat.push(performance.now() - Number(f.text!.split(' ')[0]));
+            } else if (f.t === 'joined') resolve(r);
+          } else if (ev.startsWith('event: open\n')) {
+            const o = JSON.parse(ev.slice(ev.indexOf('data: ') + 6)) as { sid: string; key: string };
+            fetch(new URL(`/fallback?sid=${encodeURIComponent(o.sid)}`, url), { method: 'POST', headers: { 'x-confab-key': o.key, 'content-type': 'text/plain' }, body: JSON.stringify({ t: 'join', room }) })
+              .then((p) => (p.status === 204 ? undefined : reject(new Error(`join POST ${p.status}`))))
+              .catch(reject);
+          } // `event: ping` is not answered: a phase is shorter than the ping interval (25 s)
+        }
+        if (start > 0) buf = buf.slice(start);
+      });
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 async function phase(sys: SystemProc, transport: 'websocket' | 'fallback', n: number, rate: number, durationMs: number): Promise<FallbackCostRow> {
