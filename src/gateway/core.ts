@@ -63,7 +63,10 @@ export class Core {
       rates: config.userRates,
       gossipMs: config.usageGossipMs,
       bus,
-      onError: (err) => log.debug({ err }, 'usage report failed'),
+      onError: (err, where) => {
+        this.metrics.usageReportFailures[where]++;
+        log.debug({ err, where }, 'usage report failed');
+      },
     });
     this.presence = new Presence({
       node: config.node,

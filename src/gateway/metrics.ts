@@ -14,6 +14,8 @@ export class GatewayMetrics {
   messagesIn = 0;
   messagesOut = 0;
   sendBufferDrops = 0;
+  /** Usage reports (`ctl.usage`, per-user limits across nodes) this node could not send or read. */
+  readonly usageReportFailures = { send: 0, receive: 0 };
   readonly errors: Counter<'code'>;
   readonly publishLatency: Histogram;
   readonly closes: Counter<'code'>;
@@ -59,6 +61,19 @@ export class GatewayMetrics {
     };
     busCounter('confab_bus_bytes_total', 'Payload bytes this node sent to and received from the bus, by direction and subject class (room: room.<name>; ctl: presence, usage, auth)', (t, d) => (d === 'in' ? t.inBytes : t.outBytes));
     busCounter('confab_bus_messages_total', 'Payloads this node sent to and received from the bus, by direction and subject class', (t, d) => (d === 'in' ? t.inMsgs : t.outMsgs));
+    const seenUsage = { send: 0, receive: 0 };
+    new Counter({
+      name: 'confab_usage_report_failures_total',
+      help: 'Usage reports between nodes (per-user limits across nodes, ctl.usage) this node could not send (the bus down or refusing) or could not read (a malformed report), by direction',
+      labelNames: ['direction'],
+      registers,
+      collect() {
+        for (const d of ['send', 'receive'] as const) {
+          this.inc({ direction: d }, self.usageReportFailures[d] - seenUsage[d]);
+          seenUsage[d] = self.usageReportFailures[d];
+        }
+      },
+    });
     this.errors = new Counter({ name: 'confab_errors_total', help: 'Typed errors sent to clients, by code', labelNames: ['code'], registers });
     this.closes = new Counter({ name: 'confab_closes_total', help: 'Connections closed by the server, by code', labelNames: ['code'], registers });
     this.refusals = new Counter({ name: 'confab_refusals_total', help: 'Connections and upgrades refused by the edge and per-user budgets, by code and kind (http, ws)', labelNames: ['code', 'what'], registers });

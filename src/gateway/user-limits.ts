@@ -38,7 +38,8 @@ export interface UserLimitOptions {
   /** How often usage is reported to the other nodes (0: never; a single node). */
   gossipMs: number;
   bus?: Bus;
-  onError?(err: unknown): void;
+  /** A usage report this node could not send (`send`) or could not read (`receive`). */
+  onError?(err: unknown, where: 'send' | 'receive'): void;
 }
 
 /** Subject of the usage reports between nodes. */
@@ -296,7 +297,12 @@ export class UserLimits {
     for (const user of this.reportedHold) if (!seen.has(user)) entries.push(JSON.stringify([user, 0, 0, 0, 0, '']));
     this.reportedHold = held;
     this.expire(now);
-    if (!this.o.bus || this.o.bus.status !== 'up') return;
+    if (!this.o.bus) return;
+    if (this.o.bus.status !== 'up') {
+      // this interval's report is lost (within the bound): counted, as a refused publish is
+      if (entries.length > 0) this.o.onError?.(new Error('the bus is down: usage report not sent'), 'send');
+      return;
+    }
     let i = 0;
     while (i < entries.length) {
       let bytes = 0;
@@ -309,7 +315,7 @@ export class UserLimits {
         this.bytesSent += data.length;
         this.reportsSent++;
       } catch (err) {
-        this.o.onError?.(err); // the bus went down meanwhile: this interval's report is lost (within the bound)
+        this.o.onError?.(err, 'send'); // the bus went down meanwhile: this interval's report is lost (within the bound)
       }
     }
   }
@@ -345,7 +351,7 @@ export class UserLimits {
         });
       }
     } catch (err) {
-      this.o.onError?.(err);
+      this.o.onError?.(err, 'receive');
     }
   }
 }

@@ -26,10 +26,13 @@ import type { AppendInput, AppendResult, History, ReadResult, RoomInfo } from '.
 import { ConfabError } from '../protocol/codes.js';
 import type { ChatMessage } from '../protocol/frames.js';
 import { Backoff } from '../shared/backoff.js';
+import { Throttle } from '../shared/throttle.js';
 import type { PostgresSettings } from './options.js';
 import { ident, migrate, schemaVersion, SCHEMA_VERSION } from './schema.js';
 
 type Body = Pick<ChatMessage, 'id' | 'kind' | 'text' | 'from'>;
+/** An idle client's connection errors (every one while the server is gone) reach warn at most this often. */
+const IDLE_ERROR_WARN_EVERY_MS = 30_000;
 
 interface AppendRow {
   dup: boolean;
@@ -77,9 +80,12 @@ export class PostgresHistory implements History {
 
   private constructor(private readonly pool: pg.Pool, private readonly cfg: PostgresSettings, private readonly log: pino.Logger) {
     this.s = ident(cfg.schema);
+    const throttle = new Throttle(IDLE_ERROR_WARN_EVERY_MS);
     pool.on('error', (err) => {
       // an idle client lost its connection (server gone): the pool drops it; find out whether the server is
-      log.debug({ err: err.message }, 'postgres idle client error');
+      const pass = throttle.pass();
+      if (pass) log.warn({ err: err.message, heldBack: pass.held }, 'postgres idle client error');
+      else log.debug({ err: err.message }, 'postgres idle client error');
       this.suspect();
     });
   }

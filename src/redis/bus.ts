@@ -11,7 +11,7 @@ import type { Redis } from 'ioredis';
 import type pino from 'pino';
 import { SubjectBus } from '../bus/subject-bus.js';
 import { ConfabError } from '../protocol/codes.js';
-import { connectReady, openConnection, quitConnection, startHealthPings, type ConnSettings } from './connection.js';
+import { connectReady, logConnectionErrors, openConnection, quitConnection, startHealthPings, type ConnSettings } from './connection.js';
 
 export class RedisBus extends SubjectBus {
   readonly kind = 'redis';
@@ -45,9 +45,8 @@ export class RedisBus extends SubjectBus {
   }
 
   private wire(log: pino.Logger): void {
-    const onError = (which: string) => (err: Error) => log.debug({ err: err.message, conn: which }, 'redis connection error');
-    this.pub.on('error', onError('pub'));
-    this.sub.on('error', onError('sub'));
+    logConnectionErrors(this.pub, log, 'pub');
+    logConnectionErrors(this.sub, log, 'sub');
     for (const ev of ['ready', 'close', 'end', 'reconnecting']) this.pub.on(ev, () => this.update());
     this.sub.on('ready', () => {
       void this.resubscribe();

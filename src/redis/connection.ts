@@ -9,6 +9,7 @@ import { Redis } from 'ioredis';
 import type pino from 'pino';
 import { ConfabError } from '../protocol/codes.js';
 import { Backoff } from '../shared/backoff.js';
+import { Throttle } from '../shared/throttle.js';
 import type { RedisSettings } from './options.js';
 
 export type ConnSettings = Pick<RedisSettings, 'url' | 'commandTimeoutMs' | 'connectTimeoutMs' | 'reconnectMaxMs' | 'pingMs'>;
@@ -27,6 +28,22 @@ export function openConnection(s: ConnSettings, name: string, opts: { commandTim
     commandTimeout: opts.commandTimeout === false ? undefined : s.commandTimeoutMs,
     connectTimeout: s.connectTimeoutMs,
     retryStrategy: (times) => backoff.delay(times - 1), // ioredis counts from 1
+  });
+}
+
+/** How often a connection's errors are logged at warn (the rest at debug, counted in the next warning). */
+export const CONNECTION_WARN_EVERY_MS = 30_000;
+
+/**
+ * Log a connection's errors: at warn at most once per CONNECTION_WARN_EVERY_MS (with how many were
+ * held back), every one at debug. ioredis reports each failed reconnect, many a second while Redis is down.
+ */
+export function logConnectionErrors(conn: Redis, log: pino.Logger, name: string): void {
+  const throttle = new Throttle(CONNECTION_WARN_EVERY_MS);
+  conn.on('error', (err: Error) => {
+    const pass = throttle.pass();
+    if (pass) log.warn({ err: err.message, conn: name, heldBack: pass.held }, 'redis connection error');
+    else log.debug({ err: err.message, conn: name }, 'redis connection error');
   });
 }
 

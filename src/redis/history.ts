@@ -18,7 +18,7 @@ import type { ChatMessage } from '../protocol/frames.js';
 import { conflictError, contentHash, fromRecord, newEpoch, readResult } from '../history/common.js';
 import { roomKeepMs } from '../history/retention.js';
 import type { AppendInput, AppendResult, History, ReadResult, RoomInfo } from '../history/types.js';
-import { connectReady, openConnection, quitConnection, startHealthPings, typedError } from './connection.js';
+import { connectReady, logConnectionErrors, openConnection, quitConnection, startHealthPings, typedError } from './connection.js';
 import type { RedisSettings } from './options.js';
 import { APPEND_LUA, FORGET_LUA, READ_LUA, keyPart } from './scripts.js';
 
@@ -56,7 +56,7 @@ export class RedisHistory implements History {
     private readonly s: RedisSettings,
     private readonly log: pino.Logger,
   ) {
-    conn.on('error', (err: Error) => log.debug({ err: err.message, conn: 'hist' }, 'redis connection error'));
+    logConnectionErrors(conn, log, 'hist');
     conn.on('ready', () => {
       this.gen++;
       this.runId = conn.info('server').then((txt) => /run_id:(\w+)/.exec(txt)?.[1] ?? '');
