@@ -62,6 +62,16 @@ describe('npm run bench -- --quick', () => {
       const steps = fan[0]!.result?.steps ?? [];
       assert.ok(steps.length > 0 && steps[0]!.received > 0, `${sys} delivered nothing`);
     }
+    if (expected.includes('confab')) {
+      // the HTTP fallback's delivery cost beside WebSocket's (issue 14): both measured, every delivery made
+      const fb = json.records.filter((r) => r.scenario === 'fallback');
+      assert.equal(fb.length, 1, 'one fallback record');
+      assert.equal(fb[0]!.error, undefined, `fallback scenario failed: ${fb[0]!.error}`);
+      const rows = (fb[0]!.result as unknown as { rows: { transport: string; delivered: number; expected: number }[] }).rows;
+      assert.deepEqual(rows.map((r) => r.transport), ['websocket', 'fallback']);
+      for (const r of rows) assert.equal(r.delivered, r.expected, `${r.transport}: every delivery made`);
+      assert.match(stdout, /HTTP fallback \(Server-Sent Events\) vs WebSocket/);
+    }
     for (const r of json.records)
       for (const st of r.result?.steps ?? []) {
         assert.equal(st.dup, 0, `${r.scenario} ${r.system}: duplicates delivered`);
