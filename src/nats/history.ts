@@ -24,7 +24,6 @@
  * - Reads: see `replay` (direct gets or an ordered consumer, chosen by measurement, docs/nats.md).
  */
 import { AckPolicy, DeliverPolicy, JetStreamApiError, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream';
-import { nanos } from '@nats-io/nats-core';
 import type pino from 'pino';
 import type { ChatMessage, Sender } from '../protocol/frames.js';
 import { ConfabError } from '../protocol/codes.js';
@@ -111,7 +110,8 @@ export class JetStreamHistory implements History {
   /** Ensure the stream exists with the configured settings, then serve. */
   static async open(link: NatsLink, opts: JetStreamHistoryOptions, log: pino.Logger): Promise<JetStreamHistory> {
     const timeout = link.settings.requestTimeoutMs;
-    const jsm = await jetstreamManager(link.nc, { timeout });
+    // no account-info probe: it is one more request that a leader election times out, and ensureStream retries
+    const jsm = await jetstreamManager(link.nc, { timeout, checkAPI: false });
     const js = jetstream(link.nc, { timeout });
     const h = new JetStreamHistory(link, js, jsm, opts, log);
     const info = await ensureStream(jsm, h.target, log);
@@ -418,7 +418,7 @@ export class JetStreamHistory implements History {
       max_deliver: 1,
       num_replicas: 1,
       mem_storage: true,
-      inactive_threshold: nanos(CONSUMER_INACTIVE_MS),
+      inactive_threshold: CONSUMER_INACTIVE_MS * 1_000_000, // nanoseconds
     });
     try {
       const it = await this.js.consumers.getConsumerFromInfo(ci).fetch({ max_messages: limit, expires: this.timeout });
